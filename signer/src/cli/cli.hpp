@@ -1,0 +1,44 @@
+// The `signet` command line: one file per command group registers its subcommands
+// on the CLI11 app. Commands throw signet::Error; main() maps the kind to the exit
+// code (exit_codes.cpp), prints "signet: <message>" on stderr, and never prints a PIN.
+#pragma once
+
+#include "signet/signer/config.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <functional>
+#include <optional>
+#include <string>
+
+namespace signet::cli {
+
+// Options every command accepts (set before the subcommand runs).
+struct GlobalOptions {
+  std::string config_path;  // --config; else $SIGNET_CONFIG; else ./signet.toml
+  std::optional<int> pin_fd;
+  std::string pin_file;
+  std::string pin_env;
+  bool quiet = false;
+};
+
+// Shared state handed to every command registration.
+struct Context {
+  GlobalOptions global;
+  // The command's action, run after parsing; returns the exit code.
+  std::function<int()> action;
+
+  // Loads signet.toml as GlobalOptions and the environment say; throws Error(config).
+  [[nodiscard]] Config load_config() const;
+};
+
+// Each registers its subcommands; the action is stored in ctx.action by the
+// subcommand's callback.
+void add_init_command(CLI::App& app, Context& ctx);
+void add_key_commands(CLI::App& app, Context& ctx);
+void add_audit_commands(CLI::App& app, Context& ctx);
+void add_sign_command(CLI::App& app, Context& ctx);
+void add_verify_command(CLI::App& app, Context& ctx);
+void add_revoke_command(CLI::App& app, Context& ctx);
+
+}  // namespace signet::cli
