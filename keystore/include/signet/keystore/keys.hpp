@@ -8,9 +8,12 @@
 #include "signet/core/error.hpp"
 
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+
+struct evp_pkey_st;
 
 namespace signet::keystore {
 
@@ -55,6 +58,7 @@ class PublicKey {
   Bytes m_der;
   Bytes m_raw;
   std::string m_key_id;
+  std::shared_ptr<evp_pkey_st> m_pkey;  // parsed once, shared by copies (read-only use)
 };
 
 // A key that signs. Ed25519 keys sign the message itself (PureEdDSA); RSA keys

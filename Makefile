@@ -1,0 +1,47 @@
+# Signet's entry points. `make demo` and `make test` are the README's two set-up
+# commands: each installs what it needs (apt-get, skipped when present) and builds.
+BUILD ?= build
+ASAN_BUILD ?= build-asan
+JOBS ?= $(shell nproc)
+CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+.PHONY: all deps build demo test test-asan bench package fuzz clean
+
+all: build
+
+deps:
+	bash scripts/deps.sh build
+
+build: deps
+	cmake -S . -B $(BUILD) $(CMAKE_FLAGS)
+	cmake --build $(BUILD) -j$(JOBS)
+
+demo: build
+	bash scripts/demo.sh $(BUILD)/signer/signet
+
+test:
+	bash scripts/deps.sh test
+	cmake -S . -B $(BUILD) $(CMAKE_FLAGS)
+	cmake --build $(BUILD) -j$(JOBS)
+	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
+	$(MAKE) test-asan
+
+# The whole suite again under AddressSanitizer + UndefinedBehaviorSanitizer.
+test-asan:
+	bash scripts/deps.sh test
+	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DSIGNET_SANITIZE=ON
+	cmake --build $(ASAN_BUILD) -j$(JOBS)
+	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j$(JOBS)
+
+bench:
+	bash scripts/deps.sh bench
+	cmake -S . -B $(BUILD) $(CMAKE_FLAGS) -DSIGNET_BENCH=ON
+	cmake --build $(BUILD) -j$(JOBS)
+	bash tests/bench/run.sh $(BUILD)
+
+package: build
+	bash scripts/deps.sh package
+	cd $(BUILD) && cpack -G DEB
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) .demo

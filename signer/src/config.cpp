@@ -1,0 +1,164 @@
+#include "signet/signer/config.hpp"
+
+#include <toml++/toml.h>
+
+#include <charconv>
+#include <map>
+#include <set>
+#include <sstream>
+
+namespace signet {
+
+namespace {
+
+[[noreturn]] void bad(const std::filesystem::path& file, std::string_view key, std::string_view rule) {
+  throw Error(ErrorKind::config, file.string() + ": " + std::string(key) + ": " + std::string(rule));
+}
+
+std::string get_string(const toml::table& t, const std::filesystem::path& file, std::string_view key,
+                       std::string fallback, bool required) {
+  const auto* node = t.at_path(key).node();
+  if (node == nullptr) {
+    if (required) bad(file, key, "is required");
+    return fallback;
+  }
+  const auto* s = node->as_string();
+  if (s == nullptr) bad(file, key, "must be a string");
+  return s->get();
+}
+
+std::int64_t get_int(const toml::table& t, const std::filesystem::path& file, std::string_view key,
+                     std::int64_t fallback, std::int64_t min, std::int64_t max) {
+  const auto* node = t.at_path(key).node();
+  if (node == nullptr) return fallback;
+  const auto* i = node->as_integer();
+  if (i == nullptr) bad(file, key, "must be an integer");
+  if (i->get() < min || i->get() > max) {
+    bad(file, key, "must be between " + std::to_string(min) + " and " + std::to_string(max));
+  }
+  return i->get();
+}
+
+std::filesystem::path resolve(const std::filesystem::path& file, const std::string& value) {
+  std::filesystem::path p(value);
+  if (p.is_relative()) p = file.parent_path() / p;
+  return p.lexically_normal();
+}
+
+// Refuses keys the schema does not know: a typo must not silently fall back to a default.
+void check_known(const toml::table& root, const std::filesystem::path& file) {
+  static const std::map<std::string, std::set<std::string>> kKnown = {
+      {"hsm", {"module", "token", "pin"}},
+      {"signing", {"key", "audit_key", "actor"}},
+      {"database", {"path"}},
+      {"policy", {"max_seats", "max_term_days", "grace_days", "clock_margin_minutes", "require_signed_manifests"}},
+  };
+  for (const auto& [section, node] : root) {
+    const auto it = kKnown.find(std::string(section.str()));
+    if (it == kKnown.end() || !node.is_table()) bad(file, section.str(), "unknown section");
+    for (const auto& [key, value] : *node.as_table()) {
+      if (it->second.count(std::string(key.str())) == 0) {
+        bad(file, std::string(section.str()) + "." + std::string(key.str()), "unknown key");
+      }
+    }
+  }
+}
+
+}  // namespace
+
+PinSourceSpec parse_pin_source(std::string_view text) {
+  const auto rule = [&] {
+    return Error(ErrorKind::config, "PIN source '" + std::string(text) +
+                                        "': must be prompt, env:NAME, file:PATH or fd:N");
+  };
+  if (text == "prompt") return {PinSourceSpec::Kind::prompt, ""};
+  const auto colon = text.find(':');
+  if (colon == std::string_view::npos || colon + 1 == text.size()) throw rule();
+  const auto kind = text.substr(0, colon);
+  const std::string value(text.substr(colon + 1));
+  if (kind == "env") return {PinSourceSpec::Kind::env, value};
+  if (kind == "file") return {PinSourceSpec::Kind::file, value};
+  if (kind == "fd") {
+    int fd = -1;
+    const auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), fd);
+    if (ec != std::errc() || ptr != value.data() + value.size() || fd < 0) throw rule();
+    return {PinSourceSpec::Kind::fd, value};
+  }
+  throw rule();
+}
+
+Config load_config(const std::filesystem::path& file) {
+  if (!std::filesystem::exists(file)) {
+    throw Error(ErrorKind::config, file.string() + ": configuration file not found (run `signet init`)");
+  }
+  toml::table root;
+  try {
+    root = toml::parse_file(file.string());
+  } catch (const toml::parse_error& e) {
+    std::ostringstream where;
+    where << file.string() << ":" << e.source().begin.line << ": " << e.description();
+    throw Error(ErrorKind::config, where.str());
+  }
+  check_known(root, file);
+  Config c;
+  c.file = std::filesystem::absolute(file);
+  c.module = get_string(root, file, "hsm.module", "", true);
+  c.token_uri = get_string(root, file, "hsm.token", "", true);
+  try {
+    c.pin = parse_pin_source(get_string(root, file, "hsm.pin", "prompt", false));
+  } catch (const Error& e) {
+    bad(file, "hsm.pin", e.what());
+  }
+  if (c.pin.kind == PinSourceSpec::Kind::file) c.pin.value = resolve(c.file, c.pin.value).string();
+  c.database = resolve(c.file, get_string(root, file, "database.path", "signet.db", false));
+  c.signing_key = get_string(root, file, "signing.key", "", false);
+  c.audit_key = get_string(root, file, "signing.audit_key", "", false);
+  c.actor = get_string(root, file, "signing.actor", "", false);
+  c.policy.max_seats = get_int(root, file, "policy.max_seats", c.policy.max_seats, 1, 1'000'000'000);
+  c.policy.max_term_days = get_int(root, file, "policy.max_term_days", c.policy.max_term_days, 1, 100 * 366);
+  c.policy.grace_days = get_int(root, file, "policy.grace_days", c.policy.grace_days, 0, 365);
+  c.policy.clock_margin = std::chrono::minutes(
+      get_int(root, file, "policy.clock_margin_minutes", c.policy.clock_margin.count(), 1, 525'600));
+  if (const auto* node = root.at_path("policy.require_signed_manifests").node()) {
+    const auto* b = node->as_boolean();
+    if (b == nullptr) bad(file, "policy.require_signed_manifests", "must be true or false");
+    c.policy.require_signed_manifests = b->get();
+  }
+  return c;
+}
+
+std::string default_config_text(const std::string& module, const std::string& token_uri,
+                                const std::string& pin, const std::string& database) {
+  const auto quote = [](const std::string& s) {
+    std::ostringstream out;
+    out << toml::value<std::string>(s);
+    return out.str();
+  };
+  std::ostringstream out;
+  out << "# Signet appliance configuration (see docs/operator-guide.md).\n"
+      << "# Relative paths are relative to this file's folder.\n\n"
+      << "[hsm]\n"
+      << "# PKCS#11 module: a file path, or the name p11-kit has it registered under\n"
+      << "module = " << quote(module) << "\n"
+      << "# RFC 7512 URI selecting the token (by label or serial, never by slot)\n"
+      << "token = " << quote(token_uri) << "\n"
+      << "# Where the user PIN comes from: prompt | env:NAME | file:PATH (mode 0600) | fd:N\n"
+      << "pin = " << quote(pin) << "\n\n"
+      << "[signing]\n"
+      << "# Default signing key id (see `signet key list`); empty: the one active key that fits --format\n"
+      << "key = \"\"\n"
+      << "# Key id that signs audit checkpoints; empty: the signing key\n"
+      << "audit_key = \"\"\n\n"
+      << "[database]\n"
+      << "path = " << quote(database) << "\n\n"
+      << "[policy]\n"
+      << "max_seats = 1000000\n"
+      << "max_term_days = 1098\n"
+      << "grace_days = 10\n"
+      << "# Warn when the clock runs further than this ahead of the last log entry\n"
+      << "clock_margin_minutes = 1440\n"
+      << "require_signed_manifests = false\n";
+  return out.str();
+}
+
+}  // namespace signet
