@@ -1,0 +1,98 @@
+// signet: the command-line entry. Parses, runs the chosen command, and maps every
+// signet::Error to the exit code DESIGN.md gives its kind (core/error.cpp).
+#include "cli.hpp"
+
+#include "signet/core/error.hpp"
+
+#include <cstdlib>
+#include <iostream>
+
+#ifndef SIGNET_VERSION
+#define SIGNET_VERSION "0.0.0"
+#endif
+
+namespace signet::cli {
+
+Config Context::load_config() const {
+  std::filesystem::path file = global.config_path;
+  if (file.empty()) {
+    const char* env = std::getenv("SIGNET_CONFIG");
+    file = env != nullptr && *env != '\0' ? std::filesystem::path(env) : std::filesystem::path("signet.toml");
+  }
+  Config config = signet::load_config(file);
+  // A PIN source on the command line overrides the configured one.
+  if (global.pin_fd) config.pin = {PinSourceSpec::Kind::fd, std::to_string(*global.pin_fd)};
+  if (!global.pin_file.empty()) config.pin = {PinSourceSpec::Kind::file, global.pin_file};
+  if (!global.pin_env.empty()) config.pin = {PinSourceSpec::Kind::env, global.pin_env};
+  return config;
+}
+
+namespace {
+
+void add_global_options(CLI::App& app, Context& ctx) {
+  app.add_option("--config", ctx.global.config_path, "signet.toml to use (default: $SIGNET_CONFIG, ./signet.toml)");
+  auto* fd = app.add_option("--pin-fd", ctx.global.pin_fd, "read the user PIN from this file descriptor");
+  auto* file = app.add_option("--pin-file", ctx.global.pin_file, "read the user PIN from this file (mode 0600)");
+  auto* env = app.add_option("--pin-env", ctx.global.pin_env, "read the user PIN from this environment variable");
+  fd->excludes(file)->excludes(env);
+  file->excludes(env);
+  app.add_flag("-q,--quiet", ctx.global.quiet, "print only errors");
+  // A PIN given as an argument would show in ps, /proc and shell history.
+  app.add_option_function<std::string>(
+         "--pin",
+         [](const std::string&) {
+           throw Error(ErrorKind::usage,
+                       "--pin: a PIN is never taken on the command line (it would show in ps and the shell "
+                       "history); use the prompt, --pin-fd N, --pin-file PATH or --pin-env NAME");
+         },
+         "refused: see --pin-fd, --pin-file, --pin-env")
+      ->group("");
+}
+
+}  // namespace
+
+}  // namespace signet::cli
+
+int main(int argc, char** argv) {
+  using namespace signet;
+  CLI::App app{"Signet: an offline license signing authority (PKCS#11 keys, tamper-evident audit log)", "signet"};
+  app.set_version_flag("--version", std::string("signet ") + SIGNET_VERSION);
+  app.require_subcommand(1);
+  app.fallthrough();
+  cli::Context ctx;
+  try {
+    cli::add_global_options(app, ctx);
+    cli::add_init_command(app, ctx);
+    cli::add_key_commands(app, ctx);
+    cli::add_sign_command(app, ctx);
+    cli::add_verify_command(app, ctx);
+    cli::add_revoke_command(app, ctx);
+    cli::add_audit_commands(app, ctx);
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return exit_code(ErrorKind::usage);
+  } catch (const Error& e) {
+    std::cerr << "signet: " << e.what() << "\n";
+    return exit_code(e.kind());
+  }
+  if (!ctx.action) {
+    std::cerr << app.help();
+    return exit_code(ErrorKind::usage);
+  }
+  try {
+    return ctx.action();
+  } catch (const Error& e) {
+    std::cerr << "signet: " << e.what() << "\n";
+    return exit_code(e.kind());
+  } catch (const std::exception& e) {
+    std::cerr << "signet: internal error: " << e.what() << "\n";
+    return exit_code(ErrorKind::software);
+  }
+}

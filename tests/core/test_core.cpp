@@ -1,0 +1,127 @@
+#include "signet/core/bytes.hpp"
+#include "signet/core/crypto.hpp"
+#include "signet/core/json.hpp"
+#include "signet/core/sqlite.hpp"
+#include "signet/core/time.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <sys/stat.h>
+#include <unistd.h>
+
+using namespace signet;
+
+TEST_CASE("hex round-trips and refuses malformed text", "[core][bytes]") {
+  const Bytes data{0x00, 0x01, 0xab, 0xff};
+  CHECK(to_hex(data) == "0001abff");
+  CHECK(from_hex("0001ABff") == data);
+  CHECK_FALSE(from_hex("abc"));
+  CHECK_FALSE(from_hex("zz"));
+}
+
+TEST_CASE("base64 matches RFC 4648 test vectors and is strict", "[core][bytes]") {
+  const std::pair<const char*, const char*> vectors[] = {
+      {"", ""}, {"f", "Zg=="}, {"fo", "Zm8="}, {"foo", "Zm9v"}, {"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="},
+      {"foobar", "Zm9vYmFy"}};
+  for (const auto& [plain, encoded] : vectors) {
+    CHECK(base64_encode(as_bytes(plain)) == encoded);
+    CHECK(base64_decode(encoded) == to_bytes(plain));
+  }
+  CHECK(base64_decode("Zm9v\nYmFy\r\n") == to_bytes("foobar"));
+  CHECK_FALSE(base64_decode("Zm9v YmFy"));   // white space other than line breaks
+  CHECK_FALSE(base64_decode("Zm9vYg="));     // bad padding length
+  CHECK_FALSE(base64_decode("Zm9vYh=="));    // non-zero trailing bits
+  CHECK_FALSE(base64_decode("Zm=vYg=="));    // padding in the middle
+  CHECK_FALSE(base64_decode("Zm9v-_=="));    // url alphabet
+}
+
+TEST_CASE("base64url is unpadded and strict", "[core][bytes]") {
+  const Bytes data{0xfb, 0xff, 0xfe};
+  CHECK(base64url_encode(data) == "-__-");
+  CHECK(base64url_encode(as_bytes("fo")) == "Zm8");
+  CHECK(base64url_decode("Zm8") == to_bytes("fo"));
+  CHECK_FALSE(base64url_decode("Zm8="));
+  CHECK_FALSE(base64url_decode("Zm9"));  // non-canonical trailing bits
+  CHECK_FALSE(base64url_decode("Z"));
+}
+
+TEST_CASE("SHA-256 and SHA-512 match the FIPS 180 'abc' vectors", "[core][crypto]") {
+  CHECK(to_hex(sha256(as_bytes("abc"))) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  CHECK(to_hex(sha512(as_bytes("abc"))).substr(0, 32) == "ddaf35a193617abacc417349ae204131");
+  Sha256 incremental;
+  incremental.update("a").update("bc");
+  CHECK(incremental.finish() == sha256(as_bytes("abc")));
+  incremental.update("abc");
+  CHECK(incremental.finish() == sha256(as_bytes("abc")));  // finish() resets
+}
+
+TEST_CASE("a secret buffer is bounded, trims newlines and wipes", "[core][crypto]") {
+  SecretBuffer pin(4);
+  for (const char c : std::string("12\n")) pin.push_back(static_cast<std::uint8_t>(c));
+  pin.trim_newline();
+  CHECK(pin.size() == 2);
+  pin.push_back('3');
+  pin.push_back('4');
+  CHECK_THROWS_AS(pin.push_back('5'), Error);
+  SecretBuffer moved = std::move(pin);
+  CHECK(moved.size() == 4);
+  moved.clear();
+  CHECK(moved.empty());
+  CHECK(moved.data()[0] == 0);
+}
+
+TEST_CASE("canonical JSON sorts keys by bytes, is compact and refuses floats", "[core][json]") {
+  const Json value = Json::parse(R"({"b":1,"a":{"z":[1,2,{"y":null,"x":true}],"é":"\u0001"},"B":"x"})");
+  CHECK(canonical_json(value) == "{\"B\":\"x\",\"a\":{\"z\":[1,2,{\"x\":true,\"y\":null}],\"é\":\"\\u0001\"},\"b\":1}");
+  CHECK_THROWS_AS(canonical_json(Json::parse(R"({"a":1.5})")), Error);
+  CHECK_THROWS_AS(canonical_json(Json(std::string("\xff"))), Error);
+}
+
+TEST_CASE("RFC 3339 dates and UTC date-times parse; others are refused", "[core][time]") {
+  CHECK(to_unix_ms(*parse_rfc3339_utc("1970-01-02")) == 86'400'000);
+  CHECK(to_unix_ms(*parse_rfc3339_utc("2026-11-22T13:45:00Z")) == 1'795'355'100'000);
+  CHECK(to_unix_ms(*parse_rfc3339_utc("2026-11-22T13:45:00.25Z")) == 1'795'355'100'250);
+  CHECK(to_unix_ms(*parse_rfc3339_utc("2026-11-22T13:45:00+00:00")) == 1'795'355'100'000);
+  CHECK(parse_rfc3339_utc("2024-02-29"));
+  for (const char* bad : {"2023-02-29", "2026-13-01", "2026-11-22T24:00:00Z", "2026-11-22T13:45:00+01:00",
+                          "2026-11-22T13:45:00", "2026-11-22 13:45:00Z", "2026-11-22Z", "26-11-22", "",
+                          "2026-11-22T13:45:00.Z", "2026-11-22T13:45:60Z"}) {
+    INFO(bad);
+    CHECK_FALSE(parse_rfc3339_utc(bad));
+  }
+  const auto t = *parse_rfc3339_utc("2026-01-31T12:00:00.250Z");
+  CHECK(format_rfc3339(t) == "2026-01-31T12:00:00.250Z");
+  CHECK(format_date(t) == "2026-01-31");
+}
+
+TEST_CASE("SQLite wrapper creates owner-only files and rolls back unfinished transactions", "[core][sqlite]") {
+  char tmpl[] = "/tmp/signet-core-XXXXXX";
+  const std::filesystem::path dir = ::mkdtemp(tmpl);
+  const auto path = dir / "t.db";
+  {
+    auto db = Database::open(path, Database::Mode::create);
+    db.exec("CREATE TABLE t (a INTEGER, b TEXT)");
+    {
+      Transaction tx(db);
+      db.prepare("INSERT INTO t VALUES (?1, ?2)").bind(1, std::int64_t{1}).bind(2, "one").run();
+    }  // not committed: rolled back
+    Transaction tx(db);
+    db.prepare("INSERT INTO t VALUES (?1, ?2)").bind(1, std::int64_t{2}).bind(2, "two").run();
+    tx.commit();
+    auto st = db.prepare("SELECT a, b FROM t");
+    REQUIRE(st.step());
+    CHECK(st.column_int(0) == 2);
+    CHECK(st.column_text(1) == "two");
+    CHECK_FALSE(st.step());
+  }
+  struct stat info {};
+  REQUIRE(::stat(path.c_str(), &info) == 0);
+  CHECK((info.st_mode & 0777) == 0600);
+  CHECK_THROWS_AS(Database::open(dir / "missing.db", Database::Mode::read_only), SqliteError);
+  {
+    auto ro = Database::open(path, Database::Mode::read_only);
+    CHECK_THROWS_AS(ro.exec("INSERT INTO t VALUES (3, 'x')"), SqliteError);
+  }
+  std::filesystem::remove_all(dir);
+}
