@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <utility>
 
@@ -59,6 +60,14 @@ Database Database::open(const std::filesystem::path& path, Mode mode) {
     } else {
       uri += c;
     }
+  }
+  // A copy on read-only media cannot get the WAL index (-shm) SQLite wants even
+  // for reading; opened immutable, it is read as it is.
+  if (mode == Mode::read_only) {
+    const auto dir = path.has_parent_path() ? path.parent_path() : std::filesystem::path(".");
+    std::error_code ec;
+    if (::access(dir.c_str(), W_OK) != 0 && !std::filesystem::exists(path.string() + "-shm", ec))
+      uri += "?immutable=1";
   }
   const int rc = ::sqlite3_open_v2(uri.c_str(), &db, flags, nullptr);
   if (mode == Mode::create) ::umask(old_mask);

@@ -1,0 +1,274 @@
+#include "signet/audit/log.hpp"
+
+#include "signet/audit/merkle.hpp"
+#include "signet/core/bytes.hpp"
+#include "signet/core/crypto.hpp"
+
+#include <iostream>
+
+namespace signet::audit {
+
+namespace {
+
+constexpr std::string_view kSchema = R"sql(
+CREATE TABLE audit_meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
+CREATE TABLE entries(
+  seq INTEGER PRIMARY KEY,
+  at TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  actor TEXT NOT NULL,
+  order_id TEXT,
+  license_id TEXT,
+  key_id TEXT,
+  record TEXT NOT NULL,
+  prev_hash TEXT NOT NULL,
+  hash TEXT NOT NULL
+) STRICT;
+CREATE INDEX entries_by_order ON entries(order_id) WHERE order_id IS NOT NULL;
+CREATE INDEX entries_by_license ON entries(license_id) WHERE license_id IS NOT NULL;
+CREATE INDEX entries_by_kind ON entries(kind, seq);
+CREATE INDEX entries_by_time ON entries(at);
+CREATE UNIQUE INDEX entries_one_issue_per_license ON entries(license_id) WHERE kind = 'issued';
+CREATE TABLE merkle_frontier(id INTEGER PRIMARY KEY CHECK (id = 1), size INTEGER NOT NULL, nodes TEXT NOT NULL) STRICT;
+CREATE TRIGGER entries_no_update BEFORE UPDATE ON entries
+BEGIN SELECT RAISE(ABORT, 'audit log is append-only: UPDATE refused'); END;
+CREATE TRIGGER entries_no_delete BEFORE DELETE ON entries
+BEGIN SELECT RAISE(ABORT, 'audit log is append-only: DELETE refused'); END;
+CREATE TRIGGER entries_chain BEFORE INSERT ON entries
+BEGIN
+  SELECT RAISE(ABORT, 'audit log: seq must be the last seq + 1')
+   WHERE NEW.seq IS NOT COALESCE((SELECT MAX(seq) FROM entries), 0) + 1;
+  SELECT RAISE(ABORT, 'audit log: prev_hash must be the hash of the last entry')
+   WHERE NEW.prev_hash IS NOT COALESCE((SELECT hash FROM entries ORDER BY seq DESC LIMIT 1),
+     '0000000000000000000000000000000000000000000000000000000000000000');
+END;
+CREATE TRIGGER entries_count AFTER INSERT ON entries
+BEGIN UPDATE audit_meta SET value = CAST(NEW.seq AS TEXT) WHERE key = 'entries'; END;
+CREATE TRIGGER audit_meta_no_delete BEFORE DELETE ON audit_meta
+BEGIN SELECT RAISE(ABORT, 'audit log metadata cannot be deleted'); END;
+)sql";
+
+constexpr std::string_view kColumns = "seq, at, kind, actor, order_id, license_id, key_id, record, prev_hash, hash";
+
+Entry entry_from_row(const Statement& st) {
+  return Entry{.seq = st.column_int(0),
+               .at = st.column_text(1),
+               .kind = st.column_text(2),
+               .actor = st.column_text(3),
+               .order_id = st.column_optional_text(4),
+               .license_id = st.column_optional_text(5),
+               .key_id = st.column_optional_text(6),
+               .record = st.column_text(7),
+               .prev_hash = st.column_text(8),
+               .hash = st.column_text(9)};
+}
+
+Json optional_json(const std::optional<std::string>& v) { return v ? Json(*v) : Json(nullptr); }
+
+std::string meta(Database& db, const std::string& key) {
+  auto st = db.prepare("SELECT value FROM audit_meta WHERE key = ?");
+  st.bind(1, key);
+  if (!st.step()) return {};
+  return st.column_text(0);
+}
+
+Frontier load_frontier(Database& db, std::int64_t last_seq) {
+  {
+    auto st = db.prepare("SELECT size, nodes FROM merkle_frontier WHERE id = 1");
+    if (st.step() && st.column_int(0) == last_seq) {
+      std::vector<Hash> nodes;
+      bool ok = true;
+      const auto parsed = Json::parse(st.column_text(1), nullptr, false);
+      if (parsed.is_array()) {
+        for (const auto& n : parsed) {
+          const auto h = n.is_string() ? hash_from_hex(n.get<std::string>()) : std::nullopt;
+          if (!h) { ok = false; break; }
+          nodes.push_back(*h);
+        }
+        if (ok) {
+          if (auto f = Frontier::restore(static_cast<std::uint64_t>(last_seq), std::move(nodes))) return *f;
+        }
+      }
+    }
+  }
+  // The stored frontier is missing or stale: rebuild it from the entries.
+  Frontier f;
+  read_entries(db, [&](const Entry& e) { f.append(leaf_hash(as_bytes(entry_encoding(e)))); });
+  return f;
+}
+
+void save_frontier(Database& db, const Frontier& f) {
+  Json nodes = Json::array();
+  for (const auto& n : f.nodes()) nodes.push_back(to_hex(n));
+  auto st = db.prepare("INSERT OR REPLACE INTO merkle_frontier(id, size, nodes) VALUES (1, ?, ?)");
+  st.bind(1, static_cast<std::int64_t>(f.size())).bind(2, nodes.dump());
+  st.run();
+}
+
+}  // namespace
+
+std::string entry_encoding(const Entry& e) {
+  Json record = Json::parse(e.record, nullptr, false);
+  if (record.is_discarded()) throw AuditError(ErrorKind::bad_data, "entry " + std::to_string(e.seq) + ": record is not JSON");
+  const Json j = {{"seq", e.seq},
+                  {"at", e.at},
+                  {"kind", e.kind},
+                  {"actor", e.actor},
+                  {"order_id", optional_json(e.order_id)},
+                  {"license_id", optional_json(e.license_id)},
+                  {"key_id", optional_json(e.key_id)},
+                  {"record", std::move(record)}};
+  return canonical_json(j);
+}
+
+std::string entry_hash(std::string_view prev_hash, std::string_view encoding) {
+  Sha256 h;
+  h.update(kEntryDomain).update(prev_hash).update(encoding);
+  return to_hex(h.finish());
+}
+
+std::string checkpoint_message(const std::string& log_id, std::uint64_t tree_size, const std::string& root_hash,
+                               const std::string& time) {
+  const Json j = {{"log_id", log_id}, {"tree_size", tree_size}, {"root_hash", root_hash}, {"time", time}};
+  return std::string(kCheckpointDomain) + canonical_json(j);
+}
+
+void Log::create_schema(Database& db) {
+  db.exec(kSchema);
+  std::array<std::uint8_t, 16> id{};
+  random_fill(id);
+  auto st = db.prepare("INSERT INTO audit_meta(key, value) VALUES (?, ?)");
+  st.bind(1, "schema_version").bind(2, std::to_string(kSchemaVersion));
+  st.run();
+  st.reset();
+  st.bind(1, "log_id").bind(2, signet::to_hex(id));
+  st.run();
+  st.reset();
+  st.bind(1, "entries").bind(2, "0");
+  st.run();
+  save_frontier(db, Frontier{});
+}
+
+Log::Log(Database& db) : m_db(db) {
+  std::string version;
+  try {
+    version = meta(db, "schema_version");
+  } catch (const SqliteError& e) {
+    if (e.kind() == ErrorKind::bad_data) throw;
+    throw AuditError(ErrorKind::bad_data, db.path().string() + ": not a Signet audit log (" + e.what() + ")");
+  }
+  if (version.empty()) throw AuditError(ErrorKind::bad_data, db.path().string() + ": not a Signet audit log (no schema version)");
+  if (version != std::to_string(kSchemaVersion))
+    throw AuditError(ErrorKind::bad_data, db.path().string() + ": audit log schema version " + version +
+                                              " is not one this signet knows (" + std::to_string(kSchemaVersion) + ")");
+  m_log_id = meta(db, "log_id");
+}
+
+std::vector<Entry> Log::append(const std::vector<NewEntry>& entries, const AppendOptions& options) {
+  m_db.busy_timeout(options.busy_timeout_ms);
+  std::vector<Entry> appended;
+  try {
+    m_db.exec("PRAGMA synchronous=FULL");
+    Transaction tx(m_db, Transaction::Kind::immediate);
+    if (options.precheck) options.precheck(m_db);
+    const auto last_entry = last();
+    const auto now = now_utc();
+    if (last_entry) {
+      const auto last_at = parse_rfc3339_utc(last_entry->at);
+      if (!last_at) throw AuditError(ErrorKind::bad_data, "audit log entry " + std::to_string(last_entry->seq) + ": bad time");
+      if (now < *last_at)
+        throw AuditError(ErrorKind::config, "the clock is behind the audit log: now " + format_rfc3339(now) +
+                                                ", last entry (seq " + std::to_string(last_entry->seq) + ") " +
+                                                last_entry->at + "; refusing to append (fix the clock)");
+      if (now - *last_at > options.clock_margin) {
+        const auto msg = "warning: the clock (" + format_rfc3339(now) + ") is more than " +
+                         std::to_string(options.clock_margin.count()) + " minutes ahead of the last audit entry (" +
+                         last_entry->at + "); check the clock";
+        if (options.warn) options.warn(msg); else std::cerr << msg << '\n';
+      }
+    }
+    auto frontier = load_frontier(m_db, last_entry ? last_entry->seq : 0);
+    std::string prev = last_entry ? last_entry->hash : std::string(kGenesisHash);
+    std::int64_t seq = last_entry ? last_entry->seq : 0;
+    const auto at = format_rfc3339(now);
+    auto insert = m_db.prepare("INSERT INTO entries(" + std::string(kColumns) + ") VALUES (?,?,?,?,?,?,?,?,?,?)");
+    auto add = [&](const std::string& kind, const std::optional<std::string>& order_id,
+                   const std::optional<std::string>& license_id, const std::optional<std::string>& key_id,
+                   const Json& record) {
+      Entry e{.seq = ++seq, .at = at, .kind = kind, .actor = options.actor, .order_id = order_id,
+              .license_id = license_id, .key_id = key_id, .record = canonical_json(record), .prev_hash = prev, .hash = {}};
+      const auto encoding = entry_encoding(e);
+      e.hash = entry_hash(prev, encoding);
+      frontier.append(leaf_hash(as_bytes(encoding)));
+      insert.reset();
+      insert.bind(1, e.seq).bind(2, e.at).bind(3, e.kind).bind(4, e.actor).bind(5, e.order_id).bind(6, e.license_id)
+          .bind(7, e.key_id).bind(8, e.record).bind(9, e.prev_hash).bind(10, e.hash);
+      insert.run();
+      prev = e.hash;
+      appended.push_back(std::move(e));
+    };
+    for (const auto& n : entries) add(n.kind, n.order_id, n.license_id, n.key_id, n.record);
+    if (options.checkpoint_key != nullptr) {
+      auto& key = *options.checkpoint_key;
+      const auto root = to_hex(frontier.root());
+      const auto size = frontier.size();
+      const auto signature = key.sign(as_bytes(checkpoint_message(m_log_id, size, root, at)));
+      const Json record = {{"log_id", m_log_id}, {"tree_size", size},
+                           {"root_hash", root}, {"time", at},
+                           {"key_id", key.key_id()}, {"alg", std::string(keystore::to_string(key.algorithm()))},
+                           {"signature", base64_encode(signature)}};
+      add("checkpoint", std::nullopt, std::nullopt, key.key_id(), record);
+    }
+    save_frontier(m_db, frontier);
+    tx.commit();
+  } catch (const SqliteError& e) {
+    if (e.kind() == ErrorKind::busy)
+      throw AuditError(ErrorKind::busy, "audit log busy: another signet process is writing to " + m_db.path().string() +
+                                            "; nothing was appended, try again");
+    throw AuditError(e.kind(), "appending to the audit log " + m_db.path().string() + ": " + e.what());
+  }
+  return appended;
+}
+
+void read_entries(Database& db, const std::function<void(const Entry&)>& fn, const std::string& where,
+                  const std::vector<std::string>& params) {
+  auto st = db.prepare("SELECT " + std::string(kColumns) + " FROM entries" + (where.empty() ? "" : " WHERE " + where) +
+                       " ORDER BY seq");
+  for (std::size_t i = 0; i < params.size(); ++i) st.bind(static_cast<int>(i + 1), params[i]);
+  while (st.step()) fn(entry_from_row(st));
+}
+
+std::optional<Entry> Log::last() const {
+  auto st = m_db.prepare("SELECT " + std::string(kColumns) + " FROM entries ORDER BY seq DESC LIMIT 1");
+  if (!st.step()) return std::nullopt;
+  return entry_from_row(st);
+}
+
+std::optional<Entry> Log::get(std::int64_t seq) const {
+  auto st = m_db.prepare("SELECT " + std::string(kColumns) + " FROM entries WHERE seq = ?");
+  st.bind(1, seq);
+  if (!st.step()) return std::nullopt;
+  return entry_from_row(st);
+}
+
+void Log::for_each(const std::function<void(const Entry&)>& fn) const { read_entries(m_db, fn); }
+
+std::vector<Entry> Log::issued_for_order(const std::string& order_id) const {
+  std::vector<Entry> out;
+  read_entries(m_db, [&](const Entry& e) { out.push_back(e); }, "order_id = ? AND kind = 'issued'", {order_id});
+  return out;
+}
+
+std::optional<Entry> Log::issued_license(const std::string& license_id) const {
+  std::optional<Entry> out;
+  read_entries(m_db, [&](const Entry& e) { out = e; }, "license_id = ? AND kind = 'issued'", {license_id});
+  return out;
+}
+
+bool Log::is_revoked(const std::string& license_id) const {
+  auto st = m_db.prepare("SELECT 1 FROM entries WHERE license_id = ? AND kind = 'revoked' LIMIT 1");
+  st.bind(1, license_id);
+  return st.step();
+}
+
+}  // namespace signet::audit

@@ -1,0 +1,130 @@
+#include "signet/audit/verify.hpp"
+
+#include "signet/core/bytes.hpp"
+
+namespace signet::audit {
+
+namespace {
+
+Json hashes_json(const std::vector<Hash>& hashes) {
+  Json out = Json::array();
+  for (const auto& h : hashes) out.push_back(to_hex(h));
+  return out;
+}
+
+std::optional<std::vector<Hash>> hashes_from(const Json& j) {
+  if (!j.is_array()) return std::nullopt;
+  std::vector<Hash> out;
+  for (const auto& v : j) {
+    if (!v.is_string()) return std::nullopt;
+    const auto h = hash_from_hex(v.get<std::string>());
+    if (!h) return std::nullopt;
+    out.push_back(*h);
+  }
+  return out;
+}
+
+// The checkpoint signature against the keys; "" when it holds.
+std::string check_signature(const Json& cp, const std::vector<keystore::PublicKey>& keys) {
+  try {
+    const auto log_id = cp.at("log_id").get<std::string>();
+    const auto size = cp.at("tree_size").get<std::uint64_t>();
+    const auto root = cp.at("root_hash").get<std::string>();
+    const auto time = cp.at("time").get<std::string>();
+    const auto key_id = cp.at("key_id").get<std::string>();
+    const auto sig = base64_decode(cp.at("signature").get<std::string>());
+    if (!sig) return "checkpoint signature is not base64";
+    for (const auto& k : keys) {
+      if (k.key_id() != key_id) continue;
+      return k.verify(as_bytes(checkpoint_message(log_id, size, root, time)), *sig)
+                 ? ""
+                 : "checkpoint signature does not verify with key " + key_id;
+    }
+    return "checkpoint signed by key " + key_id + ", which is not among the given --pubkey keys";
+  } catch (const Json::exception&) {
+    return "checkpoint lacks log_id, tree_size, root_hash, time, key_id or signature";
+  }
+}
+
+}  // namespace
+
+Json prove_inclusion(const std::filesystem::path& db_path, std::int64_t seq) {
+  auto db = Database::open(db_path, Database::Mode::read_only);
+  Log log(db);
+  Transaction snapshot(db, Transaction::Kind::deferred);
+  std::vector<Hash> leaves;
+  std::optional<Entry> target, checkpoint;
+  std::string target_encoding;
+  read_entries(db, [&](const Entry& e) {
+    const auto encoding = entry_encoding(e);
+    if (e.kind == "checkpoint" && e.seq > seq) checkpoint = e;
+    if (e.seq == seq) { target = e; target_encoding = encoding; }
+    leaves.push_back(leaf_hash(as_bytes(encoding)));
+  });
+  if (!target) throw AuditError(ErrorKind::not_found, "audit log has no entry with seq " + std::to_string(seq));
+  if (!checkpoint)
+    throw AuditError(ErrorKind::not_found, "entry " + std::to_string(seq) +
+                                               " is not yet covered by a checkpoint (run `signet audit checkpoint`)");
+  const Json cp = Json::parse(checkpoint->record);
+  const auto size = cp.at("tree_size").get<std::uint64_t>();
+  const auto index = static_cast<std::uint64_t>(seq - 1);
+  const auto tree = std::span<const Hash>(leaves).first(size);
+  return Json{{"signet_inclusion_proof", 1},
+              {"log_id", log.log_id()},
+              {"seq", seq},
+              {"leaf_index", index},
+              {"entry", target_encoding},
+              {"tree_size", size},
+              {"root_hash", to_hex(tree_root(tree))},
+              {"path", hashes_json(inclusion_proof(tree, index))},
+              {"checkpoint_seq", checkpoint->seq},
+              {"checkpoint", cp}};
+}
+
+std::string verify_inclusion_proof(const Json& proof, const std::vector<keystore::PublicKey>& keys) {
+  try {
+    if (!proof.is_object() || proof.value("signet_inclusion_proof", 0) != 1) return "not a signet inclusion proof";
+    const auto entry = proof.at("entry").get<std::string>();
+    const auto index = proof.at("leaf_index").get<std::uint64_t>();
+    const auto size = proof.at("tree_size").get<std::uint64_t>();
+    const auto root = hash_from_hex(proof.at("root_hash").get<std::string>());
+    const auto path = hashes_from(proof.at("path"));
+    const auto& cp = proof.at("checkpoint");
+    if (!root || !path) return "root_hash or path is not hex SHA-256";
+    const Json e = Json::parse(entry, nullptr, false);
+    if (!e.is_object() || !e.contains("seq") || e["seq"] != index + 1) return "entry's seq does not match leaf_index + 1";
+    if (cp.at("tree_size").get<std::uint64_t>() != size || cp.at("root_hash").get<std::string>() != to_hex(*root))
+      return "the proof's tree is not the checkpoint's tree";
+    if (cp.at("log_id") != proof.at("log_id")) return "the checkpoint is for another log";
+    if (!verify_inclusion(index, size, leaf_hash(as_bytes(entry)), *path, *root))
+      return "the inclusion path does not lead to the checkpoint's root";
+    if (!keys.empty()) return check_signature(cp, keys);
+    return "";
+  } catch (const Json::exception& ex) {
+    return std::string("malformed proof: ") + ex.what();
+  }
+}
+
+std::string check_consistency(const std::filesystem::path& old_export, const std::filesystem::path& new_export,
+                              const VerifyOptions& options, Json* proof_out) {
+  std::vector<Hash> old_leaves, new_leaves;
+  const auto old_report = verify_export(old_export, options, &old_leaves);
+  if (!old_report.ok) return old_export.string() + " does not verify: " + describe(old_report);
+  const auto new_report = verify_export(new_export, options, &new_leaves);
+  if (!new_report.ok) return new_export.string() + " does not verify: " + describe(new_report);
+  if (old_report.log_id != new_report.log_id) return "the exports are of different logs";
+  if (old_report.last_tree_size == 0) return old_export.string() + " has no checkpoint to be consistent with";
+  const auto m = static_cast<std::uint64_t>(old_report.last_tree_size);
+  const auto n = static_cast<std::uint64_t>(new_report.last_tree_size);
+  if (n < m) return new_export.string() + "'s last checkpoint covers fewer entries than " + old_export.string() + "'s";
+  const auto proof = consistency_proof(std::span<const Hash>(new_leaves).first(n), m);
+  if (proof_out != nullptr)
+    *proof_out = Json{{"old_size", m}, {"new_size", n}, {"old_root", to_hex(old_report.last_root)},
+                      {"new_root", to_hex(new_report.last_root)}, {"proof", hashes_json(proof)}};
+  if (!verify_consistency(m, n, old_report.last_root, new_report.last_root, proof))
+    return "the newer log does not extend the older one: its first " + std::to_string(m) +
+           " entries differ (consistency proof fails)";
+  return "";
+}
+
+}  // namespace signet::audit

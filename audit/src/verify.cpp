@@ -1,0 +1,309 @@
+#include "signet/audit/verify.hpp"
+
+#include "signet/core/bytes.hpp"
+
+#include <fstream>
+#include <sstream>
+
+namespace signet::audit {
+
+namespace {
+
+std::string seq_text(std::int64_t seq) { return std::to_string(seq); }
+
+const Json* field(const Json& j, const char* name) {
+  const auto it = j.find(name);
+  return it == j.end() ? nullptr : &*it;
+}
+
+std::optional<std::string> string_field(const Json& j, const char* name) {
+  const auto* f = field(j, name);
+  if (f == nullptr || !f->is_string()) return std::nullopt;
+  return f->get<std::string>();
+}
+
+}  // namespace
+
+Verifier::Verifier(VerifyOptions options, std::string log_id, std::int64_t recorded_entries)
+    : m_options(std::move(options)), m_recorded(recorded_entries) {
+  m_report.log_id = std::move(log_id);
+  for (const auto& k : m_options.trusted_keys) m_keys.emplace(k.key_id(), k);
+  m_report.key_source = m_options.trusted_keys.empty()
+                            ? "keys announced by the log's own key_generated entries (not independent: pass --pubkey)"
+                            : std::to_string(m_options.trusted_keys.size()) + " key(s) given with --pubkey";
+  for (const auto& cp : m_options.known_checkpoints) {
+    const auto* size = field(cp, "tree_size");
+    if (size != nullptr && size->is_number_unsigned()) m_expect[size->get<std::uint64_t>()] = cp;
+  }
+}
+
+bool Verifier::fail(std::int64_t seq, std::string why) {
+  if (m_report.ok) {
+    m_report.ok = false;
+    m_report.failed_seq = seq;
+    m_report.reason = std::move(why);
+  }
+  return false;
+}
+
+void Verifier::learn_key(const Entry& e, const Json& record) {
+  if (!m_options.trusted_keys.empty() || !e.key_id) return;
+  const auto pem = string_field(record, "public_key");
+  if (!pem) return;
+  try {
+    auto key = keystore::PublicKey::from_pem(*pem);
+    if (key.key_id() == *e.key_id) m_keys.emplace(key.key_id(), std::move(key));
+  } catch (const Error&) {
+    // An unreadable key announces nothing; checkpoints it signed then fail.
+  }
+}
+
+bool Verifier::check_checkpoint(const Entry& e, const Json& record) {
+  const auto seq = e.seq;
+  const auto log_id = string_field(record, "log_id");
+  const auto root = string_field(record, "root_hash");
+  const auto time = string_field(record, "time");
+  const auto key_id = string_field(record, "key_id");
+  const auto sig_b64 = string_field(record, "signature");
+  const auto* size = field(record, "tree_size");
+  if (!log_id || !root || !time || !key_id || !sig_b64 || size == nullptr || !size->is_number_unsigned())
+    return fail(seq, "checkpoint record lacks log_id, tree_size, root_hash, time, key_id or signature");
+  const auto tree_size = size->get<std::uint64_t>();
+  if (*log_id != m_report.log_id) return fail(seq, "checkpoint names log " + *log_id + ", this log is " + m_report.log_id);
+  if (tree_size != m_frontier.size())
+    return fail(seq, "checkpoint tree_size " + std::to_string(tree_size) + " but " + std::to_string(m_frontier.size()) +
+                         " entries precede it");
+  const auto computed = m_frontier.root();
+  if (*root != to_hex(computed))
+    return fail(seq, "checkpoint root_hash " + *root + " does not match the Merkle root of entries 1.." +
+                         std::to_string(tree_size) + " (" + to_hex(computed) +
+                         "): an entry at or before seq " + std::to_string(tree_size) + " was changed");
+  if (*time != e.at) return fail(seq, "checkpoint time " + *time + " differs from the entry's time " + e.at);
+  if (!e.key_id || *e.key_id != *key_id) return fail(seq, "checkpoint key_id differs from the entry's key_id column");
+  const auto key = m_keys.find(*key_id);
+  if (key == m_keys.end()) return fail(seq, "checkpoint signed by key " + *key_id + ", which is not a trusted key");
+  const auto sig = base64_decode(*sig_b64);
+  if (!sig) return fail(seq, "checkpoint signature is not base64");
+  if (!key->second.verify(as_bytes(checkpoint_message(*log_id, tree_size, *root, *time)), *sig))
+    return fail(seq, "checkpoint signature does not verify with key " + *key_id);
+  ++m_report.checkpoints;
+  m_report.last_checkpoint_seq = seq;
+  m_report.last_root = computed;
+  m_report.last_tree_size = static_cast<std::int64_t>(tree_size);
+  return true;
+}
+
+bool Verifier::add(const Entry& e) {
+  if (!m_report.ok) return false;
+  const auto expected = m_report.entries + 1;
+  if (e.seq != expected)
+    return fail(expected, "expected seq " + seq_text(expected) + " but found seq " + seq_text(e.seq) +
+                              (e.seq > expected ? " (entries missing)" : " (entries out of order or duplicated)"));
+  if (e.prev_hash != m_prev) return fail(e.seq, "prev_hash does not match the hash of entry " + seq_text(e.seq - 1));
+  const Json record = Json::parse(e.record, nullptr, false);
+  if (!record.is_object()) return fail(e.seq, "record is not a JSON object");
+  std::string encoding;
+  try {
+    if (canonical_json(record) != e.record) return fail(e.seq, "record is not in canonical JSON form");
+    encoding = entry_encoding(e);
+  } catch (const Error& err) {
+    return fail(e.seq, std::string("record: ") + err.what());
+  }
+  if (entry_hash(e.prev_hash, encoding) != e.hash)
+    return fail(e.seq, "hash does not match the entry's contents (an entry field was changed)");
+  const auto at = parse_rfc3339_utc(e.at);
+  if (!at) return fail(e.seq, "at is not an RFC 3339 UTC time");
+  if (!m_prev_at.empty() && e.at < m_prev_at) return fail(e.seq, "time goes backwards: " + e.at + " after " + m_prev_at);
+  if (e.kind == "checkpoint") {
+    if (!check_checkpoint(e, record)) return false;
+  } else if (e.kind == "key_generated") {
+    learn_key(e, record);
+  }
+  const auto leaf = leaf_hash(as_bytes(encoding));
+  m_frontier.append(leaf);
+  if (m_keep) m_leaves.push_back(leaf);
+  if (const auto it = m_expect.find(m_frontier.size()); it != m_expect.end()) {
+    const auto root = string_field(it->second, "root_hash");
+    if (!root || *root != to_hex(m_frontier.root()))
+      return fail(e.seq, "the log's first " + seq_text(e.seq) +
+                             " entries do not match the external checkpoint of that size (the log was rewritten or forked)");
+  }
+  m_prev = e.hash;
+  m_prev_at = e.at;
+  ++m_report.entries;
+  return true;
+}
+
+VerifyReport Verifier::finish() {
+  if (m_report.ok && m_recorded > m_report.entries)
+    fail(m_report.entries + 1, "the log recorded " + seq_text(m_recorded) + " entries but only " +
+                                   seq_text(m_report.entries) + " are present (truncated after seq " +
+                                   seq_text(m_report.entries) + ")");
+  if (m_report.ok) {
+    for (const auto& [size, cp] : m_expect) {
+      if (static_cast<std::int64_t>(size) > m_report.entries) {
+        fail(m_report.entries + 1, "an external checkpoint covers " + std::to_string(size) + " entries but the log has " +
+                                       seq_text(m_report.entries) + " (truncated after seq " +
+                                       seq_text(m_report.entries) + ")");
+        break;
+      }
+    }
+  }
+  // External checkpoints must themselves be signed by a trusted key.
+  if (m_report.ok) {
+    for (const auto& [size, cp] : m_expect) {
+      const auto key_id = string_field(cp, "key_id");
+      const auto sig = string_field(cp, "signature");
+      const auto log_id = string_field(cp, "log_id");
+      const auto root = string_field(cp, "root_hash");
+      const auto time = string_field(cp, "time");
+      const auto key = key_id ? m_keys.find(*key_id) : m_keys.end();
+      const auto raw = sig ? base64_decode(*sig) : std::nullopt;
+      if (key == m_keys.end() || !raw || !log_id || !root || !time || *log_id != m_report.log_id ||
+          !key->second.verify(as_bytes(checkpoint_message(*log_id, size, *root, *time)), *raw)) {
+        fail(static_cast<std::int64_t>(size) + 1, "the external checkpoint of tree size " + std::to_string(size) +
+                                                      " is not validly signed for this log by a trusted key");
+        break;
+      }
+    }
+  }
+  m_report.unprotected = m_report.entries - m_report.last_checkpoint_seq;
+  return m_report;
+}
+
+VerifyReport verify_database(const std::filesystem::path& db_path, const VerifyOptions& options) {
+  auto db = Database::open(db_path, Database::Mode::read_only);
+  Log log(db);
+  std::int64_t recorded = 0;
+  {
+    auto st = db.prepare("SELECT value FROM audit_meta WHERE key = 'entries'");
+    if (st.step()) {
+      try {
+        recorded = std::stoll(st.column_text(0));
+      } catch (const std::exception&) {
+        recorded = 0;  // a mangled count proves nothing; the chain is still checked
+      }
+    }
+  }
+  Transaction snapshot(db, Transaction::Kind::deferred);  // one consistent read
+  Verifier v(options, log.log_id(), recorded);
+  read_entries(db, [&](const Entry& e) { v.add(e); });
+  return v.finish();
+}
+
+ExportHeader read_export(const std::filesystem::path& path, const std::function<void(const Entry&)>& fn) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw AuditError(ErrorKind::no_input, path.string() + ": cannot read the export");
+  std::string line;
+  std::size_t line_no = 0;
+  auto bad = [&](const std::string& why) {
+    return AuditError(ErrorKind::bad_data, path.string() + ":" + std::to_string(line_no) + ": " + why);
+  };
+  ExportHeader header;
+  bool have_header = false;
+  constexpr std::size_t kMaxLine = 1U << 20U;
+  while (std::getline(in, line)) {
+    ++line_no;
+    if (line.size() > kMaxLine) throw bad("line longer than 1 MiB");
+    if (line.empty()) continue;
+    const Json j = Json::parse(line, nullptr, false);
+    if (!j.is_object()) throw bad("not a JSON object");
+    if (!have_header) {
+      const auto fmt = j.find("signet_audit_export");
+      const auto id = j.find("log_id");
+      const auto n = j.find("entries");
+      if (fmt == j.end() || *fmt != 1 || id == j.end() || !id->is_string() || n == j.end() || !n->is_number_integer())
+        throw bad("first line must be the header {\"signet_audit_export\":1,\"log_id\":...,\"entries\":N}");
+      header.log_id = id->get<std::string>();
+      header.entries = n->get<std::int64_t>();
+      have_header = true;
+      continue;
+    }
+    Entry e;
+    try {
+      auto opt = [&](const char* name) -> std::optional<std::string> {
+        const auto& v = j.at(name);
+        if (v.is_null()) return std::nullopt;
+        return v.get<std::string>();
+      };
+      e.seq = j.at("seq").get<std::int64_t>();
+      e.at = j.at("at").get<std::string>();
+      e.kind = j.at("kind").get<std::string>();
+      e.actor = j.at("actor").get<std::string>();
+      e.order_id = opt("order_id");
+      e.license_id = opt("license_id");
+      e.key_id = opt("key_id");
+      const auto& rec = j.at("record");
+      if (!rec.is_object()) throw bad("record must be an object");
+      e.record = canonical_json(rec);
+      e.prev_hash = j.at("prev_hash").get<std::string>();
+      e.hash = j.at("hash").get<std::string>();
+    } catch (const Json::exception& ex) {
+      throw bad(std::string("entry field missing or of the wrong type: ") + ex.what());
+    } catch (const AuditError&) {
+      throw;
+    } catch (const Error& ex) {
+      throw bad(ex.what());
+    }
+    fn(e);
+  }
+  if (!have_header) throw AuditError(ErrorKind::bad_data, path.string() + ": empty export (no header line)");
+  return header;
+}
+
+VerifyReport verify_export(const std::filesystem::path& path, const VerifyOptions& options, std::vector<Hash>* leaves) {
+  // The header names the log; read it first so that the verifier knows the log id.
+  std::string first;
+  {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw AuditError(ErrorKind::no_input, path.string() + ": cannot read the export");
+    std::getline(in, first);
+  }
+  const Json h = Json::parse(first, nullptr, false);
+  std::string log_id;
+  std::int64_t recorded = 0;
+  if (h.is_object() && h.contains("log_id") && h["log_id"].is_string()) log_id = h["log_id"].get<std::string>();
+  if (h.is_object() && h.contains("entries") && h["entries"].is_number_integer()) recorded = h["entries"].get<std::int64_t>();
+  Verifier v(options, log_id, recorded);
+  v.keep_leaves(leaves != nullptr);
+  read_export(path, [&](const Entry& e) { v.add(e); });
+  auto report = v.finish();
+  if (leaves != nullptr) *leaves = v.leaves();
+  return report;
+}
+
+std::string describe(const VerifyReport& r) {
+  std::ostringstream out;
+  if (r.ok) {
+    out << "audit log " << r.log_id << ": OK\n"
+        << "  " << r.entries << " entries: hash chain intact\n"
+        << "  " << r.checkpoints << " checkpoints: Merkle roots and signatures verified\n"
+        << "  checkpoint keys: " << r.key_source << "\n";
+    if (r.unprotected > 0)
+      out << "  " << r.unprotected << " entries after the last checkpoint (seq " << r.last_checkpoint_seq
+          << ") are unprotected: chained but not yet covered by a signed checkpoint\n";
+    else
+      out << "  every entry is covered by a signed checkpoint\n";
+  } else {
+    out << "audit log " << r.log_id << ": FAILED at seq " << (r.failed_seq ? *r.failed_seq : 0) << ": " << r.reason << "\n"
+        << "  " << r.entries << " entries and " << r.checkpoints << " checkpoints held before it\n";
+  }
+  return out.str();
+}
+
+Json to_json(const VerifyReport& r) {
+  Json j = {{"ok", r.ok},
+            {"log_id", r.log_id},
+            {"entries", r.entries},
+            {"checkpoints", r.checkpoints},
+            {"last_checkpoint_seq", r.last_checkpoint_seq},
+            {"unprotected", r.unprotected},
+            {"key_source", r.key_source}};
+  if (!r.ok) {
+    j["failed_seq"] = r.failed_seq ? *r.failed_seq : 0;
+    j["reason"] = r.reason;
+  }
+  return j;
+}
+
+}  // namespace signet::audit

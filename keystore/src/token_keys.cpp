@@ -1,0 +1,93 @@
+#include "signet/keystore/token.hpp"
+
+#include "signet/hsm/hsm.hpp"
+
+#include <array>
+
+namespace signet::keystore {
+
+namespace {
+
+// A registered key signing through the token; thread-safe (Token::sign takes a pooled session).
+class HsmSigningKey final : public SigningKey {
+ public:
+  HsmSigningKey(std::shared_ptr<hsm::Token> token, hsm::KeyPair pair, PublicKey public_key)
+      : m_token(std::move(token)), m_pair(std::move(pair)), m_public(std::move(public_key)) {}
+
+  Bytes sign(ByteView message) override { return m_token->sign(m_pair, message); }
+  [[nodiscard]] const PublicKey& public_key() const noexcept override { return m_public; }
+
+ private:
+  std::shared_ptr<hsm::Token> m_token;
+  hsm::KeyPair m_pair;
+  PublicKey m_public;
+};
+
+hsm::KeySpec spec_for(Algorithm algorithm, const std::string& label, Bytes id) {
+  switch (algorithm) {
+    case Algorithm::ed25519: return {.type = hsm::KeyType::ed25519, .rsa_bits = 0, .label = label, .id = std::move(id)};
+    case Algorithm::rsa2048: return {.type = hsm::KeyType::rsa, .rsa_bits = 2048, .label = label, .id = std::move(id)};
+    case Algorithm::rsa3072: return {.type = hsm::KeyType::rsa, .rsa_bits = 3072, .label = label, .id = std::move(id)};
+    case Algorithm::rsa4096: return {.type = hsm::KeyType::rsa, .rsa_bits = 4096, .label = label, .id = std::move(id)};
+  }
+  throw KeyError(ErrorKind::software, "unknown key algorithm");
+}
+
+}  // namespace
+
+struct TokenKeys::Impl {
+  std::shared_ptr<hsm::Module> module;
+  std::shared_ptr<hsm::Token> token;
+};
+
+TokenKeys::TokenKeys(std::unique_ptr<Impl> impl) : m_impl(std::move(impl)) {}
+TokenKeys::~TokenKeys() noexcept = default;
+TokenKeys::TokenKeys(TokenKeys&&) noexcept = default;
+TokenKeys& TokenKeys::operator=(TokenKeys&&) noexcept = default;
+
+TokenKeys TokenKeys::open(const TokenConfig& config, SecretBuffer pin) {
+  auto impl = std::make_unique<Impl>();
+  impl->module = hsm::Module::load(config.module);
+  const auto uri = hsm::Uri::parse(config.token_uri);
+  impl->token = hsm::Token::open(impl->module, uri);
+  impl->token->login(pin);
+  return TokenKeys(std::move(impl));
+}
+
+std::string TokenKeys::token_label() const { return m_impl->token->info().label; }
+
+KeyRecord TokenKeys::generate(Algorithm algorithm, const std::string& label) {
+  if (label.empty() || label.size() > 64)
+    throw KeyError(ErrorKind::usage, "key label: must be 1 to 64 characters");
+  std::array<std::uint8_t, 16> id{};
+  random_fill(id);
+  const auto pair = m_impl->token->generate(spec_for(algorithm, label, Bytes(id.begin(), id.end())));
+  const auto spki = m_impl->token->public_key_der(pair);
+  const auto parsed = PublicKey::from_der(spki);
+  if (parsed.algorithm() != algorithm)
+    throw KeyError(ErrorKind::software, "token generated a " + std::string(to_string(parsed.algorithm())) +
+                                            " key where " + std::string(to_string(algorithm)) + " was asked");
+  return KeyRecord{.key_id = parsed.key_id(),
+                   .algorithm = algorithm,
+                   .token_uri = m_impl->token->key_uri(pair),
+                   .label = label,
+                   .hsm_id = to_hex(pair.id),
+                   .created_at = now_utc(),
+                   .state = KeyState::active,
+                   .spki_der = spki};
+}
+
+std::shared_ptr<SigningKey> TokenKeys::signing_key(const KeyRecord& key) {
+  const auto id = from_hex(key.hsm_id);
+  if (!id) throw KeyError(ErrorKind::bad_data, "key " + key.key_id + ": registry CKA_ID is not hex");
+  auto pair = m_impl->token->find_by_id(*id);
+  if (!pair) throw KeyError(ErrorKind::not_found, "key " + key.key_id + " not found in the token: " + key.token_uri);
+  auto registered = PublicKey::from_der(key.spki_der);
+  const auto in_token = m_impl->token->public_key_der(*pair);
+  if (in_token != key.spki_der)
+    throw KeyError(ErrorKind::unavailable, "key " + key.key_id + ": the token's key at " + key.token_uri +
+                                               " is not the registered public key");
+  return std::make_shared<HsmSigningKey>(m_impl->token, std::move(*pair), std::move(registered));
+}
+
+}  // namespace signet::keystore

@@ -1,0 +1,97 @@
+#include "appliance.hpp"
+
+#include "signet/hsm/pin.hpp"
+
+#include <pwd.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+namespace signet::cli {
+
+namespace {
+
+// A process holding a PIN must not leave it in a core file or let another
+// process of the same user read its memory through /proc.
+void disable_core_dumps() {
+  const rlimit none{0, 0};
+  if (::setrlimit(RLIMIT_CORE, &none) != 0 || ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
+    throw Error(ErrorKind::software, "cannot disable core dumps before reading the PIN");
+  }
+}
+
+}  // namespace
+
+SecretBuffer read_pin(const PinSourceSpec& source) {
+  disable_core_dumps();
+  switch (source.kind) {
+    case PinSourceSpec::Kind::prompt: return hsm::read_pin(hsm::PinSource::prompt());
+    case PinSourceSpec::Kind::fd: return hsm::read_pin(hsm::PinSource::from_fd(std::stoi(source.value)));
+    case PinSourceSpec::Kind::file: return hsm::read_pin(hsm::PinSource::from_file(source.value));
+    case PinSourceSpec::Kind::env: return hsm::read_pin(hsm::PinSource::from_env(source.value));
+  }
+  throw Error(ErrorKind::software, "unknown PIN source");
+}
+
+std::string actor_name(const Config& config) {
+  if (!config.actor.empty()) return config.actor;
+  if (const passwd* pw = ::getpwuid(::geteuid()); pw != nullptr && pw->pw_name != nullptr) return pw->pw_name;
+  return "uid " + std::to_string(::geteuid());
+}
+
+Appliance::Appliance(Config c)
+    : config(std::move(c)),
+      db([this] {
+        if (!std::filesystem::exists(config.database)) {
+          throw Error(ErrorKind::config, config.file.string() + ": database.path: " + config.database.string() +
+                                             " does not exist (run `signet init`)");
+        }
+        return Database::open(config.database, Database::Mode::read_write);
+      }()),
+      registry(db) {}
+
+keystore::TokenKeys& Appliance::token() {
+  if (!m_token) {
+    m_token.emplace(keystore::TokenKeys::open({config.module, config.token_uri}, read_pin(config.pin)));
+  }
+  return *m_token;
+}
+
+keystore::KeyRecord Appliance::active_key(std::string_view key_id_or_prefix) const {
+  auto key = registry.get(key_id_or_prefix);
+  if (key.state != keystore::KeyState::active) {
+    throw keystore::KeyError(ErrorKind::config, "key " + key.key_id + " (" + key.label +
+                                                    ") is retired: it signs nothing more (see `signet key list`)");
+  }
+  return key;
+}
+
+std::shared_ptr<keystore::SigningKey> Appliance::audit_key(const std::shared_ptr<keystore::SigningKey>& fallback) {
+  if (config.audit_key.empty()) {
+    if (!fallback) throw Error(ErrorKind::config, config.file.string() + ": signing.audit_key: no key to sign checkpoints");
+    return fallback;
+  }
+  const auto record = active_key(config.audit_key);
+  if (fallback && fallback->key_id() == record.key_id) return fallback;
+  return token().signing_key(record);
+}
+
+std::shared_ptr<keystore::SigningKey> Appliance::checkpoint_key() {
+  if (!config.audit_key.empty()) return audit_key(nullptr);
+  if (!config.signing_key.empty()) return token().signing_key(active_key(config.signing_key));
+  std::optional<keystore::KeyRecord> newest;
+  for (auto& k : registry.list())
+    if (k.state == keystore::KeyState::active && (!newest || k.created_at >= newest->created_at)) newest = k;
+  if (!newest) throw Error(ErrorKind::config, "no active key to sign the checkpoint (signet key generate)");
+  return token().signing_key(*newest);
+}
+
+audit::AppendOptions Appliance::append_options(keystore::SigningKey* checkpoint_key) const {
+  audit::AppendOptions o;
+  o.actor = actor_name(config);
+  o.checkpoint_key = checkpoint_key;
+  o.clock_margin = config.policy.clock_margin;
+  return o;
+}
+
+}  // namespace signet::cli

@@ -1,0 +1,51 @@
+// What the write commands share: the configuration, the appliance database (key
+// registry + audit log), the token logged in once, and the choice of keys.
+#pragma once
+
+#include "cli.hpp"
+
+#include "signet/audit/log.hpp"
+#include "signet/core/sqlite.hpp"
+#include "signet/keystore/registry.hpp"
+#include "signet/keystore/token.hpp"
+
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace signet::cli {
+
+// Reads the PIN from the configured source into a locked buffer. Core dumps are
+// disabled first (RLIMIT_CORE 0, PR_SET_DUMPABLE 0) for the rest of the process.
+SecretBuffer read_pin(const PinSourceSpec& source);
+
+// The name recorded as `actor` in the log: the config's signing.actor, else the login name.
+std::string actor_name(const Config& config);
+
+struct Appliance {
+  Config config;
+  Database db;
+  keystore::KeyRegistry registry;
+
+  // Opens the configured database read-write (Error(config) if it does not exist).
+  explicit Appliance(Config c);
+  Appliance(const Appliance&) = delete;  // the registry refers to db
+  Appliance& operator=(const Appliance&) = delete;
+
+  // Logs in to the token (reads the PIN once); later calls reuse the login.
+  keystore::TokenKeys& token();
+  // An active registered key by id or prefix; Error(not_found) / Error(config) if retired.
+  keystore::KeyRecord active_key(std::string_view key_id_or_prefix) const;
+  // The key that signs checkpoints: signing.audit_key, else `fallback`.
+  std::shared_ptr<keystore::SigningKey> audit_key(const std::shared_ptr<keystore::SigningKey>& fallback);
+  // The key that signs a checkpoint when no other key is at hand: signing.audit_key,
+  // else signing.key, else the newest active key; Error(config) when there is none.
+  std::shared_ptr<keystore::SigningKey> checkpoint_key();
+  // Append options: this actor, the configured clock margin, a checkpoint signed by `checkpoint_key`.
+  [[nodiscard]] audit::AppendOptions append_options(keystore::SigningKey* checkpoint_key) const;
+
+ private:
+  std::optional<keystore::TokenKeys> m_token;
+};
+
+}  // namespace signet::cli

@@ -1,0 +1,237 @@
+// signet audit verify | log | export | checkpoint | prove | verify-proof | consistency
+#include "appliance.hpp"
+#include "output_file.hpp"
+
+#include "signet/audit/query.hpp"
+#include "signet/audit/verify.hpp"
+
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+namespace signet::cli {
+
+namespace {
+
+struct AuditOptions {
+  std::string db, out, format = "jsonl", export_file, proof, old_export, new_export;
+  std::vector<std::string> pubkeys, checkpoints;
+  std::int64_t seq = 0;
+  bool json = false;
+  audit::LogFilter filter;
+};
+
+// The database to read: --db, else the configured one. Reading needs no HSM and no PIN.
+std::filesystem::path database_path(const Context& ctx, const std::string& db) {
+  if (!db.empty()) return db;
+  try {
+    return ctx.load_config().database;
+  } catch (const Error& e) {
+    throw Error(ErrorKind::usage, std::string("no --db given and no usable signet.toml (") + e.what() + ")");
+  }
+}
+
+std::vector<keystore::PublicKey> load_keys(const std::vector<std::string>& files) {
+  std::vector<keystore::PublicKey> keys;
+  for (const auto& f : files) keys.push_back(keystore::PublicKey::from_file(f));
+  return keys;
+}
+
+Json read_json_file(const std::string& path, const char* what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(ErrorKind::no_input, path + ": cannot read the " + std::string(what));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const Json j = Json::parse(ss.str(), nullptr, false);
+  if (j.is_discarded()) throw Error(ErrorKind::bad_data, path + ": the " + std::string(what) + " is not JSON");
+  return j;
+}
+
+int verify(const Context& ctx, const AuditOptions& o) {
+  audit::VerifyOptions options;
+  options.trusted_keys = load_keys(o.pubkeys);
+  for (const auto& f : o.checkpoints) {
+    auto cp = read_json_file(f, "checkpoint");
+    if (cp.contains("checkpoint")) cp = cp["checkpoint"];
+    options.known_checkpoints.push_back(cp);
+  }
+  const auto report = o.export_file.empty() ? audit::verify_database(database_path(ctx, o.db), options)
+                                            : audit::verify_export(o.export_file, options);
+  if (o.json) {
+    std::cout << audit::to_json(report).dump(2) << "\n";
+  } else if (!ctx.global.quiet || !report.ok) {
+    (report.ok ? std::cout : std::cerr) << audit::describe(report);
+  }
+  return report.ok ? 0 : exit_code(ErrorKind::verification_failed);
+}
+
+std::string short_text(const std::optional<std::string>& v, std::size_t width) {
+  std::string s = v.value_or("-");
+  if (s.size() > width) s = s.substr(0, width - 1) + "~";
+  return s;
+}
+
+int log(const Context& ctx, const AuditOptions& o) {
+  auto db = Database::open(database_path(ctx, o.db), Database::Mode::read_only);
+  audit::Log check(db);
+  std::size_t n = 0;
+  if (o.json) std::cout << "[";
+  else
+    std::printf("%6s  %-24s  %-16s  %-20s  %-26s  %-12s  %s\n", "SEQ", "AT", "KIND", "ORDER", "LICENSE", "ACTOR",
+                "DETAIL");
+  audit::query(db, o.filter, [&](const audit::Entry& e) {
+    if (o.json) {
+      std::cout << (n ? ",\n" : "\n") << audit::entry_json(e).dump();
+    } else {
+      const Json r = Json::parse(e.record, nullptr, false);
+      std::string detail;
+      if (e.kind == "issued" && r.contains("manifest")) {
+        const auto& m = r["manifest"];
+        detail = m.value("/customer/company"_json_pointer, std::string()) + " " + m.value("sku", std::string()) + " x" +
+                 std::to_string(m.value("seats", 0)) + " " + m.value("channel", std::string());
+      } else if (e.kind == "checkpoint") {
+        detail = "tree_size " + std::to_string(r.value("tree_size", 0)) + " root " + r.value("root_hash", std::string()).substr(0, 16);
+      } else if (e.kind == "revoked") {
+        detail = r.value("reason", std::string());
+      } else if (e.key_id) {
+        detail = "key " + e.key_id->substr(0, 16);
+      }
+      std::printf("%6lld  %-24s  %-16s  %-20s  %-26s  %-12s  %s\n", static_cast<long long>(e.seq), e.at.c_str(),
+                  e.kind.c_str(), short_text(e.order_id, 20).c_str(), short_text(e.license_id, 26).c_str(),
+                  short_text(e.actor, 12).c_str(), detail.c_str());
+    }
+    ++n;
+  });
+  if (o.json) std::cout << (n ? "\n]\n" : "]\n");
+  else if (!ctx.global.quiet) std::cerr << n << " entries\n";
+  return 0;
+}
+
+int export_log(const Context& ctx, const AuditOptions& o) {
+  auto db = Database::open(database_path(ctx, o.db), Database::Mode::read_only);
+  std::ostringstream out;
+  if (o.format == "jsonl") audit::export_jsonl(db, out);
+  else audit::export_csv(db, out);
+  write_file_atomically(o.out, out.str());
+  if (!ctx.global.quiet) std::cout << "wrote " << o.out << "\n";
+  return 0;
+}
+
+int checkpoint(const Context& ctx) {
+  Appliance app(ctx.load_config());
+  const auto key = app.checkpoint_key();
+  audit::Log log(app.db);
+  const auto entries = log.append({}, app.append_options(key.get()));
+  if (!ctx.global.quiet) {
+    const Json r = Json::parse(entries.back().record);
+    std::cout << "checkpoint seq " << entries.back().seq << ": tree_size " << r["tree_size"].get<std::uint64_t>()
+              << ", root " << r["root_hash"].get<std::string>() << "\n";
+  }
+  return 0;
+}
+
+int prove(const Context& ctx, const AuditOptions& o) {
+  const auto proof = audit::prove_inclusion(database_path(ctx, o.db), o.seq);
+  const auto text = proof.dump(2) + "\n";
+  if (o.out.empty()) std::cout << text;
+  else write_file_atomically(o.out, text);
+  return 0;
+}
+
+int verify_proof(const Context& ctx, const AuditOptions& o) {
+  const auto proof = read_json_file(o.proof, "proof");
+  const auto keys = load_keys(o.pubkeys);
+  const auto why = audit::verify_inclusion_proof(proof, keys);
+  if (!why.empty()) {
+    std::cerr << "signet: " << o.proof << ": proof does not hold: " << why << "\n";
+    return exit_code(ErrorKind::verification_failed);
+  }
+  if (!ctx.global.quiet) {
+    std::cout << "entry " << proof["seq"].get<std::int64_t>() << " is in the log " << proof["log_id"].get<std::string>()
+              << " of " << proof["tree_size"].get<std::uint64_t>() << " entries (root " << proof["root_hash"].get<std::string>()
+              << ")\n"
+              << (keys.empty() ? "warning: checkpoint signature NOT checked (give --pubkey)\n"
+                               : "checkpoint signature verified\n");
+  }
+  return 0;
+}
+
+int consistency(const Context& ctx, const AuditOptions& o) {
+  audit::VerifyOptions options;
+  options.trusted_keys = load_keys(o.pubkeys);
+  Json proof;
+  const auto why = audit::check_consistency(o.old_export, o.new_export, options, &proof);
+  if (!why.empty()) {
+    std::cerr << "signet: not consistent: " << why << "\n";
+    return exit_code(ErrorKind::verification_failed);
+  }
+  if (o.json) std::cout << proof.dump(2) << "\n";
+  else if (!ctx.global.quiet)
+    std::cout << "consistent: the log of " << proof["new_size"].get<std::uint64_t>() << " entries extends the log of "
+              << proof["old_size"].get<std::uint64_t>() << " entries (RFC 9162 proof of " << proof["proof"].size()
+              << " hashes verified)\n";
+  return 0;
+}
+
+}  // namespace
+
+void add_audit_commands(CLI::App& app, Context& ctx) {
+  auto* audit = app.add_subcommand("audit", "verify, read, export and prove the audit log");
+  audit->require_subcommand(1);
+  auto o = std::make_shared<AuditOptions>();
+  auto set = [&ctx, o](CLI::App* cmd, int (*fn)(const Context&, const AuditOptions&)) {
+    cmd->callback([&ctx, o, fn] { ctx.action = [&ctx, o, fn] { return fn(ctx, *o); }; });
+  };
+
+  auto* v = audit->add_subcommand("verify", "recompute the hash chain, Merkle roots and checkpoint signatures");
+  v->add_option("--db", o->db, "the database (read-only; default: the configured one)");
+  v->add_option("--pubkey", o->pubkeys, "PEM of a key trusted to sign checkpoints (repeatable)");
+  v->add_option("--export", o->export_file, "verify a JSONL export instead of a database");
+  v->add_option("--checkpoint", o->checkpoints, "a checkpoint seen outside the log (repeatable)");
+  v->add_flag("--json", o->json, "print the result as JSON");
+  set(v, verify);
+
+  auto* l = audit->add_subcommand("log", "list entries, filtered");
+  l->add_option("--db", o->db, "the database");
+  l->add_option("--order", o->filter.order, "order id");
+  l->add_option("--license", o->filter.license, "license id");
+  l->add_option("--customer", o->filter.customer, "customer id, name, company or email");
+  l->add_option("--kind", o->filter.kind, "issued, revoked, checkpoint, key_generated, ...");
+  l->add_option("--channel", o->filter.channel, "direct, reseller, government");
+  l->add_option("--reseller", o->filter.reseller, "reseller id or name");
+  l->add_option("--since", o->filter.since, "RFC 3339 date or time (inclusive)");
+  l->add_option("--until", o->filter.until, "RFC 3339 date or time (inclusive)");
+  l->add_flag("--json", o->json, "print JSON");
+  set(l, log);
+
+  auto* e = audit->add_subcommand("export", "write every entry with its hashes");
+  e->add_option("--db", o->db, "the database");
+  e->add_option("--format", o->format, "jsonl or csv")->check(CLI::IsMember({"jsonl", "csv"}));
+  e->add_option("--out", o->out, "output file")->required();
+  set(e, export_log);
+
+  auto* c = audit->add_subcommand("checkpoint", "append a checkpoint signed in the HSM");
+  c->callback([&ctx] { ctx.action = [&ctx] { return checkpoint(ctx); }; });
+
+  auto* p = audit->add_subcommand("prove", "print an RFC 9162 inclusion proof of an entry");
+  p->add_option("--db", o->db, "the database");
+  p->add_option("--seq", o->seq, "the entry")->required()->check(CLI::PositiveNumber);
+  p->add_option("--out", o->out, "write the proof to this file");
+  set(p, prove);
+
+  auto* vp = audit->add_subcommand("verify-proof", "check an inclusion proof");
+  vp->add_option("PROOF", o->proof, "proof file")->required();
+  vp->add_option("--pubkey", o->pubkeys, "PEM of a key trusted to sign checkpoints (repeatable)");
+  set(vp, verify_proof);
+
+  auto* cs = audit->add_subcommand("consistency", "prove that a newer export extends an older one");
+  cs->add_option("OLD_EXPORT", o->old_export, "the older JSONL export")->required();
+  cs->add_option("NEW_EXPORT", o->new_export, "the newer JSONL export")->required();
+  cs->add_option("--pubkey", o->pubkeys, "PEM of a key trusted to sign checkpoints (repeatable)");
+  cs->add_flag("--json", o->json, "print the proof as JSON");
+  set(cs, consistency);
+
+  add_revocation_export(audit, ctx);
+}
+
+}  // namespace signet::cli

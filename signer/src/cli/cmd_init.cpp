@@ -1,0 +1,72 @@
+// signet init: write signet.toml and create the appliance database.
+#include "appliance.hpp"
+
+#include "signet/audit/log.hpp"
+
+#include <fstream>
+#include <iostream>
+
+namespace signet::cli {
+
+namespace {
+
+struct InitOptions {
+  std::string module = "/usr/lib/softhsm/libsofthsm2.so";
+  std::string token = "pkcs11:token=signet";
+  std::string pin_source = "prompt";
+  std::string database = "signet.db";
+};
+
+int init(Context& ctx, const InitOptions& o) {
+  std::filesystem::path file = ctx.global.config_path.empty() ? "signet.toml" : ctx.global.config_path;
+  (void)parse_pin_source(o.pin_source);  // refuse a bad source before writing anything
+  if (std::filesystem::exists(file)) {
+    throw Error(ErrorKind::already_exists, file.string() + " already exists: signet init never overwrites it");
+  }
+  const auto db_path = (std::filesystem::absolute(file).parent_path() / o.database).lexically_normal();
+  if (std::filesystem::exists(db_path)) {
+    throw Error(ErrorKind::already_exists, db_path.string() + " already exists: signet init never overwrites it");
+  }
+  const std::string text = default_config_text(o.module, o.token, o.pin_source, o.database);
+  {
+    std::ofstream out(file, std::ios::binary | std::ios::trunc);
+    out << text;
+    out.flush();
+    if (!out) throw Error(ErrorKind::cant_create, "cannot write " + file.string());
+  }
+  // Check the file we wrote parses, then create the database it names.
+  const Config config = load_config(file);
+  try {
+    auto db = Database::open(config.database, Database::Mode::create);
+    db.exec("PRAGMA journal_mode=WAL");
+    Transaction tx(db);
+    keystore::KeyRegistry::create_schema(db);
+    audit::Log::create_schema(db);
+    tx.commit();
+  } catch (...) {
+    std::error_code ec;
+    std::filesystem::remove(file, ec);
+    std::filesystem::remove(config.database, ec);
+    throw;
+  }
+  if (!ctx.global.quiet) {
+    std::cout << "wrote " << file.string() << "\n"
+              << "created " << config.database.string() << " (key registry and audit log, mode 0600)\n"
+              << "next: signet key generate --alg rsa2048 --label L\n";
+  }
+  return 0;
+}
+
+}  // namespace
+
+void add_init_command(CLI::App& app, Context& ctx) {
+  auto o = std::make_shared<InitOptions>();
+  auto* cmd = app.add_subcommand("init", "write signet.toml and create the appliance database");
+  cmd->add_option("--module", o->module, "PKCS#11 module: file path or p11-kit module name")->capture_default_str();
+  cmd->add_option("--token", o->token, "RFC 7512 URI of the token")->capture_default_str();
+  cmd->add_option("--pin-source", o->pin_source, "prompt | env:NAME | file:PATH | fd:N")->capture_default_str();
+  cmd->add_option("--database", o->database, "database file, relative to signet.toml")->capture_default_str();
+  cmd->callback([&ctx, o] { ctx.action = [&ctx, o] { return init(ctx, *o); }; });
+}
+
+}  // namespace signet::cli

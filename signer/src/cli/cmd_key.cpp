@@ -1,0 +1,143 @@
+// signet key generate | list | export | retire | trust-desk
+#include "appliance.hpp"
+#include "events.hpp"
+
+#include "signet/core/json.hpp"
+#include "signet/core/time.hpp"
+
+#include <iostream>
+
+namespace signet::cli {
+
+namespace {
+
+Json key_json(const keystore::KeyRecord& k) {
+  return Json{{"key_id", k.key_id},
+              {"algorithm", std::string(keystore::to_string(k.algorithm))},
+              {"label", k.label},
+              {"token_uri", k.token_uri},
+              {"created_at", format_rfc3339(k.created_at)},
+              {"state", std::string(keystore::to_string(k.state))}};
+}
+
+int generate(Context& ctx, const std::string& alg_text, const std::string& label, bool json) {
+  const auto alg = keystore::parse_algorithm(alg_text);
+  if (!alg) throw Error(ErrorKind::usage, "--alg " + alg_text + ": must be ed25519, rsa2048, rsa3072 or rsa4096");
+  if (label.empty() || label.size() > 128) throw Error(ErrorKind::usage, "--label: must be 1 to 128 characters");
+  Appliance app(ctx.load_config());
+  auto& token = app.token();
+  auto record = token.generate(*alg, label);
+  auto key = token.signing_key(record);
+  Events events(app);
+  // The registry row and the log entry are written in one transaction.
+  events.key_generated(record, key);
+  if (json) {
+    std::cout << key_json(record).dump(2) << "\n";
+  } else if (!ctx.global.quiet) {
+    std::cout << "generated " << keystore::to_string(record.algorithm) << " key " << record.key_id << "\n"
+              << "  label      " << record.label << "\n"
+              << "  token uri  " << record.token_uri << "\n";
+  }
+  return 0;
+}
+
+int list(Context& ctx, bool json) {
+  const Config config = ctx.load_config();
+  auto db = Database::open(config.database, Database::Mode::read_only);
+  keystore::KeyRegistry registry(db);
+  const auto keys = registry.list();
+  if (json) {
+    Json out = Json::array();
+    for (const auto& k : keys) out.push_back(key_json(k));
+    std::cout << out.dump(2) << "\n";
+    return 0;
+  }
+  if (keys.empty()) {
+    std::cout << "no keys (signet key generate --alg ed25519|rsa2048 --label L)\n";
+    return 0;
+  }
+  std::printf("%-64s  %-8s  %-7s  %-24s  %s\n", "KEY ID", "ALG", "STATE", "CREATED", "LABEL");
+  for (const auto& k : keys) {
+    std::printf("%-64s  %-8s  %-7s  %-24s  %s\n", k.key_id.c_str(),
+                std::string(keystore::to_string(k.algorithm)).c_str(),
+                std::string(keystore::to_string(k.state)).c_str(), format_rfc3339(k.created_at).c_str(),
+                k.label.c_str());
+  }
+  return 0;
+}
+
+int export_key(Context& ctx, const std::string& kid, const std::string& format) {
+  const Config config = ctx.load_config();
+  auto db = Database::open(config.database, Database::Mode::read_only);
+  keystore::KeyRegistry registry(db);
+  const auto record = registry.get(kid);
+  const auto key = keystore::PublicKey::from_der(record.spki_der);
+  if (format == "pem") {
+    std::cout << key.pem();
+  } else {
+    std::cout.write(reinterpret_cast<const char*>(key.der().data()), static_cast<std::streamsize>(key.der().size()));
+  }
+  std::cout.flush();
+  if (!std::cout) throw Error(ErrorKind::io, "cannot write the public key to standard output");
+  return 0;
+}
+
+int retire(Context& ctx, const std::string& kid) {
+  Appliance app(ctx.load_config());
+  const auto record = app.registry.get(kid);
+  if (record.state == keystore::KeyState::retired) {
+    throw keystore::KeyError(ErrorKind::bad_data, "key " + record.key_id + " is already retired");
+  }
+  Events events(app);
+  events.key_retired(record);
+  if (!ctx.global.quiet) std::cout << "retired key " << record.key_id << " (" << record.label << ")\n";
+  return 0;
+}
+
+int trust_desk(Context& ctx, const std::string& pem, const std::string& label) {
+  Appliance app(ctx.load_config());
+  const auto key = keystore::PublicKey::from_file(pem);
+  Events events(app);
+  const auto desk = events.desk_trusted(key, label.empty() ? std::filesystem::path(pem).stem().string() : label);
+  if (!ctx.global.quiet) std::cout << "trusted order-desk key " << desk.key_id << " (" << desk.label << ")\n";
+  return 0;
+}
+
+}  // namespace
+
+void add_key_commands(CLI::App& app, Context& ctx) {
+  auto* key = app.add_subcommand("key", "manage the signing keys in the token");
+  key->require_subcommand(1);
+
+  struct Options {
+    std::string alg, label, kid, format = "pem", pem;
+    bool json = false;
+  };
+  auto o = std::make_shared<Options>();
+
+  auto* gen = key->add_subcommand("generate", "generate a key pair inside the token and register it");
+  gen->add_option("--alg", o->alg, "ed25519, rsa2048, rsa3072 or rsa4096")->required();
+  gen->add_option("--label", o->label, "CKA_LABEL of both halves (unique in the token)")->required();
+  gen->add_flag("--json", o->json, "print the new key as JSON");
+  gen->callback([&ctx, o] { ctx.action = [&ctx, o] { return generate(ctx, o->alg, o->label, o->json); }; });
+
+  auto* ls = key->add_subcommand("list", "list the registered keys");
+  ls->add_flag("--json", o->json, "print JSON");
+  ls->callback([&ctx, o] { ctx.action = [&ctx, o] { return list(ctx, o->json); }; });
+
+  auto* exp = key->add_subcommand("export", "write a public key (SubjectPublicKeyInfo) to standard output");
+  exp->add_option("KID", o->kid, "key id or a unique prefix of 8+ hex digits")->required();
+  exp->add_option("--format", o->format, "pem or der")->check(CLI::IsMember({"pem", "der"}));
+  exp->callback([&ctx, o] { ctx.action = [&ctx, o] { return export_key(ctx, o->kid, o->format); }; });
+
+  auto* ret = key->add_subcommand("retire", "stop signing with a key (logged)");
+  ret->add_option("KID", o->kid, "key id or a unique prefix")->required();
+  ret->callback([&ctx, o] { ctx.action = [&ctx, o] { return retire(ctx, o->kid); }; });
+
+  auto* desk = key->add_subcommand("trust-desk", "trust an Ed25519 order-desk key for manifest signatures");
+  desk->add_option("PEM", o->pem, "the order desk's public key (PEM or DER)")->required()->check(CLI::ExistingFile);
+  desk->add_option("--label", o->label, "a name for the desk");
+  desk->callback([&ctx, o] { ctx.action = [&ctx, o] { return trust_desk(ctx, o->pem, o->label); }; });
+}
+
+}  // namespace signet::cli

@@ -1,0 +1,81 @@
+// signet revoke LICENSE_ID --reason TEXT; signet audit export-revocations --out FILE
+#include "appliance.hpp"
+#include "output_file.hpp"
+
+#include "signet/core/bytes.hpp"
+
+#include <iostream>
+
+namespace signet::cli {
+
+namespace {
+
+constexpr std::string_view kRevocationDomain = "signet-revocations-v1\n";
+
+int revoke(const Context& ctx, const std::string& license_id, const std::string& reason) {
+  if (reason.empty() || reason.size() > 1000) throw Error(ErrorKind::usage, "--reason: must be 1 to 1000 characters");
+  Appliance app(ctx.load_config());
+  audit::Log log(app.db);
+  const auto issued = log.issued_license(license_id);
+  if (!issued) throw Error(ErrorKind::not_found, "license " + license_id + " is not in the audit log");
+  if (log.is_revoked(license_id)) throw Error(ErrorKind::already_exists, "license " + license_id + " is already revoked");
+  const auto key = app.checkpoint_key();
+  auto options = app.append_options(key.get());
+  options.precheck = [&](Database&) {
+    if (log.is_revoked(license_id)) throw Error(ErrorKind::already_exists, "license " + license_id + " is already revoked");
+  };
+  const auto entries = log.append({audit::NewEntry{.kind = "revoked",
+                                                   .order_id = issued->order_id,
+                                                   .license_id = license_id,
+                                                   .key_id = std::nullopt,
+                                                   .record = Json{{"reason", reason}, {"issued_seq", issued->seq}}}},
+                                  options);
+  if (!ctx.global.quiet)
+    std::cout << "revoked " << license_id << " (order " << issued->order_id.value_or("-") << ") at seq "
+              << entries.front().seq << "\n";
+  return 0;
+}
+
+int export_revocations(const Context& ctx, const std::string& out) {
+  Appliance app(ctx.load_config());
+  audit::Log log(app.db);
+  Json revoked = Json::array();
+  audit::read_entries(app.db, [&](const audit::Entry& e) {
+    const Json r = Json::parse(e.record);
+    revoked.push_back(Json{{"license_id", e.license_id.value_or("")},
+                           {"order_id", e.order_id ? Json(*e.order_id) : Json(nullptr)},
+                           {"revoked_at", e.at},
+                           {"reason", r.value("reason", std::string())},
+                           {"seq", e.seq}});
+  }, "kind = 'revoked'");
+  const auto key = app.checkpoint_key();
+  Json body{{"v", 1}, {"log_id", log.log_id()}, {"generated_at", format_rfc3339(now_utc())}, {"revoked", revoked},
+            {"kid", key->key_id()}, {"alg", std::string(keystore::to_string(key->algorithm()))}};
+  const auto sig = key->sign(as_bytes(std::string(kRevocationDomain) + canonical_json(body)));
+  body["sig"] = base64_encode(sig);
+  write_file_atomically(out, body.dump(2) + "\n");
+  if (!ctx.global.quiet) std::cout << "wrote " << out << " (" << revoked.size() << " revoked licenses, signed by " << key->key_id() << ")\n";
+  return 0;
+}
+
+}  // namespace
+
+void add_revoke_command(CLI::App& app, Context& ctx) {
+  struct Options {
+    std::string license, reason;
+  };
+  auto o = std::make_shared<Options>();
+  auto* cmd = app.add_subcommand("revoke", "revoke an issued license (appended to the audit log)");
+  cmd->add_option("LICENSE_ID", o->license, "the license id")->required();
+  cmd->add_option("--reason", o->reason, "why (recorded in the log)")->required();
+  cmd->callback([&ctx, o] { ctx.action = [&ctx, o] { return revoke(ctx, o->license, o->reason); }; });
+}
+
+void add_revocation_export(CLI::App* audit, Context& ctx) {
+  auto out = std::make_shared<std::string>();
+  auto* cmd = audit->add_subcommand("export-revocations", "write the signed list of revoked license ids");
+  cmd->add_option("--out", *out, "output file")->required();
+  cmd->callback([&ctx, out] { ctx.action = [&ctx, out] { return export_revocations(ctx, *out); }; });
+}
+
+}  // namespace signet::cli

@@ -1,0 +1,58 @@
+#include "output_file.hpp"
+
+#include "signet/core/error.hpp"
+
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace signet::cli {
+
+void write_file_atomically(const std::filesystem::path& path, std::string_view content) {
+  const auto dir = path.has_parent_path() ? path.parent_path() : std::filesystem::path(".");
+  auto fail = [&](const std::string& step) {
+    return Error(ErrorKind::cant_create, "cannot write " + path.string() + ": " + step + ": " + std::strerror(errno));
+  };
+  std::string tmpl = (dir / ("." + path.filename().string() + ".XXXXXX")).string();
+  const int fd = ::mkstemp(tmpl.data());
+  if (fd < 0) throw fail("creating a temporary file");
+  const std::string tmp = tmpl;
+  auto cleanup = [&] { ::unlink(tmp.c_str()); };
+  std::size_t done = 0;
+  while (done < content.size()) {
+    const auto n = ::write(fd, content.data() + done, content.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const auto err = fail("writing");
+      ::close(fd);
+      cleanup();
+      throw err;
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  if (::fchmod(fd, 0644) != 0 || ::fsync(fd) != 0) {
+    const auto err = fail("fsync");
+    ::close(fd);
+    cleanup();
+    throw err;
+  }
+  if (::close(fd) != 0) {
+    const auto err = fail("close");
+    cleanup();
+    throw err;
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    const auto err = fail("rename");
+    cleanup();
+    throw err;
+  }
+  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+}
+
+}  // namespace signet::cli
