@@ -64,8 +64,8 @@ int main(int argc, char** argv) {
     cli::add_global_options(app, ctx);
     cli::add_init_command(app, ctx);
     cli::add_key_commands(app, ctx);
-    // cli::add_sign_command(app, ctx);
-    // cli::add_verify_command(app, ctx);
+    cli::add_sign_command(app, ctx);
+    cli::add_verify_command(app, ctx);
     cli::add_revoke_command(app, ctx);
     cli::add_audit_commands(app, ctx);
     app.parse(argc, argv);

@@ -1,0 +1,64 @@
+// The issuance workflow (DESIGN.md "Issuance protocol"):
+//  1. read and validate every order of the batch (fields, then the log: order ids
+//     unique, superseded licenses present, live and of the same customer);
+//  2. orders already in the log are re-emitted from it byte for byte;
+//  3. the rest are signed in the HSM, one session per thread;
+//  4. per chunk, their `issued` entries and a checkpoint are appended in one
+//     transaction and committed;
+//  5. only then the license files are written (temp files, one syncfs, renames).
+// The batch is streamed twice (validate, then issue) and never held whole in memory.
+// Not thread-safe itself; it runs its own signing threads.
+#pragma once
+
+#include "signet/audit/log.hpp"
+#include "signet/signer/license.hpp"
+#include "signet/signer/manifest.hpp"
+
+#include <filesystem>
+
+namespace signet {
+
+struct IssueRequest {
+  std::vector<std::filesystem::path> inputs;
+  std::filesystem::path out_dir;
+  Encoding encoding = Encoding::mattermost;
+  bool dry_run = false;
+  bool skip_invalid = false;
+  bool progress = false;         // a progress bar on stderr (on a terminal)
+  std::size_t chunk_size = 1000; // orders per transaction
+  unsigned threads = 0;          // signing threads; 0 = one per core
+};
+
+struct IssuedLicense {
+  std::string order_id, license_id, file;
+  bool already_issued = false;  // re-emitted from the log
+  bool non_production = false;
+};
+
+struct IssueSummary {
+  std::size_t orders_issued = 0;     // orders signed now
+  std::size_t licenses_issued = 0;   // licenses signed now (non-production ones included)
+  std::size_t orders_already = 0;    // orders found in the log and re-emitted
+  std::size_t would_issue = 0;       // dry run: orders that would be signed
+  std::size_t resigned = 0;          // payloads changed because a signature ended in 0x00
+  std::vector<ManifestProblem> refused;
+  std::vector<IssuedLicense> licenses;  // kept only up to a bound (see licenses_truncated)
+  bool licenses_truncated = false;
+  std::int64_t last_checkpoint_seq = 0;
+  std::filesystem::path out_dir;
+};
+
+struct IssueContext {
+  Database& db;
+  audit::Log& log;
+  keystore::SigningKey& key;             // signs the licenses
+  keystore::SigningKey& checkpoint_key;  // signs the checkpoints
+  audit::AppendOptions append;           // actor, clock margin (checkpoint_key is set by the issuer)
+  ReadOptions read;
+};
+
+// Runs the workflow. ManifestError (exit 65) when an order is refused and
+// skip_invalid is not set: then nothing is signed, logged or written.
+IssueSummary issue_batch(IssueContext& ctx, const IssueRequest& request);
+
+}  // namespace signet

@@ -1,0 +1,134 @@
+// signet verify LICENSE [--pubkey PEM ...] [--json]: no HSM, no PIN, no config needed.
+#include "cli.hpp"
+
+#include "signet/core/sqlite.hpp"
+#include "signet/keystore/registry.hpp"
+#include "signet/signer/license.hpp"
+
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+namespace signet::cli {
+
+namespace {
+
+struct VerifyOptions {
+  std::string license;
+  std::vector<std::string> pubkeys;
+  bool json = false;
+};
+
+// Keys to try: --pubkey, else the configured appliance's registered keys.
+std::vector<keystore::PublicKey> keys_for(const Context& ctx, const VerifyOptions& o) {
+  std::vector<keystore::PublicKey> keys;
+  for (const auto& f : o.pubkeys) keys.push_back(keystore::PublicKey::from_file(f));
+  if (!keys.empty()) return keys;
+  try {
+    const auto config = ctx.load_config();
+    auto db = Database::open(config.database, Database::Mode::read_only);
+    keystore::KeyRegistry registry(db);
+    for (const auto& k : registry.list()) keys.push_back(keystore::PublicKey::from_der(k.spki_der));
+  } catch (const Error& e) {
+    throw Error(ErrorKind::usage, std::string("give the product's public key with --pubkey PEM (no usable signet.toml: ") +
+                                      e.what() + ")");
+  }
+  return keys;
+}
+
+std::string date_of(const Json& p, const char* key) {
+  const auto it = p.find(key);
+  if (it == p.end() || !it->is_number_integer()) return "-";
+  return format_rfc3339(from_unix_ms(it->get<std::int64_t>()));
+}
+
+int verify(const Context& ctx, const VerifyOptions& o) {
+  std::ifstream in(o.license, std::ios::binary);
+  if (!in) throw Error(ErrorKind::no_input, o.license + ": cannot read the license file");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  DecodedLicense d;
+  try {
+    d = decode_license(text);
+  } catch (const LicenseError& e) {
+    std::cerr << "signet: " << o.license << ": INVALID: malformed license: " << e.what() << "\n";
+    return exit_code(ErrorKind::verification_failed);
+  }
+  const auto keys = keys_for(ctx, o);
+  const keystore::PublicKey* by = nullptr;
+  for (const auto& k : keys) {
+    if (verify_license(d, k)) {
+      by = &k;
+      break;
+    }
+  }
+  if (by == nullptr) {
+    std::cerr << "signet: " << o.license << ": INVALID: the " << to_string(d.encoding)
+              << " signature does not verify with " << (keys.size() == 1 ? "the given key" : "any of the " + std::to_string(keys.size()) + " keys")
+              << (d.encoding == Encoding::signet ? " (license names key " + d.kid + ")" : "") << "\n";
+    return exit_code(ErrorKind::verification_failed);
+  }
+  const auto& p = d.payload_json;
+  const auto expires = p.contains("expires_at") && p["expires_at"].is_number_integer()
+                           ? std::optional(from_unix_ms(p["expires_at"].get<std::int64_t>()))
+                           : std::nullopt;
+  const auto now = now_utc();
+  std::string status = "no expiry";
+  std::int64_t days_left = 0;
+  bool in_grace = false;
+  if (expires) {
+    days_left = std::chrono::floor<std::chrono::days>(*expires - now).count();
+    if (now <= *expires) {
+      status = "valid, " + std::to_string(days_left) + " days left" + (days_left <= 60 ? " (expiry notices are due)" : "");
+    } else if (now <= *expires + std::chrono::days(10)) {
+      in_grace = true;
+      const auto grace_left = std::chrono::floor<std::chrono::days>(*expires + std::chrono::days(10) - now).count();
+      status = "EXPIRED, in the 10-day grace period (" + std::to_string(grace_left) + " days left to renew)";
+    } else {
+      status = "EXPIRED, grace period over";
+    }
+  }
+  const Json customer = p.value("customer", Json::object());
+  const Json features = p.value("features", Json::object());
+  if (o.json) {
+    std::cout << Json{{"valid", true},
+                      {"encoding", std::string(to_string(d.encoding))},
+                      {"key_id", by->key_id()},
+                      {"payload", p},
+                      {"days_left", days_left},
+                      {"in_grace_period", in_grace},
+                      {"status", status}}
+                     .dump(2)
+              << "\n";
+    return 0;
+  }
+  auto s = [](const Json& j, const char* k) { return j.contains(k) && j[k].is_string() ? j[k].get<std::string>() : std::string("-"); };
+  auto b = [](const Json& j, const char* k) { return j.contains(k) && j[k].is_boolean() && j[k].get<bool>() ? "yes" : "no"; };
+  std::cout << "license " << s(p, "id") << ": signature OK (" << to_string(d.encoding) << " encoding, key " << by->key_id() << ")\n"
+            << "  customer    " << s(customer, "name") << " (" << s(customer, "company") << ", " << s(customer, "email")
+            << ", id " << s(customer, "id") << ")\n"
+            << "  sku         " << s(p, "sku_name") << " (" << s(p, "sku_short_name") << ")\n"
+            << "  seats       " << (features.contains("users") ? features["users"].dump() : "-") << "\n"
+            << "  channel     " << s(p, "channel") << "\n"
+            << "  trial       " << b(p, "is_trial") << "\n"
+            << "  government  " << b(p, "is_gov_sku") << "\n";
+  if (p.value("non_production", false)) std::cout << "  deployment  non-production\n";
+  if (p.contains("deployment_id")) std::cout << "  deployment  " << s(p, "deployment_id") << "\n";
+  std::cout << "  issued      " << date_of(p, "issued_at") << "\n"
+            << "  starts      " << date_of(p, "starts_at") << "\n"
+            << "  expires     " << date_of(p, "expires_at") << "\n"
+            << "  status      " << status << "\n";
+  return 0;
+}
+
+}  // namespace
+
+void add_verify_command(CLI::App& app, Context& ctx) {
+  auto o = std::make_shared<VerifyOptions>();
+  auto* cmd = app.add_subcommand("verify", "check a license's signature and show its terms (no HSM needed)");
+  cmd->add_option("LICENSE", o->license, "the license file")->required();
+  cmd->add_option("--pubkey", o->pubkeys, "the public key (PEM or DER) the product embeds (repeatable)");
+  cmd->add_flag("--json", o->json, "print the result as JSON");
+  cmd->callback([&ctx, o] { ctx.action = [&ctx, o] { return verify(ctx, *o); }; });
+}
+
+}  // namespace signet::cli

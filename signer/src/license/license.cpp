@@ -1,0 +1,180 @@
+#include "signet/signer/license.hpp"
+
+#include "signet/core/bytes.hpp"
+
+#include "signet/core/crypto.hpp"
+
+#include <sodium.h>
+
+#include <algorithm>
+
+namespace signet {
+
+static_assert(kMattermostSignatureBytes == 2048 / 8);
+
+std::string_view to_string(Encoding e) noexcept { return e == Encoding::mattermost ? "mattermost" : "signet"; }
+
+std::optional<Encoding> parse_encoding(std::string_view text) noexcept {
+  if (text == "mattermost") return Encoding::mattermost;
+  if (text == "signet") return Encoding::signet;
+  return std::nullopt;
+}
+
+std::string new_license_id() {
+  static constexpr std::string_view kAlphabet = "abcdefghijklmnopqrstuvwxyz0123456789";
+  ensure_sodium();
+  std::string id(kLicenseIdChars, 'a');
+  for (auto& c : id) c = kAlphabet[::randombytes_uniform(static_cast<std::uint32_t>(kAlphabet.size()))];
+  return id;
+}
+
+Json payload_json(const Terms& t) {
+  Json features = Json::object();
+  features["users"] = t.users;
+  for (const auto& name : feature_names()) {
+    const auto it = t.features.find(name);
+    features[name] = it != t.features.end() && it->second;
+  }
+  Json p = {{"id", t.license_id},
+            {"issued_at", to_unix_ms(t.issued_at)},
+            {"starts_at", to_unix_ms(t.starts_at)},
+            {"expires_at", to_unix_ms(t.expires_at)},
+            {"customer",
+             {{"id", t.customer.id}, {"name", t.customer.name}, {"email", t.customer.email}, {"company", t.customer.company}}},
+            {"features", features},
+            {"sku_name", sku_display_name(t.sku)},
+            {"sku_short_name", t.sku},
+            {"is_trial", t.trial},
+            {"is_gov_sku", t.government},
+            {"channel", t.channel}};
+  if (t.deployment_id) p["deployment_id"] = *t.deployment_id;
+  if (t.non_production) p["non_production"] = true;
+  return p;
+}
+
+std::string signet_license_message(std::string_view kid, std::string_view payload) {
+  std::string m;
+  m.reserve(kLicenseDomain.size() + kid.size() + 1 + payload.size());
+  m.append(kLicenseDomain).append(kid).append("\n").append(payload);
+  return m;
+}
+
+std::string encode_mattermost(std::string_view payload, ByteView signature) {
+  Bytes all(payload.begin(), payload.end());
+  all.insert(all.end(), signature.begin(), signature.end());
+  return base64_encode(all);
+}
+
+namespace {
+
+std::string signet_alg(keystore::Algorithm alg) {
+  return alg == keystore::Algorithm::ed25519 ? "ed25519" : "rsa-pkcs1-sha512";
+}
+
+}  // namespace
+
+std::string encode_signet(const std::string& kid, keystore::Algorithm alg, std::string_view payload, ByteView signature) {
+  const Json envelope = {{"v", 1},
+                         {"alg", signet_alg(alg)},
+                         {"kid", kid},
+                         {"payload", base64url_encode(as_bytes(payload))},
+                         {"sig", base64url_encode(signature)}};
+  return std::string(kArmorBegin) + "\n" + canonical_json(envelope) + "\n" + std::string(kArmorEnd) + "\n";
+}
+
+SignedLicense sign_license(Json payload, Encoding encoding, keystore::SigningKey& key) {
+  SignedLicense out;
+  if (encoding == Encoding::mattermost && key.algorithm() != keystore::Algorithm::rsa2048)
+    throw Error(ErrorKind::config, "the mattermost encoding needs an RSA-2048 key; key " + key.key_id() + " is " +
+                                       std::string(keystore::to_string(key.algorithm())));
+  for (;;) {
+    out.payload = canonical_json(payload);
+    if (encoding == Encoding::mattermost) {
+      const auto sig = key.sign(as_bytes(out.payload));
+      if (sig.size() != kMattermostSignatureBytes)
+        throw Error(ErrorKind::software, "RSA-2048 signature of " + std::to_string(sig.size()) + " bytes");
+      if (sig.back() == 0x00) {
+        // The server would strip this byte and misread the signature: change the payload and sign again.
+        payload["issued_at"] = payload["issued_at"].get<std::int64_t>() + 1;
+        ++out.resigned;
+        continue;
+      }
+      out.encoded = encode_mattermost(out.payload, sig);
+    } else {
+      const auto sig = key.sign(as_bytes(signet_license_message(key.key_id(), out.payload)));
+      out.encoded = encode_signet(key.key_id(), key.algorithm(), out.payload, sig);
+    }
+    break;
+  }
+  if (out.encoded.size() >= kMaxEncodedLicenseBytes)
+    throw LicenseError(ErrorKind::bad_data, "license " + payload.value("id", std::string()) + " would be " +
+                                                std::to_string(out.encoded.size()) +
+                                                " bytes encoded; the product reads licenses under 10,000 bytes");
+  out.payload_json = std::move(payload);
+  return out;
+}
+
+DecodedLicense decode_license(std::string_view text) {
+  if (text.size() > 64 * 1024) throw LicenseError(ErrorKind::bad_data, "license file larger than 64 KiB");
+  DecodedLicense d;
+  if (text.starts_with(kArmorBegin)) {
+    d.encoding = Encoding::signet;
+    auto rest = text.substr(kArmorBegin.size());
+    if (!rest.starts_with("\n")) throw LicenseError(ErrorKind::bad_data, "armor: a line break must follow the BEGIN line");
+    rest.remove_prefix(1);
+    const auto nl = rest.find('\n');
+    if (nl == std::string_view::npos) throw LicenseError(ErrorKind::bad_data, "armor: no END line");
+    const auto body = rest.substr(0, nl);
+    auto tail = rest.substr(nl + 1);
+    if (tail != std::string(kArmorEnd) + "\n" && tail != kArmorEnd)
+      throw LicenseError(ErrorKind::bad_data, "armor: the END line must follow the envelope and end the file");
+    std::string why;
+    const auto env = parse_strict_json(body, why);
+    if (!env || !env->is_object()) throw LicenseError(ErrorKind::bad_data, "envelope: " + (why.empty() ? "not an object" : why));
+    for (const auto& [k, v] : env->items())
+      if (k != "v" && k != "alg" && k != "kid" && k != "payload" && k != "sig")
+        throw LicenseError(ErrorKind::bad_data, "envelope: unknown field " + k);
+    if (!env->contains("v") || (*env)["v"] != 1) throw LicenseError(ErrorKind::bad_data, "envelope: v must be 1");
+    auto str = [&](const char* k) {
+      if (!env->contains(k) || !(*env)[k].is_string()) throw LicenseError(ErrorKind::bad_data, std::string("envelope: ") + k + " must be a string");
+      return (*env)[k].get<std::string>();
+    };
+    d.alg = str("alg");
+    d.kid = str("kid");
+    if (d.alg != "ed25519" && d.alg != "rsa-pkcs1-sha512") throw LicenseError(ErrorKind::bad_data, "envelope: unknown alg " + d.alg);
+    const auto payload = base64url_decode(str("payload"));
+    const auto sig = base64url_decode(str("sig"));
+    if (!payload) throw LicenseError(ErrorKind::bad_data, "envelope: payload is not base64url");
+    if (!sig) throw LicenseError(ErrorKind::bad_data, "envelope: sig is not base64url");
+    d.payload = to_string(*payload);
+    d.signature = *sig;
+  } else {
+    d.encoding = Encoding::mattermost;
+    const auto raw = base64_decode(text);
+    if (!raw) throw LicenseError(ErrorKind::bad_data, "not a signet armored license and not standard base64");
+    Bytes bytes = *raw;
+    while (!bytes.empty() && bytes.back() == 0x00) bytes.pop_back();  // as the product server does
+    if (bytes.size() <= kMattermostSignatureBytes)
+      throw LicenseError(ErrorKind::bad_data, "too short: no payload before the 256-byte signature");
+    const auto split = bytes.size() - kMattermostSignatureBytes;
+    d.payload.assign(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(split));
+    d.signature.assign(bytes.begin() + static_cast<std::ptrdiff_t>(split), bytes.end());
+  }
+  std::string why;
+  const auto payload = parse_strict_json(d.payload, why);
+  if (!payload || !payload->is_object()) throw LicenseError(ErrorKind::bad_data, "payload: " + (why.empty() ? "not a JSON object" : why));
+  d.payload_json = *payload;
+  return d;
+}
+
+bool verify_license(const DecodedLicense& d, const keystore::PublicKey& key) {
+  if (d.encoding == Encoding::mattermost) {
+    if (key.algorithm() != keystore::Algorithm::rsa2048) return false;
+    return key.verify(as_bytes(d.payload), d.signature);
+  }
+  if (d.kid != key.key_id()) return false;
+  if ((d.alg == "ed25519") != (key.algorithm() == keystore::Algorithm::ed25519)) return false;
+  return key.verify(as_bytes(signet_license_message(d.kid, d.payload)), d.signature);
+}
+
+}  // namespace signet

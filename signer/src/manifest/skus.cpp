@@ -1,0 +1,48 @@
+// The product's feature flags and what each SKU turns on (docs/manifest.md).
+#include "signet/signer/manifest.hpp"
+
+#include <set>
+
+namespace signet {
+
+const std::vector<std::string>& feature_names() {
+  // The product server's license feature names, in its own order; every one is
+  // written explicitly because the server treats a missing flag as "on".
+  static const std::vector<std::string> names = {
+      "ldap", "ldap_groups", "mfa", "google_oauth", "office365_oauth", "compliance", "cluster", "metrics", "mhpns",
+      "saml", "elastic_search", "announcement", "theme_management", "email_notification_contents", "data_retention",
+      "message_export", "custom_permissions_schemes", "custom_terms_of_service", "guest_accounts",
+      "guest_accounts_permissions", "id_loaded", "lock_teammate_name_display", "cloud", "shared_channels",
+      "remote_cluster_service", "openid", "enterprise_plugins", "advanced_logging", "future_features"};
+  return names;
+}
+
+std::map<std::string, bool> sku_features(const std::string& sku) {
+  static const std::set<std::string> professional = {
+      "ldap", "mfa", "google_oauth", "office365_oauth", "openid", "saml", "guest_accounts",
+      "guest_accounts_permissions", "announcement", "theme_management", "mhpns", "enterprise_plugins"};
+  static const std::set<std::string> enterprise_only = {
+      "ldap_groups", "compliance", "cluster", "metrics", "elastic_search", "email_notification_contents",
+      "data_retention", "message_export", "custom_permissions_schemes", "custom_terms_of_service",
+      "lock_teammate_name_display", "shared_channels", "remote_cluster_service", "advanced_logging", "id_loaded"};
+  const bool enterprise = sku == "enterprise" || sku == "advanced" || sku == "E20";
+  std::map<std::string, bool> out;
+  for (const auto& name : feature_names()) {
+    out[name] = professional.contains(name) || (enterprise && enterprise_only.contains(name));
+  }
+  // Never licensed by an offline signer: cloud is the vendor's SaaS, and
+  // future_features would switch on whatever a later server version adds.
+  out["cloud"] = false;
+  out["future_features"] = false;
+  return out;
+}
+
+std::string sku_display_name(const std::string& sku) {
+  if (sku == "professional") return "Professional";
+  if (sku == "enterprise") return "Enterprise";
+  if (sku == "advanced") return "Enterprise Advanced";
+  if (sku == "entry") return "Entry";
+  return sku;  // E10, E20: the product's own short names
+}
+
+}  // namespace signet
