@@ -1,0 +1,279 @@
+// Manifest reading and validation: every rule of docs/manifest.md, each refusal
+// naming the field (JSON pointer) and the rule; bounded sizes; strict JSON;
+// detached order-desk signatures checked with libsodium.
+#include "appliance.hpp"
+
+#include "signet/core/bytes.hpp"
+#include "signet/signer/manifest.hpp"
+
+#include <catch2/catch.hpp>
+#include <sodium.h>
+
+#include <fstream>
+
+using signet::Json;
+
+namespace {
+
+Json base_manifest() {
+  return Json::parse(R"({
+    "manifest_version": 1, "order_id": "SO-1", "kind": "new", "channel": "direct",
+    "customer": {"id": "c1", "name": "Ann", "email": "ann@example.com", "company": "Example Ltd"},
+    "sku": "enterprise", "seats": 10, "starts_at": "2026-01-01", "expires_at": "2027-01-01"})");
+}
+
+std::vector<signet::ManifestProblem> problems_of(const Json& m) {
+  auto r = signet::validate_manifest(m, "t.json", signet::Policy{});
+  if (std::holds_alternative<signet::Order>(r)) return {};
+  return std::get<std::vector<signet::ManifestProblem>>(r);
+}
+
+struct BadCase {
+  const char* name;
+  const char* patch;  // RFC 6902 JSON patch applied to the base manifest
+  const char* pointer;
+  const char* rule;   // a substring of the rule
+};
+
+}  // namespace
+
+TEST_CASE("a complete manifest is accepted with its terms", "[manifest]") {
+  auto r = signet::validate_manifest(base_manifest(), "t.json", signet::Policy{});
+  REQUIRE(std::holds_alternative<signet::Order>(r));
+  const auto& o = std::get<signet::Order>(r);
+  CHECK(o.order_id == "SO-1");
+  CHECK(o.seats == 10);
+  CHECK(o.customer.email == "ann@example.com");
+  CHECK(signet::to_unix_ms(o.starts_at) == 1767225600000);
+  CHECK(signet::to_unix_ms(o.expires_at) == 1798761600000);
+}
+
+TEST_CASE("each broken rule is refused naming the field and the rule", "[manifest]") {
+  static const BadCase cases[] = {
+      {"version missing", R"([{"op":"remove","path":"/manifest_version"}])", "/manifest_version", "required"},
+      {"version 2", R"([{"op":"replace","path":"/manifest_version","value":2}])", "/manifest_version", "integer 1 to 1"},
+      {"version as string", R"([{"op":"replace","path":"/manifest_version","value":"1"}])", "/manifest_version", "integer"},
+      {"order id missing", R"([{"op":"remove","path":"/order_id"}])", "/order_id", "required"},
+      {"order id empty", R"([{"op":"replace","path":"/order_id","value":""}])", "/order_id", "must not be empty"},
+      {"order id with slash", R"([{"op":"replace","path":"/order_id","value":"a/b"}])", "/order_id", "A-Z a-z 0-9"},
+      {"order id with space", R"([{"op":"replace","path":"/order_id","value":"a b"}])", "/order_id", "A-Z a-z 0-9"},
+      {"order id too long", R"([{"op":"replace","path":"/order_id","value":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}])", "/order_id", "at most 64"},
+      {"order id dot-dot", R"([{"op":"replace","path":"/order_id","value":".."}])", "/order_id", "must not be"},
+      {"order id number", R"([{"op":"replace","path":"/order_id","value":17}])", "/order_id", "must be a string"},
+      {"kind unknown", R"([{"op":"replace","path":"/kind","value":"upgrade"}])", "/kind", "new, renewal"},
+      {"renewal without supersedes", R"([{"op":"replace","path":"/kind","value":"renewal"}])", "/supersedes", "required"},
+      {"new with supersedes", R"([{"op":"add","path":"/supersedes","value":"abcdefghijklmnopqrstuvwxyz"}])", "/supersedes", "only renewal"},
+      {"supersedes malformed", R"([{"op":"replace","path":"/kind","value":"renewal"},{"op":"add","path":"/supersedes","value":"XYZ"}])", "/supersedes", "26 characters"},
+      {"supersedes order ref empty", R"([{"op":"replace","path":"/kind","value":"reissue"},{"op":"add","path":"/supersedes","value":"order:"},{"op":"add","path":"/reason","value":"lost"}])", "/supersedes", "order:ORDER_ID"},
+      {"reissue without reason", R"([{"op":"replace","path":"/kind","value":"reissue"},{"op":"add","path":"/supersedes","value":"abcdefghijklmnopqrstuvwxyz"}])", "/reason", "required"},
+      {"reason on a new order", R"([{"op":"add","path":"/reason","value":"x"}])", "/reason", "only a reissue"},
+      {"channel unknown", R"([{"op":"replace","path":"/channel","value":"partner"}])", "/channel", "direct, reseller or government"},
+      {"reseller channel without reseller", R"([{"op":"replace","path":"/channel","value":"reseller"}])", "/reseller", "required when channel is reseller"},
+      {"direct with reseller", R"([{"op":"add","path":"/reseller","value":{"id":"r1","name":"R"}}])", "/reseller", "direct order has no reseller"},
+      {"reseller not object", R"([{"op":"replace","path":"/channel","value":"reseller"},{"op":"add","path":"/reseller","value":"r1"}])", "/reseller", "must be an object"},
+      {"reseller without name", R"([{"op":"replace","path":"/channel","value":"reseller"},{"op":"add","path":"/reseller","value":{"id":"r1"}}])", "/reseller/name", "required"},
+      {"reseller extra field", R"([{"op":"replace","path":"/channel","value":"reseller"},{"op":"add","path":"/reseller","value":{"id":"r1","name":"R","tier":"gold"}}])", "/reseller/tier", "unknown field"},
+      {"customer missing", R"([{"op":"remove","path":"/customer"}])", "/customer", "required"},
+      {"customer email missing", R"([{"op":"remove","path":"/customer/email"}])", "/customer/email", "required"},
+      {"customer email without at", R"([{"op":"replace","path":"/customer/email","value":"ann.example.com"}])", "/customer/email", "e-mail"},
+      {"customer email without domain dot", R"([{"op":"replace","path":"/customer/email","value":"ann@localhost"}])", "/customer/email", "e-mail"},
+      {"customer email with space", R"([{"op":"replace","path":"/customer/email","value":"a nn@example.com"}])", "/customer/email", "e-mail"},
+      {"customer name with newline", R"([{"op":"replace","path":"/customer/name","value":"Ann\nEvil: yes"}])", "/customer/name", "control characters"},
+      {"customer unknown field", R"([{"op":"add","path":"/customer/phone","value":"555"}])", "/customer/phone", "unknown field"},
+      {"customer id bad chars", R"([{"op":"replace","path":"/customer/id","value":"c 1"}])", "/customer/id", "A-Z a-z 0-9"},
+      {"sku unknown", R"([{"op":"replace","path":"/sku","value":"platinum"}])", "/sku", "professional, enterprise"},
+      {"sku wrong case", R"([{"op":"replace","path":"/sku","value":"Enterprise"}])", "/sku", "professional, enterprise"},
+      {"seats zero", R"([{"op":"replace","path":"/seats","value":0}])", "/seats", "1 to 1000000"},
+      {"seats negative", R"([{"op":"replace","path":"/seats","value":-5}])", "/seats", "1 to 1000000"},
+      {"seats above policy", R"([{"op":"replace","path":"/seats","value":1000001}])", "/seats", "1 to 1000000"},
+      {"seats huge", R"([{"op":"replace","path":"/seats","value":18446744073709551615}])", "/seats", "1 to 1000000"},
+      {"seats float", R"([{"op":"replace","path":"/seats","value":10.5}])", "/seats", "integer"},
+      {"seats string", R"([{"op":"replace","path":"/seats","value":"10"}])", "/seats", "integer"},
+      {"starts_at missing", R"([{"op":"remove","path":"/starts_at"}])", "/starts_at", "required"},
+      {"starts_at not a date", R"([{"op":"replace","path":"/starts_at","value":"next monday"}])", "/starts_at", "RFC 3339"},
+      {"starts_at impossible date", R"([{"op":"replace","path":"/starts_at","value":"2026-02-30"}])", "/starts_at", "RFC 3339"},
+      {"starts_at with offset", R"([{"op":"replace","path":"/starts_at","value":"2026-01-01T00:00:00+02:00"}])", "/starts_at", "RFC 3339"},
+      {"expires before starts", R"([{"op":"replace","path":"/expires_at","value":"2025-12-31"}])", "/expires_at", "after starts_at"},
+      {"expires equals starts", R"([{"op":"replace","path":"/expires_at","value":"2026-01-01"}])", "/expires_at", "after starts_at"},
+      {"term too long", R"([{"op":"replace","path":"/expires_at","value":"2030-01-01"}])", "/expires_at", "max_term_days"},
+      {"premier on professional", R"([{"op":"replace","path":"/sku","value":"professional"},{"op":"add","path":"/premier_support","value":true}])", "/premier_support", "E20, enterprise or advanced"},
+      {"premier not bool", R"([{"op":"add","path":"/premier_support","value":"yes"}])", "/premier_support", "true or false"},
+      {"nonprod without premier", R"([{"op":"add","path":"/non_production_deployments","value":2}])", "/non_production_deployments", "only with premier_support"},
+      {"nonprod above 4", R"([{"op":"add","path":"/premier_support","value":true},{"op":"add","path":"/non_production_deployments","value":5}])", "/non_production_deployments", "0 to 4"},
+      {"government on direct", R"([{"op":"add","path":"/government","value":true}])", "/government", "channel government or reseller"},
+      {"trial not bool", R"([{"op":"add","path":"/trial","value":1}])", "/trial", "true or false"},
+      {"deployment id bad chars", R"([{"op":"add","path":"/deployment_id","value":"../etc"}])", "/deployment_id", "A-Z a-z 0-9"},
+      {"feature unknown", R"([{"op":"add","path":"/features","value":{"teleport":true}}])", "/features/teleport", "unknown feature flag"},
+      {"feature not bool", R"([{"op":"add","path":"/features","value":{"saml":"on"}}])", "/features/saml", "true or false"},
+      {"feature users", R"([{"op":"add","path":"/features","value":{"users":5}}])", "/features/users", "comes from seats"},
+      {"features not object", R"([{"op":"add","path":"/features","value":["saml"]}])", "/features", "must be an object"},
+      {"unknown top-level field", R"([{"op":"add","path":"/seat","value":10}])", "/seat", "unknown field"},
+      {"po number too long", R"([{"op":"add","path":"/po_number","value":"PPPPPPPPPPPPPPPPPPPPPPPPPPPPPPPPPPPPPPPPPPPPPPPPPPPPPPPPPPPPPPPPPPP"}])", "/po_number", "at most 64"},
+  };
+  for (const auto& c : cases) {
+    SECTION(c.name) {
+      const auto m = base_manifest().patch(Json::parse(c.patch));
+      const auto problems = problems_of(m);
+      REQUIRE_FALSE(problems.empty());
+      bool found = false;
+      for (const auto& p : problems) {
+        if (p.pointer == c.pointer && p.rule.find(c.rule) != std::string::npos) found = true;
+      }
+      INFO(c.name << ": " << problems.front().text());
+      CHECK(found);
+      // The refusal names the file and, when it is readable, the order.
+      CHECK(problems.front().text().starts_with("t.json"));
+    }
+  }
+  CHECK(std::size(cases) >= 40);
+}
+
+TEST_CASE("a problem's text names file, order, pointer and rule", "[manifest]") {
+  auto m = base_manifest();
+  m["seats"] = 0;
+  const auto problems = problems_of(m);
+  REQUIRE(problems.size() == 1);
+  CHECK(problems[0].text() == "t.json: order SO-1: /seats: must be an integer 1 to 1000000");
+}
+
+TEST_CASE("all problems of a manifest are reported at once", "[manifest]") {
+  auto m = base_manifest();
+  m["seats"] = 0;
+  m["sku"] = "gold";
+  m["customer"]["email"] = "nope";
+  CHECK(problems_of(m).size() == 3);
+}
+
+TEST_CASE("strict JSON: duplicate keys, deep nesting and garbage are refused", "[manifest]") {
+  std::string why;
+  CHECK_FALSE(signet::parse_strict_json(R"({"seats":1,"seats":1000})", why));
+  CHECK(why.find("duplicate key \"seats\"") != std::string::npos);
+  CHECK_FALSE(signet::parse_strict_json(R"({"customer":{"id":"a","id":"b"}})", why));
+  CHECK_FALSE(signet::parse_strict_json(std::string(100, '[') + std::string(100, ']'), why));
+  CHECK(why.find("nested deeper") != std::string::npos);
+  CHECK_FALSE(signet::parse_strict_json("{\"a\":1", why));
+  CHECK_FALSE(signet::parse_strict_json("{\"a\":\"\xff\"}", why));
+  CHECK(signet::parse_strict_json(R"({"a":{"id":1},"b":{"id":2}})", why));
+}
+
+namespace {
+
+struct Collected {
+  std::vector<signet::Order> orders;
+  std::vector<signet::ManifestProblem> problems;
+};
+
+Collected read_all(const std::vector<std::filesystem::path>& inputs, const signet::ReadOptions& options = {}) {
+  Collected c;
+  signet::read_orders(signet::manifest_files(inputs), options, [&](signet::Order&& o) { c.orders.push_back(std::move(o)); },
+                      [&](signet::ManifestProblem&& p) { c.problems.push_back(std::move(p)); });
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("folders are read recursively and sorted; .jsonl problems name the line", "[manifest]") {
+  const auto dir = signet::test::temp_dir("signet-manifests");
+  std::filesystem::create_directories(dir / "b");
+  auto m = base_manifest();
+  m["order_id"] = "B-1";
+  signet::test::write_file(dir / "b" / "x.json", m.dump());
+  m["order_id"] = "A-1";
+  signet::test::write_file(dir / "a.json", m.dump());
+  signet::test::write_file(dir / "ignored.txt", "not a manifest");
+  std::string lines;
+  m["order_id"] = "C-1";
+  lines += m.dump() + "\n\n";
+  m["order_id"] = "C-2";
+  m["seats"] = "many";
+  lines += m.dump() + "\n";
+  signet::test::write_file(dir / "c.jsonl", lines);
+  const auto c = read_all({dir});
+  REQUIRE(c.orders.size() == 3);
+  CHECK(c.orders[0].order_id == "A-1");
+  CHECK(c.orders[1].order_id == "B-1");
+  CHECK(c.orders[2].order_id == "C-1");
+  REQUIRE(c.problems.size() == 1);
+  CHECK(c.problems[0].source == (dir / "c.jsonl").string() + ":3");
+  CHECK(c.problems[0].order_id == "C-2");
+  CHECK(c.problems[0].pointer == "/seats");
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("oversized files and lines are refused without being loaded", "[manifest]") {
+  const auto dir = signet::test::temp_dir("signet-big");
+  {
+    // A sparse 2 GiB .json file: refused by its size alone.
+    std::ofstream f(dir / "huge.json", std::ios::binary);
+    f.seekp((2LL << 30) - 1);
+    f.put('}');
+  }
+  auto c = read_all({dir / "huge.json"});
+  REQUIRE(c.problems.size() == 1);
+  CHECK(c.problems[0].rule.find("more than the") != std::string::npos);
+  // A 10 MB string inside one .jsonl line.
+  auto m = base_manifest();
+  m["notes"] = std::string(10'000'000, 'x');
+  signet::test::write_file(dir / "long.jsonl", m.dump() + "\n" + base_manifest().dump() + "\n");
+  c = read_all({dir / "long.jsonl"});
+  REQUIRE(c.problems.size() == 1);
+  CHECK(c.problems[0].source.ends_with("long.jsonl:1"));
+  CHECK(c.problems[0].rule.find("line longer than") != std::string::npos);
+  CHECK(c.orders.size() == 1);  // the next line is still read
+  // A 10 MB string inside a .json file.
+  signet::test::write_file(dir / "long.json", m.dump());
+  c = read_all({dir / "long.json"});
+  REQUIRE(c.problems.size() == 1);
+  CHECK(c.problems[0].rule.find("more than the") != std::string::npos);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("missing inputs and other extensions are refused", "[manifest]") {
+  try {
+    (void)signet::manifest_files({"/nonexistent/orders"});
+    FAIL("no error");
+  } catch (const signet::Error& e) {
+    CHECK(e.kind() == signet::ErrorKind::no_input);
+    CHECK(std::string(e.what()).find("/nonexistent/orders") != std::string::npos);
+  }
+  const auto dir = signet::test::temp_dir("signet-ext");
+  signet::test::write_file(dir / "order.txt", "{}");
+  CHECK_THROWS_AS(signet::manifest_files({dir / "order.txt"}), signet::Error);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("signed manifests: a trusted desk key's detached signature is checked with libsodium", "[manifest]") {
+  REQUIRE(sodium_init() >= 0);
+  std::array<unsigned char, crypto_sign_PUBLICKEYBYTES> pk{};
+  std::array<unsigned char, crypto_sign_SECRETKEYBYTES> sk{};
+  crypto_sign_keypair(pk.data(), sk.data());
+  // SPKI DER of an Ed25519 key: the fixed 12-byte prefix, then the key.
+  signet::Bytes der = {0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00};
+  der.insert(der.end(), pk.begin(), pk.end());
+  signet::ReadOptions options;
+  options.require_signature = true;
+  options.desk_keys.push_back(signet::keystore::PublicKey::from_der(der));
+
+  const auto dir = signet::test::temp_dir("signet-signed");
+  const auto text = base_manifest().dump();
+  signet::test::write_file(dir / "o.json", text);
+  auto c = read_all({dir / "o.json"}, options);
+  REQUIRE(c.problems.size() == 1);
+  CHECK(c.problems[0].rule.find("unsigned") != std::string::npos);
+
+  std::array<unsigned char, crypto_sign_BYTES> sig{};
+  crypto_sign_detached(sig.data(), nullptr, reinterpret_cast<const unsigned char*>(text.data()), text.size(), sk.data());
+  signet::test::write_file(dir / "o.json.sig", signet::base64_encode(sig) + "\n");
+  c = read_all({dir / "o.json"}, options);
+  CHECK(c.problems.empty());
+  CHECK(c.orders.size() == 1);
+
+  // The same signature over a changed manifest is refused.
+  auto changed = base_manifest();
+  changed["seats"] = 11;
+  signet::test::write_file(dir / "o.json", changed.dump());
+  c = read_all({dir / "o.json"}, options);
+  REQUIRE(c.problems.size() == 1);
+  CHECK(c.problems[0].rule.find("does not verify") != std::string::npos);
+  std::filesystem::remove_all(dir);
+}

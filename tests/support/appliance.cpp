@@ -1,0 +1,115 @@
+#include "appliance.hpp"
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <sys/stat.h>
+
+namespace signet::test {
+
+std::string read_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  REQUIRE(in.good());
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void write_file(const std::filesystem::path& path, const std::string& content) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << content;
+  REQUIRE(out.good());
+}
+
+std::filesystem::path source_dir() {
+  const char* s = std::getenv("SIGNET_SOURCE_DIR");
+  REQUIRE(s != nullptr);
+  return s;
+}
+
+std::filesystem::path temp_dir(const std::string& prefix) {
+  std::string tmpl = (std::filesystem::temp_directory_path() / (prefix + "-XXXXXX")).string();
+  REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
+  return tmpl;
+}
+
+TestAppliance::TestAppliance(const std::string& label, bool with_keys)
+    : m_hsm(std::make_unique<SoftHsm>(label)), m_dir(temp_dir("signet-appliance")) {
+  write_file(m_dir / "pin", m_hsm->user_pin() + "\n");
+  std::filesystem::permissions(m_dir / "pin", std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  const auto init = signet({"init", "--module", m_hsm->module_path(), "--token", m_hsm->token_uri(), "--pin-source",
+                            "file:pin", "--database", "signet.db"});
+  INFO(init.err);
+  REQUIRE(init.exit_code == 0);
+  if (!with_keys) return;
+  auto generate = [&](const std::string& alg, std::string& kid, std::filesystem::path& pem) {
+    const auto r = signet({"key", "generate", "--alg", alg, "--label", "license-" + alg, "--json"});
+    INFO(r.err);
+    REQUIRE(r.exit_code == 0);
+    kid = nlohmann::json::parse(r.out).at("key_id").get<std::string>();
+    const auto e = signet({"key", "export", kid});
+    REQUIRE(e.exit_code == 0);
+    pem = m_dir / (alg + ".pem");
+    write_file(pem, e.out);
+  };
+  generate("ed25519", ed_kid, ed_pem);
+  generate("rsa2048", rsa_kid, rsa_pem);
+}
+
+TestAppliance::~TestAppliance() noexcept {
+  std::error_code ec;
+  std::filesystem::remove_all(m_dir, ec);
+}
+
+RunResult TestAppliance::signet(const std::vector<std::string>& args, RunOptions options) const {
+  if (options.cwd.empty()) options.cwd = m_dir;
+  options.env.emplace("SOFTHSM2_CONF", m_hsm->conf_path().string());
+  options.env.emplace("SIGNET_CONFIG", (m_dir / "signet.toml").string());
+  return test::signet(args, options);
+}
+
+RunResult TestAppliance::shell(const std::string& command, RunOptions options) const {
+  if (options.cwd.empty()) options.cwd = m_dir;
+  options.env.emplace("SOFTHSM2_CONF", m_hsm->conf_path().string());
+  options.env.emplace("SIGNET_CONFIG", (m_dir / "signet.toml").string());
+  options.env.emplace("SIGNET", signet_binary().string());
+  return test::shell(command, options);
+}
+
+bool openssl_verifies_license(const std::filesystem::path& license, const std::filesystem::path& pubkey_pem) {
+  const auto dir = temp_dir("signet-ossl");
+  const auto text = read_file(license);
+  bool ok = false;
+  if (text.starts_with("-----BEGIN SIGNET LICENSE-----")) {
+    // The envelope's fields, decoded with the shell's basenc (base64url), then
+    // the message "signet-license-v1\n" || kid || "\n" || payload.
+    const auto first_nl = text.find('\n');
+    const auto body = text.substr(first_nl + 1, text.find('\n', first_nl + 1) - first_nl - 1);
+    const auto env = nlohmann::json::parse(body);
+    auto pad = [](std::string s) {
+      while (s.size() % 4 != 0) s += '=';
+      return s;
+    };
+    write_file(dir / "payload.b64", pad(env.at("payload").get<std::string>()));
+    write_file(dir / "sig.b64", pad(env.at("sig").get<std::string>()));
+    write_file(dir / "kid", env.at("kid").get<std::string>());
+    const auto r = shell("cd '" + dir.string() + "' && basenc --base64url -d payload.b64 > payload && "
+                         "basenc --base64url -d sig.b64 > sig && "
+                         "{ printf 'signet-license-v1\\n'; cat kid; printf '\\n'; cat payload; } > msg && "
+                         "openssl pkeyutl -verify -pubin -inkey '" + pubkey_pem.string() + "' -rawin -in msg -sigfile sig");
+    ok = r.exit_code == 0 && r.out.find("Signature Verified Successfully") != std::string::npos;
+  } else {
+    const auto r = shell("cd '" + dir.string() + "' && base64 -d '" + license.string() + "' > all && "
+                         "head -c -256 all > payload && tail -c 256 all > sig && "
+                         "openssl dgst -sha512 -verify '" + pubkey_pem.string() + "' -signature sig payload");
+    ok = r.exit_code == 0 && r.out.find("Verified OK") != std::string::npos;
+  }
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+  return ok;
+}
+
+}  // namespace signet::test
