@@ -117,13 +117,15 @@ int export_log(const Context& ctx, const AuditOptions& o) {
   return 0;
 }
 
-int checkpoint(const Context& ctx) {
+int checkpoint(const Context& ctx, const AuditOptions& o) {
   Appliance app(ctx.load_config());
   const auto key = app.checkpoint_key();
   audit::Log log(app.db);
   const auto entries = log.append({}, app.append_options(key.get()));
+  const Json r = Json::parse(entries.back().record);
+  // A copy held outside the file lets an auditor detect a log cut back or rewritten later.
+  if (!o.out.empty()) write_file_atomically(o.out, r.dump(2) + "\n");
   if (!ctx.global.quiet) {
-    const Json r = Json::parse(entries.back().record);
     std::cout << "checkpoint seq " << entries.back().seq << ": tree_size " << r["tree_size"].get<std::uint64_t>()
               << ", root " << r["root_hash"].get<std::string>() << "\n";
   }
@@ -211,7 +213,8 @@ void add_audit_commands(CLI::App& app, Context& ctx) {
   set(e, export_log);
 
   auto* c = audit->add_subcommand("checkpoint", "append a checkpoint signed in the HSM");
-  c->callback([&ctx] { ctx.action = [&ctx] { return checkpoint(ctx); }; });
+  c->add_option("--out", o->out, "also write the checkpoint to this file (to keep outside the appliance)");
+  set(c, checkpoint);
 
   auto* p = audit->add_subcommand("prove", "print an RFC 9162 inclusion proof of an entry");
   p->add_option("--db", o->db, "the database");

@@ -1,0 +1,171 @@
+// The signet binary as a user runs it: init, key generate/list/export/retire,
+// PIN handling and the HSM's failures, with their exit codes.
+#include "appliance.hpp"
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+#include <set>
+
+using signet::test::TestAppliance;
+using nlohmann::json;
+
+TEST_CASE("init, key generate, list and export work as a user would run them", "[e2e][keys]") {
+  TestAppliance app("e2e-keys");
+  const auto list = app.signet({"key", "list", "--json"});
+  REQUIRE(list.exit_code == 0);
+  const auto keys = json::parse(list.out);
+  REQUIRE(keys.size() == 2);
+  std::set<std::string> algs;
+  for (const auto& k : keys) {
+    algs.insert(k.at("algorithm").get<std::string>());
+    CHECK(k.at("state") == "active");
+    CHECK(k.at("token_uri").get<std::string>().starts_with("pkcs11:"));
+  }
+  CHECK(algs == std::set<std::string>{"ed25519", "rsa2048"});
+  // The key id is the SHA-256 of the SubjectPublicKeyInfo DER, as OpenSSL computes it.
+  for (const auto& [kid, pem] : {std::pair{app.ed_kid, app.ed_pem}, std::pair{app.rsa_kid, app.rsa_pem}}) {
+    const auto r = app.shell("openssl pkey -pubin -in '" + pem.string() + "' -outform DER | openssl dgst -sha256 -r | cut -c1-64");
+    REQUIRE(r.exit_code == 0);
+    CHECK(r.out == kid + "\n");
+  }
+  // DER export equals the PEM's DER.
+  const auto der = app.signet({"key", "export", app.rsa_kid.substr(0, 12), "--format", "der"});
+  REQUIRE(der.exit_code == 0);
+  const auto from_pem = app.shell("openssl pkey -pubin -in '" + app.rsa_pem.string() + "' -outform DER");
+  CHECK(der.out == from_pem.out);
+  // The human listing shows both.
+  const auto human = app.signet({"key", "list"});
+  CHECK(human.out.find(app.ed_kid) != std::string::npos);
+  CHECK(human.out.find(app.rsa_kid) != std::string::npos);
+  // The database is owner-only.
+  CHECK((std::filesystem::status(app.db()).permissions() & std::filesystem::perms::group_all) == std::filesystem::perms::none);
+  CHECK((std::filesystem::status(app.db()).permissions() & std::filesystem::perms::others_all) == std::filesystem::perms::none);
+}
+
+TEST_CASE("the private keys stay in the token: sensitive, not extractable", "[e2e][keys]") {
+  TestAppliance app("e2e-attrs");
+  // pkcs11-tool (OpenSC) lists the objects as the token reports them.
+  const auto r = app.shell("pkcs11-tool --module '" + app.hsm().module_path() + "' --token-label e2e-attrs --login --pin " +
+                           app.hsm().user_pin() + " --list-objects --type privkey");
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.out.find("license-ed25519") != std::string::npos);
+  CHECK(r.out.find("license-rsa2048") != std::string::npos);
+  CHECK(r.out.find("Access:     sensitive, always sensitive, never extractable, local") != std::string::npos);
+  // (That CKA_VALUE itself is refused is checked in tests/hsm against the token directly.)
+}
+
+TEST_CASE("key generation is logged and covered by a signed checkpoint", "[e2e][keys]") {
+  TestAppliance app("e2e-keylog");
+  const auto log = app.signet({"audit", "log", "--json"});
+  REQUIRE(log.exit_code == 0);
+  const auto entries = json::parse(log.out);
+  REQUIRE(entries.size() == 4);
+  CHECK(entries[0].at("kind") == "key_generated");
+  CHECK(entries[0].at("key_id") == app.ed_kid);
+  CHECK(entries[1].at("kind") == "checkpoint");
+  CHECK(entries[2].at("key_id") == app.rsa_kid);
+  const auto v = app.signet({"audit", "verify", "--pubkey", app.ed_pem.string(), "--pubkey", app.rsa_pem.string()});
+  INFO(v.out << v.err);
+  CHECK(v.exit_code == 0);
+}
+
+TEST_CASE("a retired key signs nothing more, and its retirement is logged", "[e2e][keys]") {
+  TestAppliance app("e2e-retire");
+  REQUIRE(app.signet({"key", "retire", app.ed_kid}).exit_code == 0);
+  const auto again = app.signet({"key", "retire", app.ed_kid});
+  CHECK(again.exit_code == 65);
+  const auto keys = json::parse(app.signet({"key", "list", "--json"}).out);
+  for (const auto& k : keys) CHECK(k.at("state") == (k.at("key_id") == app.ed_kid ? "retired" : "active"));
+  const auto sign = app.signet({"sign", (signet::test::source_dir() / "docs/examples/orders").string(), "--out", "out",
+                                "--key", app.ed_kid});
+  CHECK(sign.exit_code == 78);
+  CHECK(sign.err.find("retired") != std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(app.dir() / "out"));
+  const auto log = json::parse(app.signet({"audit", "log", "--kind", "key_retired", "--json"}).out);
+  REQUIRE(log.size() == 1);
+  CHECK(log[0].at("key_id") == app.ed_kid);
+  const auto unknown = app.signet({"sign", (signet::test::source_dir() / "docs/examples/orders").string(), "--out", "out",
+                                   "--key", "deadbeefdeadbeef"});
+  CHECK(unknown.exit_code == 69);
+  CHECK(unknown.err.find("deadbeefdeadbeef") != std::string::npos);
+}
+
+TEST_CASE("a PIN on the command line is refused and never echoed", "[e2e][pin]") {
+  TestAppliance app("e2e-pinarg", false);
+  const auto r = app.signet({"--pin", "987654", "key", "list"});
+  CHECK(r.exit_code == 64);
+  CHECK(r.err.find("987654") == std::string::npos);
+  CHECK(r.out.find("987654") == std::string::npos);
+  const auto r2 = app.signet({"key", "generate", "--alg", "ed25519", "--label", "x", "--pin=987654"});
+  CHECK(r2.exit_code == 64);
+}
+
+TEST_CASE("PIN sources: fd, env, owner-only file; a readable file is refused", "[e2e][pin]") {
+  TestAppliance app("e2e-pinsrc", false);
+  signet::test::RunOptions fd;
+  fd.extra_fds.emplace_back(5, app.hsm().user_pin() + "\n");
+  CHECK(app.signet({"--pin-fd", "5", "key", "generate", "--alg", "ed25519", "--label", "via-fd"}, fd).exit_code == 0);
+  signet::test::RunOptions env;
+  env.env["SIGNET_TEST_PIN"] = app.hsm().user_pin();
+  CHECK(app.signet({"--pin-env", "SIGNET_TEST_PIN", "key", "generate", "--alg", "ed25519", "--label", "via-env"}, env).exit_code == 0);
+  signet::test::write_file(app.dir() / "open-pin", app.hsm().user_pin());
+  std::filesystem::permissions(app.dir() / "open-pin", std::filesystem::perms::owner_read | std::filesystem::perms::owner_write |
+                                                            std::filesystem::perms::group_read | std::filesystem::perms::others_read);
+  const auto open = app.signet({"--pin-file", "open-pin", "key", "generate", "--alg", "ed25519", "--label", "via-open-file"});
+  CHECK(open.exit_code == 78);
+  CHECK(open.err.find("open-pin") != std::string::npos);
+  const auto missing = app.signet({"--pin-file", "no-such-pin", "key", "generate", "--alg", "ed25519", "--label", "x"});
+  CHECK(missing.exit_code == 78);
+  CHECK(missing.err.find("no-such-pin") != std::string::npos);
+}
+
+TEST_CASE("a wrong PIN is refused once, exit 77, and never retried", "[e2e][pin]") {
+  TestAppliance app("e2e-wrongpin", false);
+  signet::test::write_file(app.dir() / "wrong", "000000\n");
+  std::filesystem::permissions(app.dir() / "wrong", std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  const auto r = app.signet({"--pin-file", "wrong", "key", "generate", "--alg", "ed25519", "--label", "x"});
+  CHECK(r.exit_code == 77);
+  CHECK(r.err.find("e2e-wrongpin") != std::string::npos);
+  CHECK(r.err.find("CKR_PIN_INCORRECT") != std::string::npos);
+  CHECK(r.err.find("000000") == std::string::npos);
+  // The token counted exactly one failed login: its "user PIN count low" flag is set.
+  const auto slots = app.shell("pkcs11-tool --module '" + app.hsm().module_path() + "' --list-token-slots");
+  REQUIRE(slots.exit_code == 0);
+  CHECK(slots.out.find("user PIN count low") != std::string::npos);
+  CHECK(slots.out.find("user PIN locked") == std::string::npos);
+  // The right PIN still works (the token was not locked).
+  CHECK(app.signet({"key", "generate", "--alg", "ed25519", "--label", "after"}).exit_code == 0);
+}
+
+TEST_CASE("a missing module or an unknown token: exit 69 naming it", "[e2e][hsm]") {
+  TestAppliance app("e2e-missing", false);
+  auto config = signet::test::read_file(app.config());
+  const auto module_line = config.find("module");
+  REQUIRE(module_line != std::string::npos);
+  auto bad_module = config;
+  bad_module.replace(bad_module.find(app.hsm().module_path()), app.hsm().module_path().size(), "/nonexistent/libpkcs11.so");
+  signet::test::write_file(app.dir() / "bad-module.toml", bad_module);
+  auto r = app.signet({"--config", "bad-module.toml", "key", "generate", "--alg", "ed25519", "--label", "x"});
+  CHECK(r.exit_code == 69);
+  CHECK(r.err.find("/nonexistent/libpkcs11.so") != std::string::npos);
+  auto bad_token = config;
+  bad_token.replace(bad_token.find(app.hsm().token_uri()), app.hsm().token_uri().size(), "pkcs11:token=no-such-token");
+  signet::test::write_file(app.dir() / "bad-token.toml", bad_token);
+  r = app.signet({"--config", "bad-token.toml", "key", "generate", "--alg", "ed25519", "--label", "x"});
+  CHECK(r.exit_code == 69);
+  CHECK(r.err.find("pkcs11:token=no-such-token") != std::string::npos);
+  // A malformed URI is a configuration error.
+  auto bad_uri = config;
+  bad_uri.replace(bad_uri.find(app.hsm().token_uri()), app.hsm().token_uri().size(), "pkcs11:token=%zz");
+  signet::test::write_file(app.dir() / "bad-uri.toml", bad_uri);
+  r = app.signet({"--config", "bad-uri.toml", "key", "generate", "--alg", "ed25519", "--label", "x"});
+  CHECK(r.exit_code == 78);
+}
+
+TEST_CASE("init never overwrites an existing appliance", "[e2e][keys]") {
+  TestAppliance app("e2e-reinit", false);
+  const auto r = app.signet({"init", "--module", app.hsm().module_path(), "--token", app.hsm().token_uri()});
+  CHECK(r.exit_code == 73);
+}
