@@ -3,6 +3,8 @@
 #include <p11-kit/p11-kit.h>
 
 #include <cstdlib>
+#include <map>
+#include <mutex>
 
 namespace signet::hsm {
 
@@ -46,6 +48,12 @@ std::shared_ptr<Module> Module::load(const std::string& path_or_name) {
   if (path_or_name.empty()) throw HsmError(ErrorKind::config, "no PKCS#11 module configured (hsm.module)");
   const std::string file =
       path_or_name.find('/') != std::string::npos ? path_or_name : registered_file(path_or_name);
+  // One Module per file and process: a PKCS#11 library is initialised once per
+  // process, and a second C_Finalize would pull it from under the first user.
+  static std::mutex mutex;
+  static std::map<std::string, std::weak_ptr<Module>> loaded;
+  const std::lock_guard lock(mutex);
+  if (auto existing = loaded[file].lock()) return existing;
   CK_FUNCTION_LIST* fn = load_file(file);
   CK_C_INITIALIZE_ARGS args{};
   args.flags = CKF_OS_LOCKING_OK;
@@ -54,13 +62,16 @@ std::shared_ptr<Module> Module::load(const std::string& path_or_name) {
     ::p11_kit_module_release(fn);
     throw HsmError(ErrorKind::unavailable, "C_Initialize of " + file + ": " + ckr_name(rv), rv);
   }
-  return std::shared_ptr<Module>(new Module(fn, file));
+  std::shared_ptr<Module> module(new Module(fn, file));
+  module->m_finalize = rv == CKR_OK;  // someone else in the process initialised it: theirs to finalise
+  loaded[file] = module;
+  return module;
 }
 
 Module::~Module() noexcept {
   auto* fn = static_cast<CK_FUNCTION_LIST*>(m_functions);
   if (fn != nullptr) {
-    fn->C_Finalize(nullptr);
+    if (m_finalize) fn->C_Finalize(nullptr);
     ::p11_kit_module_release(fn);
   }
 }

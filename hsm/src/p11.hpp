@@ -5,6 +5,7 @@
 
 #include <p11-kit/pkcs11.h>
 
+#include <exception>
 #include <string_view>
 
 namespace signet::hsm::detail {
@@ -29,11 +30,17 @@ std::string padded(const CK_UTF8CHAR* field, std::size_t size);
 
 namespace signet::hsm {
 
-// Borrows a session from the pool for one operation and gives it back.
+// Borrows a session from the pool for one operation and gives it back. When the
+// operation failed (an exception is leaving), the session may still hold an
+// active operation (a failed C_Sign does not always end it): it is closed, not reused.
 class Token::SessionLease {
  public:
-  explicit SessionLease(const Token& token) : m_token(token), m_session(token.acquire_session()) {}
-  ~SessionLease() noexcept { m_token.release_session(m_session); }
+  explicit SessionLease(const Token& token)
+      : m_token(token), m_session(token.acquire_session()), m_exceptions(std::uncaught_exceptions()) {}
+  ~SessionLease() noexcept {
+    if (std::uncaught_exceptions() > m_exceptions) m_token.discard_session(m_session);
+    else m_token.release_session(m_session);
+  }
   SessionLease(const SessionLease&) = delete;  // returns the session exactly once
   SessionLease& operator=(const SessionLease&) = delete;
   [[nodiscard]] CK_SESSION_HANDLE get() const noexcept { return m_session; }
@@ -41,6 +48,7 @@ class Token::SessionLease {
  private:
   const Token& m_token;
   CK_SESSION_HANDLE m_session;
+  int m_exceptions;
 };
 
 }  // namespace signet::hsm

@@ -67,7 +67,11 @@ SecretBuffer from_env(const std::string& name) {
   const char* value = std::getenv(name.c_str());
   if (value == nullptr) throw Error(ErrorKind::config, "PIN variable " + name + " is not set");
   const std::size_t len = std::strlen(value);
-  if (len > kMaxPinBytes) throw Error(ErrorKind::config, "PIN variable " + name + " is too long");
+  if (len > kMaxPinBytes) {
+    ::sodium_memzero(const_cast<char*>(value), len);
+    ::unsetenv(name.c_str());
+    throw Error(ErrorKind::config, "PIN variable " + name + " is too long");
+  }
   SecretBuffer pin(kMaxPinBytes);
   for (std::size_t i = 0; i < len; ++i) pin.push_back(static_cast<std::uint8_t>(value[i]));
   pin.trim_newline();
@@ -81,8 +85,14 @@ SecretBuffer from_fd(int fd) {
   if (fd < 0 || ::fcntl(fd, F_GETFD) < 0) {
     throw Error(ErrorKind::config, "PIN descriptor " + std::to_string(fd) + " is not open");
   }
+  // The descriptor was handed over for the PIN alone: it is closed after reading, whatever happens.
   SecretBuffer pin(kMaxPinBytes);
-  read_into(fd, pin, "descriptor " + std::to_string(fd), true);
+  try {
+    read_into(fd, pin, "descriptor " + std::to_string(fd), true);
+  } catch (...) {
+    ::close(fd);
+    throw;
+  }
   ::close(fd);
   return pin;
 }

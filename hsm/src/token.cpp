@@ -99,7 +99,7 @@ Token::~Token() noexcept {
   CK_FUNCTION_LIST* fn = fns(*m_module);
   for (const auto s : m_idle) fn->C_CloseSession(s);
   if (m_main_session != 0) {
-    fn->C_Logout(m_main_session);
+    if (m_logged_in) fn->C_Logout(m_main_session);
     fn->C_CloseSession(m_main_session);
   }
 }
@@ -109,6 +109,7 @@ TokenInfo Token::refresh_info() const { return read_info(fns(*m_module), m_info.
 void Token::login(SecretBuffer& pin) {
   const CK_RV rv = fns(*m_module)->C_Login(m_main_session, CKU_USER, pin.data(), static_cast<CK_ULONG>(pin.size()));
   pin.clear();
+  if (rv == CKR_OK) m_logged_in = true;
   if (rv == CKR_OK || rv == CKR_USER_ALREADY_LOGGED_IN) return;
   std::string hint;
   if (rv == CKR_PIN_INCORRECT) hint = " (wrong PIN; not retried: the token locks after repeated failures)";
@@ -131,6 +132,8 @@ unsigned long Token::acquire_session() const {
   return session;
 }
 
+void Token::discard_session(unsigned long session) const noexcept { fns(*m_module)->C_CloseSession(session); }
+
 void Token::release_session(unsigned long session) const noexcept {
   try {
     const std::lock_guard lock(m_mutex);
@@ -145,6 +148,11 @@ bool Token::has_mechanism(unsigned long mechanism) const {
 }
 
 KeyPair Token::generate(const KeySpec& spec) {
+  if (spec.label.empty() || spec.label.size() > 255)
+    throw HsmError(ErrorKind::usage, "a key label must be 1 to 255 bytes");
+  if (spec.id.empty() || spec.id.size() > 255) throw HsmError(ErrorKind::usage, "a key's CKA_ID must be 1 to 255 bytes");
+  if (!find(Uri::parse("pkcs11:id=" + pct(spec.id) + ";type=private")).empty())
+    throw HsmError(ErrorKind::already_exists, "token '" + m_info.label + "' already has a key with CKA_ID " + to_hex(spec.id));
   if (!find(Uri::parse("pkcs11:object=" + pct_text(spec.label) + ";type=private")).empty()) {
     throw HsmError(ErrorKind::already_exists, "token '" + m_info.label + "' already has a key labelled '" +
                                                   spec.label + "': a key is never overwritten");
@@ -228,10 +236,12 @@ std::vector<KeyPair> Token::find(const Uri& object_uri) const {
     }
     k.label.assign(label_buf.data(), a[1].ulValueLen);
     k.id.assign(id_buf.begin(), id_buf.begin() + static_cast<std::ptrdiff_t>(a[2].ulValueLen));
-    // The public half: same class of key, same CKA_ID.
+    // The public half: a public key of the same type, CKA_ID and label.
     const CK_OBJECT_CLASS pub_class = CKO_PUBLIC_KEY;
-    std::array<CK_ATTRIBUTE, 2> pt{attr(CKA_CLASS, &pub_class, sizeof pub_class),
-                                   attr(CKA_ID, k.id.data(), k.id.size())};
+    std::array<CK_ATTRIBUTE, 4> pt{attr(CKA_CLASS, &pub_class, sizeof pub_class),
+                                   attr(CKA_ID, k.id.data(), k.id.size()),
+                                   attr(CKA_KEY_TYPE, &key_type, sizeof key_type),
+                                   attr(CKA_LABEL, k.label.data(), k.label.size())};
     check(fn->C_FindObjectsInit(session.get(), pt.data(), pt.size()), "C_FindObjectsInit");
     CK_OBJECT_HANDLE pub = 0;
     CK_ULONG n = 0;
@@ -257,6 +267,9 @@ std::vector<KeyPair> Token::find(const Uri& object_uri) const {
 std::optional<KeyPair> Token::find_by_id(ByteView id) const {
   auto keys = find(Uri::parse("pkcs11:id=" + pct(id) + ";type=private"));
   if (keys.empty()) return std::nullopt;
+  if (keys.size() > 1)
+    throw HsmError(ErrorKind::bad_data, "token '" + m_info.label + "' has " + std::to_string(keys.size()) +
+                                            " private keys with CKA_ID " + to_hex(id) + ": refusing to guess");
   return keys.front();
 }
 
@@ -285,6 +298,9 @@ Bytes Token::sign(const KeyPair& key, ByteView message) const {
   check(fn->C_SignInit(session.get(), &mech, key.private_handle), "C_SignInit" + where);
   Bytes signature(sig_len);
   auto len = static_cast<CK_ULONG>(signature.size());
+  // An empty message still needs a valid pointer: SoftHSM2 refuses NULL (CKR_ARGUMENTS_BAD).
+  static constexpr CK_BYTE kNothing = 0;
+  if (data.empty()) data = ByteView(&kNothing, 0);
   // Single-part C_Sign: SoftHSM2 has no multi-part EdDSA.
   check(fn->C_Sign(session.get(), const_cast<CK_BYTE*>(data.data()), static_cast<CK_ULONG>(data.size()),
                    signature.data(), &len),

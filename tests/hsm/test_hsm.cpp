@@ -5,24 +5,16 @@
 // Every test case loads its own Module and drops it at the end, so that SoftHSM2
 // is finalised between cases: the wrong-PIN case needs a C_Initialize that reads
 // the configuration of its own fresh token (see tests/support/softhsm.hpp).
-#include "signet/core/bytes.hpp"
-#include "signet/core/crypto.hpp"
-#include "signet/core/error.hpp"
-#include "signet/hsm/hsm.hpp"
-#include "signet/hsm/pin.hpp"
-#include "softhsm.hpp"
-
-#include <catch2/catch.hpp>
-
+#include <fcntl.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
-
-#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <cerrno>
 #include <cstdlib>
 #include <filesystem>
@@ -35,6 +27,13 @@
 #include <system_error>
 #include <thread>
 #include <vector>
+
+#include "signet/core/bytes.hpp"
+#include "signet/core/crypto.hpp"
+#include "signet/core/error.hpp"
+#include "signet/hsm/hsm.hpp"
+#include "signet/hsm/pin.hpp"
+#include "softhsm.hpp"
 
 using namespace signet;
 using signet::ErrorKind;
@@ -62,14 +61,17 @@ int run_status(const std::string& command) {
   return WEXITSTATUS(status);
 }
 
-std::string quoted(const std::filesystem::path& path) { return "'" + path.string() + "'"; }
+std::string quoted(const std::filesystem::path& path) {
+  return "'" + path.string() + "'";
+}
 
 // A folder under /tmp removed at the end of the test.
 class TempDir {
  public:
   TempDir() {
     std::string pattern = "/tmp/signet-hsm-test-XXXXXX";
-    if (::mkdtemp(pattern.data()) == nullptr) throw std::system_error(errno, std::generic_category(), "mkdtemp");
+    if (::mkdtemp(pattern.data()) == nullptr)
+      throw std::system_error(errno, std::generic_category(), "mkdtemp");
     m_path = pattern;
   }
   ~TempDir() noexcept {
@@ -136,11 +138,10 @@ int openssl_verify(const TempDir& dir, KeyType type, ByteView message, ByteView 
   write_file(dir / "msg", message);
   write_file(dir / "sig", signature);
   const std::string command =
-      type == KeyType::ed25519
-          ? "openssl pkeyutl -verify -pubin -inkey " + quoted(dir / "pub.pem") + " -rawin -in " + quoted(dir / "msg") +
-                " -sigfile " + quoted(dir / "sig")
-          : "openssl dgst -sha512 -verify " + quoted(dir / "pub.pem") + " -signature " + quoted(dir / "sig") + " " +
-                quoted(dir / "msg");
+      type == KeyType::ed25519 ? "openssl pkeyutl -verify -pubin -inkey " + quoted(dir / "pub.pem") +
+                                     " -rawin -in " + quoted(dir / "msg") + " -sigfile " + quoted(dir / "sig")
+                               : "openssl dgst -sha512 -verify " + quoted(dir / "pub.pem") + " -signature " +
+                                     quoted(dir / "sig") + " " + quoted(dir / "msg");
   return run_status(command + " >/dev/null 2>&1");
 }
 
@@ -153,7 +154,8 @@ bool evp_verify(const Bytes& spki, KeyType type, ByteView message, ByteView sign
   if (!pkey || !ctx) return false;
   const EVP_MD* md = type == KeyType::rsa ? ::EVP_sha512() : nullptr;
   if (::EVP_DigestVerifyInit(ctx.get(), nullptr, md, nullptr, pkey.get()) != 1) return false;
-  return ::EVP_DigestVerify(ctx.get(), signature.data(), signature.size(), message.data(), message.size()) == 1;
+  return ::EVP_DigestVerify(ctx.get(), signature.data(), signature.size(), message.data(), message.size()) ==
+         1;
 }
 
 template <typename F>
@@ -290,11 +292,11 @@ TEST_CASE("Uri is movable and keeps its parsed content", "[hsm][uri]") {
 }
 
 TEST_CASE("Uri::parse refuses malformed URIs with a config error naming the URI", "[hsm][uri]") {
-  const char* malformed[] = {
-      "http://example.com/key",         // not the pkcs11 scheme
-      "token=My%20Token",               // no scheme at all
-      "pkcs11:id=%zz",                  // bad percent-encoding
-      "pkcs11:object=k1;id=%0",         // truncated percent-encoding
+  const std::array<const char*, 4> malformed = {
+      "http://example.com/key",  // not the pkcs11 scheme
+      "token=My%20Token",        // no scheme at all
+      "pkcs11:id=%zz",           // bad percent-encoding
+      "pkcs11:object=k1;id=%0",  // truncated percent-encoding
   };
   for (const char* text : malformed) {
     INFO(text);
@@ -377,7 +379,9 @@ TEST_CASE("login with the right PIN wipes the PIN and gives access to private ke
   auto s = open_token(softhsm, false);
   const Bytes id{0x4c, 0x01};
   // Without a login no key pair can be generated (the private key is CKA_PRIVATE).
-  CHECK_THROWS_AS(s.token->generate(spec_of(KeyType::ed25519, "before-login", id)), HsmError);
+  const auto refused =
+      capture_hsm_error([&] { (void)s.token->generate(spec_of(KeyType::ed25519, "before-login", id)); });
+  CHECK_THAT(refused.what(), Catch::Contains("CKR_USER_NOT_LOGGED_IN"));
 
   auto pin = secret(softhsm.user_pin());
   REQUIRE(pin.size() == 4);
@@ -425,12 +429,16 @@ TEST_CASE("RSA: the DigestInfo path gives the same signature as CKM_SHA512_RSA_P
 TEST_CASE("generate refuses a label that is already taken", "[hsm][key]") {
   auto s = open_token(SoftHsm::shared());
   const KeyPair first = s.token->generate(spec_of(KeyType::ed25519, "taken", Bytes{0x7a, 0x01}));
-  const auto e = capture_hsm_error([&] { (void)s.token->generate(spec_of(KeyType::ed25519, "taken", Bytes{0x7a, 0x02})); });
+  const auto e = capture_hsm_error([&] {
+    (void)s.token->generate(spec_of(KeyType::ed25519, "taken", Bytes{0x7a, 0x02}));
+  });
   CHECK(e.kind() == ErrorKind::already_exists);
   CHECK(exit_code(e.kind()) == 73);
   CHECK_THAT(e.what(), Catch::Contains("taken"));
   // Also across key types, and the first key is untouched.
-  const auto rsa = capture_hsm_error([&] { (void)s.token->generate(spec_of(KeyType::rsa, "taken", Bytes{0x7a, 0x03})); });
+  const auto rsa = capture_hsm_error([&] {
+    (void)s.token->generate(spec_of(KeyType::rsa, "taken", Bytes{0x7a, 0x03}));
+  });
   CHECK(rsa.kind() == ErrorKind::already_exists);
   CHECK_FALSE(s.token->find_by_id(Bytes{0x7a, 0x02}));
   CHECK_FALSE(s.token->find_by_id(Bytes{0x7a, 0x03}));
@@ -569,8 +577,8 @@ TEST_CASE("a wrong PIN is 'login_refused', names the token and CKR_PIN_INCORRECT
 TEST_CASE("Token::open refuses a URI that matches more than one token", "[hsm][token]") {
   SoftHsm fresh("signet-ambiguous-1");
   // A second token in the same SoftHSM configuration (SOFTHSM2_CONF is fresh's).
-  REQUIRE(run_status("softhsm2-util --init-token --free --label signet-ambiguous-2 --so-pin " + fresh.so_pin() +
-                     " --pin " + fresh.user_pin() + " >/dev/null 2>&1") == 0);
+  REQUIRE(run_status("softhsm2-util --init-token --free --label signet-ambiguous-2 --so-pin " +
+                     fresh.so_pin() + " --pin " + fresh.user_pin() + " >/dev/null 2>&1") == 0);
   auto module = hsm::Module::load(fresh.module_path());
   const auto e = capture_hsm_error([&] { (void)hsm::Token::open(module, hsm::Uri::parse("pkcs11:")); });
   CHECK(e.kind() == ErrorKind::not_found);
@@ -586,7 +594,7 @@ TEST_CASE("Token::open refuses a URI that matches more than one token", "[hsm][t
 // Known defects of hsm/src (see the report): these assert the correct behaviour
 // and are tagged [!mayfail] so that they report without failing the run.
 
-TEST_CASE("a second Module of the same library does not finalise the first", "[hsm][module][bug][!mayfail]") {
+TEST_CASE("a second Module of the same library does not finalise the first", "[hsm][module][regression]") {
   auto s = open_token(SoftHsm::shared());
   const KeyPair key = s.token->generate(spec_of(KeyType::ed25519, "two-modules", Bytes{0xb0, 0x01}));
   {
@@ -597,7 +605,8 @@ TEST_CASE("a second Module of the same library does not finalise the first", "[h
   CHECK_NOTHROW(s.token->sign(key, as_bytes("still initialised")));
 }
 
-TEST_CASE("dropping a second Token of the same slot keeps the first logged in", "[hsm][token][bug][!mayfail]") {
+TEST_CASE("dropping a second Token of the same slot keeps the first logged in",
+          "[hsm][token][regression]") {
   auto s = open_token(SoftHsm::shared());
   const KeyPair key = s.token->generate(spec_of(KeyType::ed25519, "two-tokens", Bytes{0xb0, 0x02}));
   {
@@ -608,11 +617,12 @@ TEST_CASE("dropping a second Token of the same slot keeps the first logged in", 
   CHECK_NOTHROW(s.token->sign(key, as_bytes("still logged in")));
 }
 
-TEST_CASE("after a failed C_Sign the pooled session still signs and finds", "[hsm][key][bug][!mayfail]") {
+TEST_CASE("after a failed C_Sign the pooled session still signs and finds", "[hsm][key][regression]") {
   auto s = open_token(SoftHsm::shared());
   const KeyPair rsa = s.token->generate(spec_of(KeyType::rsa, "poisoned-session", Bytes{0xb0, 0x03}));
   KeyPair wrong_size = rsa;
-  wrong_size.bits = 1024;  // a 128-byte buffer: C_Sign answers CKR_BUFFER_TOO_SMALL, the operation stays active
+  // A 128-byte buffer: C_Sign answers CKR_BUFFER_TOO_SMALL and the operation stays active.
+  wrong_size.bits = 1024;
   const auto e = capture_hsm_error([&] { (void)s.token->sign(wrong_size, as_bytes("m")); });
   CHECK_THAT(e.what(), Catch::Contains("CKR_BUFFER_TOO_SMALL"));
   // The session went back to the pool with the signing operation still active.
@@ -620,7 +630,7 @@ TEST_CASE("after a failed C_Sign the pooled session still signs and finds", "[hs
   CHECK_NOTHROW(s.token->find_by_id(rsa.id));
 }
 
-TEST_CASE("Ed25519 signs an empty message", "[hsm][key][ed25519][bug][!mayfail]") {
+TEST_CASE("Ed25519 signs an empty message", "[hsm][key][ed25519][regression]") {
   auto s = open_token(SoftHsm::shared());
   const KeyPair key = s.token->generate(spec_of(KeyType::ed25519, "empty-message-ed", Bytes{0xb0, 0x04}));
   const Bytes empty;  // data() is nullptr: SoftHSM2 answers CKR_ARGUMENTS_BAD
@@ -629,7 +639,7 @@ TEST_CASE("Ed25519 signs an empty message", "[hsm][key][ed25519][bug][!mayfail]"
   CHECK(evp_verify(s.token->public_key_der(key), KeyType::ed25519, empty, signature));
 }
 
-TEST_CASE("RSA signs an empty message", "[hsm][key][rsa][bug][!mayfail]") {
+TEST_CASE("RSA signs an empty message", "[hsm][key][rsa][regression]") {
   auto s = open_token(SoftHsm::shared());
   const KeyPair key = s.token->generate(spec_of(KeyType::rsa, "empty-message-rsa", Bytes{0xb0, 0x05}));
   const Bytes empty;
@@ -638,7 +648,7 @@ TEST_CASE("RSA signs an empty message", "[hsm][key][rsa][bug][!mayfail]") {
   CHECK(evp_verify(s.token->public_key_der(key), KeyType::rsa, empty, signature));
 }
 
-TEST_CASE("two key pairs with the same CKA_ID are refused or kept apart", "[hsm][key][bug][!mayfail]") {
+TEST_CASE("two key pairs with the same CKA_ID are refused or kept apart", "[hsm][key][regression]") {
   auto s = open_token(SoftHsm::shared());
   const Bytes id{0xb0, 0x06};
   (void)s.token->generate(spec_of(KeyType::ed25519, "same-id-a", id));
@@ -657,7 +667,7 @@ TEST_CASE("two key pairs with the same CKA_ID are refused or kept apart", "[hsm]
   CHECK(evp_verify(s.token->public_key_der(found[0]), KeyType::ed25519, as_bytes("m"), signature));
 }
 
-TEST_CASE("a key label longer than 256 bytes is refused or found", "[hsm][key][bug][!mayfail]") {
+TEST_CASE("a key label longer than 256 bytes is refused or found", "[hsm][key][regression]") {
   SoftHsm fresh("signet-long-label");  // its own token: such a key breaks find() where it matches
   auto s = open_token(fresh);
   const std::string label(300, 'L');
@@ -671,7 +681,9 @@ TEST_CASE("a key label longer than 256 bytes is refused or found", "[hsm][key][b
   CHECK_NOTHROW(found = s.token->find_by_id(Bytes{0xb0, 0x07}));
   CHECK((found && found->label == label));
   // And the label is then taken.
-  const auto again = capture_hsm_error([&] { (void)s.token->generate(spec_of(KeyType::ed25519, label, Bytes{0xb0, 0x08})); });
+  const auto again = capture_hsm_error([&] {
+    (void)s.token->generate(spec_of(KeyType::ed25519, label, Bytes{0xb0, 0x08}));
+  });
   CHECK(again.kind() == ErrorKind::already_exists);
 }
 
@@ -706,7 +718,8 @@ TEST_CASE("read_pin refuses a PIN file readable by group or others", "[hsm][pin]
 
 TEST_CASE("read_pin refuses a missing file and an empty PIN", "[hsm][pin]") {
   TempDir dir;
-  const auto missing = capture_error([&] { (void)hsm::read_pin(hsm::PinSource::from_file((dir / "nope").string())); });
+  const auto missing =
+      capture_error([&] { (void)hsm::read_pin(hsm::PinSource::from_file((dir / "nope").string())); });
   CHECK(missing.kind() == ErrorKind::config);
   const auto path = dir / "empty";
   write_file(path, as_bytes("\n"));
@@ -729,8 +742,8 @@ TEST_CASE("read_pin from an environment variable reads it, then unsets it", "[hs
 }
 
 TEST_CASE("read_pin from a file descriptor (a pipe)", "[hsm][pin]") {
-  int fds[2] = {-1, -1};
-  REQUIRE(::pipe(fds) == 0);
+  std::array<int, 2> fds{-1, -1};
+  REQUIRE(::pipe(fds.data()) == 0);
   const std::string content = "1234\n";
   REQUIRE(::write(fds[1], content.data(), content.size()) == static_cast<ssize_t>(content.size()));
   ::close(fds[1]);
@@ -748,4 +761,3 @@ TEST_CASE("ckr_name names known return values and shows unknown ones in hex", "[
   CHECK(hsm::ckr_name(kCkrAttributeSensitive) == "CKR_ATTRIBUTE_SENSITIVE");
   CHECK(hsm::ckr_name(0x80001234UL) == "CKR_0x80001234");
 }
-

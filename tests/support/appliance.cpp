@@ -26,8 +26,7 @@ void write_file(const std::filesystem::path& path, const std::string& content) {
 
 std::filesystem::path source_dir() {
   const char* s = std::getenv("SIGNET_SOURCE_DIR");
-  REQUIRE(s != nullptr);
-  return s;
+  return s != nullptr && *s != '\0' ? std::filesystem::path(s) : std::filesystem::path(SIGNET_DEFAULT_SOURCE_DIR);
 }
 
 std::filesystem::path temp_dir(const std::string& prefix) {

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <iterator>
 #include <stdexcept>
+#include <string_view>
 #include <system_error>
 #include <vector>
 
@@ -72,7 +73,8 @@ SoftHsm::SoftHsm(std::string label) : m_label(std::move(label)) {
                                 single_quoted(log.string()) + " 2>&1";
     const int status = std::system(command.c_str());
     if (status == -1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-      throw std::runtime_error("'" + command + "' failed (status " + std::to_string(status) + "): " + read_all(log));
+      throw std::runtime_error("'" + command + "' failed (status " + std::to_string(status) +
+                               "): " + read_all(log));
     }
   } catch (...) {
     std::error_code ec;
@@ -112,7 +114,7 @@ void SoftHsm::activate() const {
 }
 
 std::string SoftHsm::token_uri() const {
-  static constexpr char kHex[] = "0123456789ABCDEF";
+  static constexpr std::string_view kHex = "0123456789ABCDEF";
   std::string out = "pkcs11:token=";
   for (const char c : m_label) {
     const auto u = static_cast<unsigned char>(c);

@@ -2,7 +2,9 @@
 // does what one would type in a shell:
 //
 //   dir=$(mktemp -d /tmp/signet-softhsm-XXXXXX) && mkdir -m 700 "$dir/tokens"
-//   printf 'directories.tokendir = %s/tokens\nobjectstore.backend = file\nlog.level = ERROR\n' "$dir" >"$dir/softhsm2.conf"
+//   echo "directories.tokendir = $dir/tokens" >"$dir/softhsm2.conf"
+//   echo "objectstore.backend = file" >>"$dir/softhsm2.conf"
+//   echo "log.level = ERROR" >>"$dir/softhsm2.conf"
 //   export SOFTHSM2_CONF="$dir/softhsm2.conf"
 //   softhsm2-util --init-token --free --label "$label" --so-pin 12345678 --pin 1234
 //

@@ -45,7 +45,7 @@ ErrorKind kind_for(int err) noexcept {
 std::string temp_name(const std::string& name) {
   std::array<std::uint8_t, 6> r{};
   random_fill(r);
-  return ".tmp-" + to_hex(r) + "-" + name;
+  return "." + name + ".tmp-" + to_hex(r);  // hidden, and not a *.license file if a crash leaves it
 }
 
 }  // namespace

@@ -78,6 +78,7 @@ class Module {
   Module(void* functions, std::string name) : m_functions(functions), m_name(std::move(name)) {}
   void* m_functions = nullptr;
   std::string m_name;
+  bool m_finalize = true;
 };
 
 enum class KeyType { ed25519, rsa };
@@ -130,9 +131,10 @@ class Token {
   // HsmError(login_refused) naming the token; it is never retried.
   void login(SecretBuffer& pin);
 
-  // C_GenerateKeyPair inside the token; HsmError(already_exists) if the label is taken.
+  // C_GenerateKeyPair inside the token; HsmError(already_exists) if the label or
+  // the CKA_ID is taken, HsmError(usage) for a label over 255 bytes or an empty id.
   KeyPair generate(const KeySpec& spec);
-  // The key pair whose private key has this CKA_ID.
+  // The key pair whose private key has this CKA_ID; HsmError(bad_data) when several have it.
   [[nodiscard]] std::optional<KeyPair> find_by_id(ByteView id) const;
   // The private keys matching an object URI (object=, id=).
   [[nodiscard]] std::vector<KeyPair> find(const Uri& object_uri) const;
@@ -156,10 +158,12 @@ class Token {
   Token(std::shared_ptr<Module> module, TokenInfo info);
   unsigned long acquire_session() const;
   void release_session(unsigned long session) const noexcept;
+  void discard_session(unsigned long session) const noexcept;
 
   std::shared_ptr<Module> m_module;
   TokenInfo m_info;
   unsigned long m_main_session = 0;  // keeps the login alive
+  bool m_logged_in = false;          // this Token's C_Login succeeded: it logs out
   mutable std::mutex m_mutex;
   mutable std::vector<unsigned long> m_idle;
   std::vector<unsigned long> m_mechanisms;

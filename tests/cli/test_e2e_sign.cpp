@@ -1,0 +1,385 @@
+// signet sign / verify / revoke end to end: the examples, every license checked
+// by OpenSSL, idempotent reruns, refusals, business rules, crash safety.
+#include "appliance.hpp"
+
+#include "signet/core/bytes.hpp"
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include <csignal>
+#include <random>
+#include <regex>
+#include <set>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+
+using nlohmann::json;
+using signet::test::TestAppliance;
+
+namespace {
+
+std::filesystem::path examples(const char* sub) { return signet::test::source_dir() / "docs/examples" / sub; }
+
+std::map<std::string, std::string> license_files(const std::filesystem::path& dir) {
+  std::map<std::string, std::string> out;
+  for (const auto& e : std::filesystem::directory_iterator(dir))
+    if (e.path().extension() == ".license" && !e.path().filename().string().starts_with(".")) out[e.path().filename().string()] = signet::test::read_file(e.path());
+  return out;
+}
+
+json payload_of(const std::string& license) {
+  if (license.starts_with("-----BEGIN")) {
+    const auto first = license.find('\n');
+    const auto env = json::parse(license.substr(first + 1, license.find('\n', first + 1) - first - 1));
+    return json::parse(signet::to_string(*signet::base64url_decode(env.at("payload").get<std::string>())));
+  }
+  const auto raw = *signet::base64_decode(license);
+  return json::parse(std::string(raw.begin(), raw.end() - 256));
+}
+
+std::int64_t entry_count(const TestAppliance& app, const std::string& kind = "") {
+  const auto r = app.shell("sqlite3 signet.db \"SELECT COUNT(*) FROM entries" + (kind.empty() ? "" : " WHERE kind = '" + kind + "'") + "\"");
+  REQUIRE(r.exit_code == 0);
+  return std::stoll(r.out);
+}
+
+json order(const std::string& id, int seats = 10) {
+  return json{{"manifest_version", 1}, {"order_id", id}, {"kind", "new"}, {"channel", "direct"},
+              {"customer", {{"id", "c-" + id}, {"name", "N"}, {"email", "n@example.com"}, {"company", "Co"}}},
+              {"sku", "enterprise"}, {"seats", seats}, {"starts_at", "2026-11-01"}, {"expires_at", "2027-11-01"}};
+}
+
+void write_jsonl(const std::filesystem::path& path, const std::vector<json>& orders) {
+  std::string text;
+  for (const auto& o : orders) text += o.dump() + "\n";
+  signet::test::write_file(path, text);
+}
+
+}  // namespace
+
+TEST_CASE("the example orders sign, every license verifies with OpenSSL, and reruns re-emit byte for byte", "[e2e][sign]") {
+  TestAppliance app("e2e-examples");
+  auto r = app.signet({"sign", examples("orders").string(), "--out", "out", "--key", app.rsa_kid, "--json"});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  auto summary = json::parse(r.out);
+  CHECK(summary.at("orders_issued") == 7);
+  CHECK(summary.at("licenses_issued") == 9);  // + 2 non-production for the premier support order
+  r = app.signet({"sign", examples("followups").string(), "--out", "out", "--key", app.rsa_kid, "--json"});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK(json::parse(r.out).at("orders_issued") == 3);
+
+  const auto files = license_files(app.dir() / "out");
+  REQUIRE(files.size() == 12);
+  const std::regex id_shape("^[a-z0-9]{26}$");
+  std::set<std::string> ids;
+  for (const auto& [name, text] : files) {
+    INFO(name);
+    const auto path = app.dir() / "out" / name;
+    // An independent verifier: the OpenSSL CLI, as the product server would check it.
+    CHECK(signet::test::openssl_verifies_license(path, app.rsa_pem));
+    CHECK(app.signet({"verify", path.string(), "--pubkey", app.rsa_pem.string()}).exit_code == 0);
+    CHECK(text.size() < 10000);
+    const auto raw = *signet::base64_decode(text);
+    CHECK(raw.back() != 0);  // the server strips trailing 0x00 bytes
+    const auto p = payload_of(text);
+    CHECK(std::regex_match(p.at("id").get<std::string>(), id_shape));
+    ids.insert(p.at("id").get<std::string>());
+    CHECK(p.at("features").at("users").is_number_integer());
+    CHECK(p.at("features").size() == 30);  // users + 29 explicit flags
+    CHECK(p.at("features").at("future_features") == false);
+    CHECK(p.at("issued_at").is_number_integer());
+    CHECK(p.at("customer").size() == 4);
+    CHECK(p.contains("sku_name"));
+    CHECK(p.contains("is_trial"));
+    CHECK(p.contains("is_gov_sku"));
+    // The wrong key and a one-bit change are refused.
+    CHECK_FALSE(signet::test::openssl_verifies_license(path, app.ed_pem));
+    CHECK(app.signet({"verify", path.string(), "--pubkey", app.ed_pem.string()}).exit_code == 1);
+  }
+  CHECK(ids.size() == 12);
+
+  // Business rules, read off the licenses.
+  const auto acme = payload_of(files.at("ACME-2026-001.license"));
+  const auto renewal = payload_of(files.at("ACME-2027-001-R.license"));
+  CHECK(renewal.at("starts_at") == acme.at("expires_at"));
+  CHECK(renewal.at("features").at("users") == 300);
+  const auto globex = payload_of(files.at("GLOBEX-2026-014.license"));
+  const auto tf = payload_of(files.at("GLOBEX-2027-014-TF1.license"));
+  CHECK(tf.at("expires_at") == globex.at("expires_at"));
+  CHECK(tf.at("features").at("users") == 160);  // 120 + 40 added
+  const auto dod = payload_of(files.at("DOD-2026-007.license"));
+  const auto re = payload_of(files.at("DOD-2026-007-RE1.license"));
+  CHECK(re.at("id") != dod.at("id"));
+  for (const char* k : {"starts_at", "expires_at", "features", "customer", "sku_short_name", "is_gov_sku"}) CHECK(re.at(k) == dod.at(k));
+  CHECK(dod.at("is_gov_sku") == true);
+  CHECK(payload_of(files.at("INITECH-2026-003.nonprod-1.license")).at("non_production") == true);
+  CHECK_FALSE(payload_of(files.at("INITECH-2026-003.license")).contains("non_production"));
+  CHECK(payload_of(files.at("UMBRELLA-2026-101.license")).at("is_trial") == true);
+  CHECK(payload_of(files.at("INITECH-2026-003.license")).at("features").at("shared_channels") == false);
+
+  // Every license has its issued entry holding exactly its bytes.
+  CHECK(entry_count(app, "issued") == 12);
+  for (const auto& [name, text] : files) {
+    const auto q = app.shell("sqlite3 signet.db \"SELECT json_extract(record, '$.license') FROM entries WHERE kind = 'issued' "
+                             "AND json_extract(record, '$.file') = '" + name + "'\"");
+    CHECK(q.out == text + "\n");
+  }
+
+  // A rerun issues nothing and re-emits lost files byte for byte.
+  std::filesystem::remove(app.dir() / "out" / "ACME-2026-001.license");
+  std::filesystem::remove(app.dir() / "out" / "INITECH-2026-003.nonprod-2.license");
+  const auto before = entry_count(app);
+  r = app.signet({"sign", examples("orders").string(), examples("followups").string(), "--out", "out", "--json"});
+  REQUIRE(r.exit_code == 0);
+  summary = json::parse(r.out);
+  CHECK(summary.at("orders_issued") == 0);
+  CHECK(summary.at("already_issued") == 10);
+  CHECK(entry_count(app) == before);
+  CHECK(license_files(app.dir() / "out") == files);
+
+  // The log verifies, with the keys given out of band.
+  const auto v = app.signet({"audit", "verify", "--pubkey", app.rsa_pem.string(), "--pubkey", app.ed_pem.string()});
+  INFO(v.out << v.err);
+  CHECK(v.exit_code == 0);
+  CHECK(v.out.find("every entry is covered by a signed checkpoint") != std::string::npos);
+}
+
+TEST_CASE("the signet encoding with Ed25519 verifies with OpenSSL over the domain-separated message", "[e2e][sign]") {
+  TestAppliance app("e2e-ed25519");
+  const auto r = app.signet({"sign", examples("orders").string(), "--out", "out", "--key", app.ed_kid});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  const auto files = license_files(app.dir() / "out");
+  REQUIRE(files.size() == 9);
+  for (const auto& [name, text] : files) {
+    INFO(name);
+    CHECK(text.starts_with("-----BEGIN SIGNET LICENSE-----\n"));
+    CHECK(signet::test::openssl_verifies_license(app.dir() / "out" / name, app.ed_pem));
+    CHECK(app.signet({"verify", (app.dir() / "out" / name).string(), "--pubkey", app.ed_pem.string()}).exit_code == 0);
+  }
+  // signet encoding with the RSA key is signed too; mattermost with Ed25519 is refused.
+  const auto bad = app.signet({"sign", examples("orders").string(), "--out", "out2", "--key", app.ed_kid, "--format", "mattermost"});
+  CHECK(bad.exit_code == 64);
+}
+
+TEST_CASE("signet verify shows the terms; malformed and tampered files exit 1", "[e2e][verify]") {
+  TestAppliance app("e2e-verify");
+  REQUIRE(app.signet({"sign", examples("orders").string(), "--out", "out", "--key", app.rsa_kid}).exit_code == 0);
+  const auto path = app.dir() / "out" / "GLOBEX-2026-014.license";
+  auto r = app.signet({"verify", path.string(), "--pubkey", app.rsa_pem.string()});
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.out.find("Globex Corporation") != std::string::npos);
+  CHECK(r.out.find("Professional") != std::string::npos);
+  CHECK(r.out.find("120") != std::string::npos);
+  CHECK(r.out.find("reseller") != std::string::npos);
+  CHECK(r.out.find("days left") != std::string::npos);
+  // Without --pubkey and without a config: a usage error, not a pass.
+  signet::test::RunOptions bare;
+  bare.env["SIGNET_CONFIG"] = "/nonexistent/signet.toml";
+  CHECK(signet::test::signet({"verify", path.string()}, bare).exit_code == 64);
+  // Tampering: a changed character of the base64, a truncated file, a different file.
+  auto text = signet::test::read_file(path);
+  auto changed = text;
+  changed[40] = changed[40] == 'A' ? 'B' : 'A';
+  signet::test::write_file(app.dir() / "changed.license", changed);
+  CHECK(app.signet({"verify", "changed.license", "--pubkey", app.rsa_pem.string()}).exit_code == 1);
+  signet::test::write_file(app.dir() / "short.license", text.substr(0, text.size() / 2));
+  CHECK(app.signet({"verify", "short.license", "--pubkey", app.rsa_pem.string()}).exit_code == 1);
+  signet::test::write_file(app.dir() / "garbage.license", "hello world");
+  CHECK(app.signet({"verify", "garbage.license", "--pubkey", app.rsa_pem.string()}).exit_code == 1);
+  CHECK(app.signet({"verify", "missing.license", "--pubkey", app.rsa_pem.string()}).exit_code == 66);
+  // The vendor's own license verifies with the vendor's key only.
+  const auto vendor = signet::test::source_dir() / "tests/fixtures/product-server";
+  r = signet::test::signet({"verify", (vendor / "mm_test_license.txt").string(), "--pubkey", (vendor / "mm_test_pubkey.pem").string()});
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.find("zogw65n8gifj5dlrha8mbu1piw") != std::string::npos);
+  CHECK(signet::test::signet({"verify", (vendor / "mm_test_license.txt").string(), "--pubkey", app.rsa_pem.string()}).exit_code == 1);
+}
+
+TEST_CASE("a batch with a bad order signs nothing (exit 65) unless --skip-invalid", "[e2e][sign]") {
+  TestAppliance app("e2e-refuse");
+  auto bad = order("BAD-1");
+  bad["seats"] = 0;
+  write_jsonl(app.dir() / "batch.jsonl", {order("GOOD-1"), bad, order("GOOD-2")});
+  const auto before = entry_count(app);
+  auto r = app.signet({"sign", "batch.jsonl", "--out", "out"});
+  CHECK(r.exit_code == 65);
+  CHECK(r.err.find("batch.jsonl:2: order BAD-1: /seats: must be an integer") != std::string::npos);
+  CHECK(entry_count(app) == before);
+  CHECK((!std::filesystem::exists(app.dir() / "out") || std::filesystem::is_empty(app.dir() / "out")));
+  // --dry-run validates and writes nothing.
+  r = app.signet({"sign", "batch.jsonl", "--out", "out", "--dry-run", "--skip-invalid", "--json"});
+  CHECK(r.exit_code == 0);
+  CHECK(json::parse(r.out).at("would_issue") == 2);
+  CHECK(entry_count(app) == before);
+  // --skip-invalid signs the good ones and lists the bad.
+  r = app.signet({"sign", "batch.jsonl", "--out", "out", "--skip-invalid", "--json"});
+  REQUIRE(r.exit_code == 0);
+  const auto s = json::parse(r.out);
+  CHECK(s.at("orders_issued") == 2);
+  REQUIRE(s.at("refused").size() == 1);
+  CHECK(s.at("refused")[0].at("order_id") == "BAD-1");
+  CHECK(s.at("refused")[0].at("pointer") == "/seats");
+  CHECK(license_files(app.dir() / "out").size() == 2);
+  // The same order id with different terms is refused.
+  write_jsonl(app.dir() / "changed.jsonl", {order("GOOD-1", 99)});
+  r = app.signet({"sign", "changed.jsonl", "--out", "out"});
+  CHECK(r.exit_code == 65);
+  CHECK(r.err.find("different terms") != std::string::npos);
+  // Twice in one batch.
+  write_jsonl(app.dir() / "twice.jsonl", {order("DUP-1"), order("DUP-1")});
+  r = app.signet({"sign", "twice.jsonl", "--out", "out"});
+  CHECK(r.exit_code == 65);
+  CHECK(r.err.find("appears twice") != std::string::npos);
+  // Missing input.
+  CHECK(app.signet({"sign", "nope.jsonl", "--out", "out"}).exit_code == 66);
+}
+
+TEST_CASE("follow-up rules are checked against the log", "[e2e][sign]") {
+  TestAppliance app("e2e-rules");
+  write_jsonl(app.dir() / "first.jsonl", {order("BASE-1", 100)});
+  REQUIRE(app.signet({"sign", "first.jsonl", "--out", "out"}).exit_code == 0);
+  auto follow = [&](json o) {
+    write_jsonl(app.dir() / "f.jsonl", {o});
+    return app.signet({"sign", "f.jsonl", "--out", "out"});
+  };
+  auto renewal = order("REN-1", 100);
+  renewal["kind"] = "renewal";
+  renewal["supersedes"] = "order:BASE-1";
+  renewal["starts_at"] = "2027-10-01";
+  renewal["expires_at"] = "2028-10-01";
+  auto r = follow(renewal);
+  CHECK(r.exit_code == 65);
+  CHECK(r.err.find("/starts_at: a renewal starts where the superseded license ends") != std::string::npos);
+  auto unknown = renewal;
+  unknown["supersedes"] = "order:NOPE-1";
+  r = follow(unknown);
+  CHECK(r.exit_code == 65);
+  CHECK(r.err.find("no issued license") != std::string::npos);
+  auto other_customer = renewal;
+  other_customer["starts_at"] = "2027-11-01";
+  other_customer["expires_at"] = "2028-11-01";
+  other_customer["customer"]["id"] = "someone-else";
+  r = follow(other_customer);
+  CHECK(r.exit_code == 65);
+  CHECK(r.err.find("/customer/id") != std::string::npos);
+  auto tf = order("TF-1", 25);
+  tf["kind"] = "true_forward";
+  tf["supersedes"] = "order:BASE-1";
+  tf["starts_at"] = "2027-02-01";
+  tf["expires_at"] = "2027-12-01";
+  r = follow(tf);
+  CHECK(r.exit_code == 65);
+  CHECK(r.err.find("keeps the superseded license's expiry") != std::string::npos);
+  // Revoked licenses cannot be renewed.
+  const auto lic = json::parse(app.signet({"audit", "log", "--order", "BASE-1", "--kind", "issued", "--json"}).out);
+  REQUIRE(lic.size() == 1);
+  const auto license_id = lic[0].at("license_id").get<std::string>();
+  r = app.signet({"revoke", license_id, "--reason", "customer asked for cancellation"});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK(app.signet({"revoke", license_id, "--reason", "again"}).exit_code == 73);
+  CHECK(app.signet({"revoke", "zzzzzzzzzzzzzzzzzzzzzzzzzz", "--reason", "x"}).exit_code == 69);
+  renewal["starts_at"] = "2027-11-01";
+  renewal["expires_at"] = "2028-11-01";
+  r = follow(renewal);
+  CHECK(r.exit_code == 65);
+  CHECK(r.err.find("is revoked") != std::string::npos);
+  // The signed revocation list verifies with OpenSSL.
+  r = app.signet({"audit", "export-revocations", "--out", "revoked.json"});
+  REQUIRE(r.exit_code == 0);
+  auto list = json::parse(signet::test::read_file(app.dir() / "revoked.json"));
+  REQUIRE(list.at("revoked").size() == 1);
+  CHECK(list.at("revoked")[0].at("license_id") == license_id);
+  const auto sig = list.at("sig").get<std::string>();
+  list.erase("sig");
+  std::string canonical = list.dump();
+  signet::test::write_file(app.dir() / "rl.msg", "signet-revocations-v1\n" + canonical);
+  signet::test::write_file(app.dir() / "rl.sig.b64", sig);
+  const auto key_pem = list.at("kid") == app.rsa_kid ? app.rsa_pem : app.ed_pem;
+  const auto cmd = list.at("alg") == "ed25519"
+                       ? "base64 -d rl.sig.b64 > rl.sig && openssl pkeyutl -verify -pubin -inkey '" + key_pem.string() + "' -rawin -in rl.msg -sigfile rl.sig"
+                       : "base64 -d rl.sig.b64 > rl.sig && openssl dgst -sha512 -verify '" + key_pem.string() + "' -signature rl.sig rl.msg";
+  CHECK(app.shell(cmd).exit_code == 0);
+}
+
+TEST_CASE("two signet processes signing at once: both succeed in turn or one gets 75; the chain holds", "[e2e][sign][concurrency]") {
+  TestAppliance app("e2e-concurrent");
+  std::vector<json> a, b;
+  for (int i = 0; i < 300; ++i) {
+    a.push_back(order("A-" + std::to_string(i)));
+    b.push_back(order("B-" + std::to_string(i)));
+  }
+  write_jsonl(app.dir() / "a.jsonl", a);
+  write_jsonl(app.dir() / "b.jsonl", b);
+  signet::test::RunResult ra, rb;
+  std::thread ta([&] { ra = app.signet({"sign", "a.jsonl", "--out", "out", "--key", app.ed_kid, "--chunk", "20"}); });
+  std::thread tb([&] { rb = app.signet({"sign", "b.jsonl", "--out", "out", "--key", app.ed_kid, "--chunk", "20"}); });
+  ta.join();
+  tb.join();
+  INFO(ra.err << rb.err);
+  CHECK((ra.exit_code == 0 || ra.exit_code == 75));
+  CHECK((rb.exit_code == 0 || rb.exit_code == 75));
+  const auto v = app.signet({"audit", "verify", "--pubkey", app.ed_pem.string(), "--pubkey", app.rsa_pem.string()});
+  INFO(v.out << v.err);
+  CHECK(v.exit_code == 0);
+  // Reruns finish what a busy exit left; no order is issued twice.
+  REQUIRE(app.signet({"sign", "a.jsonl", "b.jsonl", "--out", "out", "--key", app.ed_kid}).exit_code == 0);
+  CHECK(entry_count(app, "issued") == 600);
+  const auto dup = app.shell("sqlite3 signet.db \"SELECT COUNT(*) FROM (SELECT order_id FROM entries WHERE kind = 'issued' GROUP BY order_id HAVING COUNT(*) > 1)\"");
+  CHECK(dup.out == "0\n");
+}
+
+TEST_CASE("crash safety: SIGKILL at random moments never leaves a license without its entry", "[e2e][sign][crash]") {
+  TestAppliance app("e2e-crash");
+  std::vector<json> orders;
+  for (int i = 0; i < 500; ++i) orders.push_back(order("K-" + std::to_string(i)));
+  write_jsonl(app.dir() / "batch.jsonl", orders);
+  std::mt19937 rng(20261123);
+  std::uniform_int_distribution<int> delay_us(0, 400000);
+  const auto bin = signet::test::signet_binary();
+  int killed_midway = 0;
+  for (int trial = 0; trial < 50; ++trial) {
+    const auto out = "out" + std::to_string(trial % 5);
+    const pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+      if (::chdir(app.dir().c_str()) != 0) ::_exit(127);
+      ::setenv("SOFTHSM2_CONF", app.hsm().conf_path().c_str(), 1);
+      ::setenv("SIGNET_CONFIG", app.config().c_str(), 1);
+      const std::string k = app.ed_kid;
+      ::execl(bin.c_str(), "signet", "-q", "sign", "batch.jsonl", "--out", out.c_str(), "--key", k.c_str(), "--chunk", "50",
+              static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(delay_us(rng)));
+    ::kill(pid, SIGKILL);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    if (WIFSIGNALED(status)) ++killed_midway;
+    // Every license file on disk has its issued entry with exactly its bytes.
+    if (std::filesystem::exists(app.dir() / out)) {
+      for (const auto& [name, text] : license_files(app.dir() / out)) {
+        const auto q = app.shell("sqlite3 signet.db \"SELECT json_extract(record, '$.license') FROM entries WHERE kind = 'issued' "
+                                 "AND json_extract(record, '$.file') = '" + name + "'\"");
+        INFO("trial " << trial << " " << name);
+        CHECK(q.out == text + "\n");
+      }
+    }
+    const auto v = app.signet({"audit", "verify", "--pubkey", app.ed_pem.string(), "--pubkey", app.rsa_pem.string()});
+    INFO("trial " << trial << ": " << v.out << v.err);
+    REQUIRE(v.exit_code == 0);
+  }
+  CHECK(killed_midway > 10);
+  // A rerun completes the batch; nothing was issued twice.
+  REQUIRE(app.signet({"sign", "batch.jsonl", "--out", "final", "--key", app.ed_kid}).exit_code == 0);
+  CHECK(entry_count(app, "issued") == 500);
+  const auto files = license_files(app.dir() / "final");
+  CHECK(files.size() == 500);
+  for (const auto& [name, text] : files) CHECK(signet::test::read_file(app.dir() / "final" / name) == text);
+  CHECK(app.signet({"audit", "verify", "--pubkey", app.ed_pem.string(), "--pubkey", app.rsa_pem.string()}).exit_code == 0);
+}

@@ -1,0 +1,181 @@
+// License payloads and encodings, signed in a real SoftHSM2 token and checked
+// by libsodium/OpenSSL through keystore::PublicKey and by the vendor's vector.
+#include "appliance.hpp"
+
+#include "signet/core/bytes.hpp"
+#include "signet/keystore/token.hpp"
+#include "signet/signer/license.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <map>
+#include <regex>
+#include <set>
+
+using signet::Json;
+
+namespace {
+
+signet::keystore::TokenKeys& token() {
+  static auto keys = [] {
+    auto& hsm = signet::test::SoftHsm::shared();
+    signet::SecretBuffer pin(16);
+    for (const char c : hsm.user_pin()) pin.push_back(static_cast<std::uint8_t>(c));
+    return signet::keystore::TokenKeys::open({hsm.module_path(), hsm.token_uri()}, std::move(pin));
+  }();
+  return keys;
+}
+
+std::shared_ptr<signet::keystore::SigningKey> key(signet::keystore::Algorithm alg) {
+  static std::map<signet::keystore::Algorithm, std::shared_ptr<signet::keystore::SigningKey>> keys;
+  auto& k = keys[alg];
+  if (!k) {
+    const auto record = token().generate(alg, "license-test-" + std::string(signet::keystore::to_string(alg)));
+    k = token().signing_key(record);
+  }
+  return k;
+}
+
+signet::Terms terms() {
+  signet::Terms t;
+  t.license_id = signet::new_license_id();
+  t.issued_at = signet::now_utc();
+  t.starts_at = *signet::parse_rfc3339_utc("2026-01-01");
+  t.expires_at = *signet::parse_rfc3339_utc("2027-01-01");
+  t.customer = {"c1", "Ann", "ann@example.com", "Example Ltd"};
+  t.sku = "enterprise";
+  t.users = 250;
+  t.features = signet::sku_features("enterprise");
+  t.channel = "direct";
+  return t;
+}
+
+std::string fixture(const std::string& name) {
+  return signet::test::read_file(signet::test::source_dir() / "tests/fixtures/product-server" / name);
+}
+
+}  // namespace
+
+TEST_CASE("license ids are 26 characters of a-z0-9 and differ", "[license]") {
+  const std::regex shape("^[a-z0-9]{26}$");
+  std::set<std::string> seen;
+  for (int i = 0; i < 1000; ++i) {
+    const auto id = signet::new_license_id();
+    CHECK(std::regex_match(id, shape));
+    seen.insert(id);
+  }
+  CHECK(seen.size() == 1000);
+}
+
+TEST_CASE("the payload has what the product reads, every flag explicit", "[license]") {
+  const auto p = signet::payload_json(terms());
+  CHECK(p.at("features").at("users") == 250);
+  for (const auto& name : signet::feature_names()) CHECK(p.at("features").at(name).is_boolean());
+  CHECK(p.at("features").at("future_features") == false);
+  CHECK(p.at("sku_name") == "Enterprise");
+  CHECK(p.at("sku_short_name") == "enterprise");
+  CHECK(p.at("starts_at") == 1767225600000);
+  CHECK(p.at("customer").size() == 4);
+  CHECK(p.at("is_trial") == false);
+  CHECK(p.at("is_gov_sku") == false);
+}
+
+TEST_CASE("the vendor's own license verifies with its key, and nothing else does", "[license][vector]") {
+  const auto text = fixture("mm_test_license.txt");
+  const auto vendor = signet::keystore::PublicKey::from_pem(fixture("mm_test_pubkey.pem"));
+  const auto d = signet::decode_license(text);
+  CHECK(d.encoding == signet::Encoding::mattermost);
+  CHECK(d.payload_json.at("id") == "zogw65n8gifj5dlrha8mbu1piw");
+  CHECK(d.payload_json.at("features").at("users") == 200000);
+  CHECK(signet::verify_license(d, vendor));
+  // Another RSA key.
+  CHECK_FALSE(signet::verify_license(d, key(signet::keystore::Algorithm::rsa2048)->public_key()));
+  // Any change to the file: flip one bit of each of a spread of decoded bytes.
+  const auto raw = *signet::base64_decode(text);
+  for (std::size_t i = 0; i < raw.size(); i += 37) {
+    auto changed = raw;
+    changed[i] ^= 0x01;
+    try {
+      const auto dc = signet::decode_license(signet::base64_encode(changed));
+      CHECK_FALSE(signet::verify_license(dc, vendor));
+    } catch (const signet::LicenseError&) {
+      SUCCEED("malformed after the change");
+    }
+  }
+}
+
+TEST_CASE("mattermost licenses signed in the token verify and stay under 10,000 bytes", "[license]") {
+  auto k = key(signet::keystore::Algorithm::rsa2048);
+  for (int i = 0; i < 20; ++i) {
+    const auto s = signet::sign_license(signet::payload_json(terms()), signet::Encoding::mattermost, *k);
+    CHECK(s.encoded.size() < signet::kMaxEncodedLicenseBytes);
+    const auto d = signet::decode_license(s.encoded);
+    CHECK(d.payload == s.payload);
+    CHECK(d.signature.size() == 256);
+    CHECK(d.signature.back() != 0);
+    CHECK(signet::verify_license(d, k->public_key()));
+  }
+}
+
+TEST_CASE("a signature ending in 0x00 is never issued: the payload changes and is signed again", "[license]") {
+  auto k = key(signet::keystore::Algorithm::rsa2048);
+  // Find a payload whose signature ends in 0x00 (about one in 256).
+  auto p = signet::payload_json(terms());
+  bool found = false;
+  for (int i = 0; i < 4096 && !found; ++i) {
+    p["issued_at"] = p["issued_at"].get<std::int64_t>() + 1;
+    const auto sig = k->sign(signet::as_bytes(signet::canonical_json(p)));
+    found = sig.back() == 0x00;
+  }
+  REQUIRE(found);
+  const auto s = signet::sign_license(p, signet::Encoding::mattermost, *k);
+  CHECK(s.resigned >= 1);
+  CHECK(s.payload_json.at("issued_at").get<std::int64_t>() == p.at("issued_at").get<std::int64_t>() + s.resigned);
+  const auto d = signet::decode_license(s.encoded);
+  CHECK(d.signature.back() != 0x00);
+  CHECK(signet::verify_license(d, k->public_key()));
+  // What the server would have done with the unchanged payload: strip the 0x00 and misread.
+  const auto bad_sig = k->sign(signet::as_bytes(signet::canonical_json(p)));
+  const auto bad = signet::encode_mattermost(signet::canonical_json(p), bad_sig);
+  try {
+    const auto misread = signet::decode_license(bad);
+    CHECK_FALSE(signet::verify_license(misread, k->public_key()));
+  } catch (const signet::LicenseError& e) {
+    CHECK(std::string(e.what()).find("payload") != std::string::npos);  // the split cut into the payload
+  }
+}
+
+TEST_CASE("signet licenses cover the key id, and a signature for one purpose passes for no other", "[license]") {
+  auto ed = key(signet::keystore::Algorithm::ed25519);
+  const auto s = signet::sign_license(signet::payload_json(terms()), signet::Encoding::signet, *ed);
+  CHECK(s.encoded.starts_with("-----BEGIN SIGNET LICENSE-----\n"));
+  CHECK(s.encoded.ends_with("-----END SIGNET LICENSE-----\n"));
+  const auto d = signet::decode_license(s.encoded);
+  CHECK(d.kid == ed->key_id());
+  CHECK(d.alg == "ed25519");
+  CHECK(signet::verify_license(d, ed->public_key()));
+  // The signature is over the domain-separated message, not over the payload alone.
+  CHECK_FALSE(ed->public_key().verify(signet::as_bytes(d.payload), d.signature));
+  // Naming another key id breaks it.
+  auto other = d;
+  other.kid = std::string(64, '0');
+  CHECK_FALSE(signet::verify_license(other, ed->public_key()));
+  // A changed payload breaks it.
+  auto changed = d;
+  changed.payload[10] = changed.payload[10] == 'a' ? 'b' : 'a';
+  CHECK_FALSE(signet::verify_license(changed, ed->public_key()));
+  // The mattermost encoding refuses an Ed25519 key.
+  CHECK_THROWS_AS(signet::sign_license(signet::payload_json(terms()), signet::Encoding::mattermost, *ed), signet::Error);
+}
+
+TEST_CASE("malformed license files are refused with a reason", "[license]") {
+  const char* bad[] = {"", "not base64 at all!", "AAAA", "-----BEGIN SIGNET LICENSE-----\n{}\n-----END SIGNET LICENSE-----\n",
+                       "-----BEGIN SIGNET LICENSE-----\n{\"v\":1,\"alg\":\"ed25519\",\"kid\":\"k\",\"payload\":\"e30\",\"sig\":\"AA\",\"x\":1}\n-----END SIGNET LICENSE-----\n",
+                       "-----BEGIN SIGNET LICENSE-----\n{\"v\":1,\"alg\":\"md5\",\"kid\":\"k\",\"payload\":\"e30\",\"sig\":\"AA\"}\n-----END SIGNET LICENSE-----\n",
+                       "-----BEGIN SIGNET LICENSE-----\n{\"v\":1,\"alg\":\"ed25519\",\"kid\":\"k\",\"payload\":\"e30\",\"sig\":\"AA\"}\n-----END SIGNET LICENSE-----\ntrailing"};
+  for (const auto* text : bad) {
+    INFO(text);
+    CHECK_THROWS_AS(signet::decode_license(text), signet::LicenseError);
+  }
+  CHECK_THROWS_AS(signet::decode_license(std::string(70000, 'A')), signet::LicenseError);
+}
