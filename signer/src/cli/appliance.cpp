@@ -2,7 +2,8 @@
 
 #include "signet/hsm/pin.hpp"
 
-#include <pwd.h>
+#include <cstdlib>
+#include <cstring>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -35,7 +36,11 @@ SecretBuffer read_pin(const PinSourceSpec& source) {
 
 std::string actor_name(const Config& config) {
   if (!config.actor.empty()) return config.actor;
-  if (const passwd* pw = ::getpwuid(::geteuid()); pw != nullptr && pw->pw_name != nullptr) return pw->pw_name;
+  // Not getpwuid(): an NSS lookup may talk to nscd or LDAP over a socket, and
+  // nothing in Signet opens one.
+  for (const char* var : {"LOGNAME", "USER"}) {
+    if (const char* v = std::getenv(var); v != nullptr && *v != '\0' && std::strlen(v) <= 64) return v;
+  }
   return "uid " + std::to_string(::geteuid());
 }
 

@@ -1,0 +1,372 @@
+// The audit log from an auditor's side: verification, tampering behind Signet's
+// back (with SQLite directly), the documented shell recipes, proofs, exports,
+// the clock, and the air gap.
+#include "appliance.hpp"
+
+#include "signet/audit/log.hpp"
+#include "signet/audit/merkle.hpp"
+#include "signet/core/sqlite.hpp"
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <thread>
+
+using nlohmann::json;
+using signet::test::TestAppliance;
+
+namespace {
+
+// One signed log shared by the read-only tests: keys, the examples, the follow-ups.
+TestAppliance& signed_log() {
+  static TestAppliance app = [] {
+    return TestAppliance("e2e-audit");
+  }();
+  static bool signed_once = [] {
+    const auto ex = signet::test::source_dir() / "docs/examples";
+    REQUIRE(app.signet({"sign", (ex / "orders").string(), "--out", "out", "--key", app.rsa_kid}).exit_code == 0);
+    REQUIRE(app.signet({"sign", (ex / "followups").string(), "--out", "out", "--key", app.rsa_kid}).exit_code == 0);
+    std::filesystem::create_directories(app.dir() / "keys");
+    std::filesystem::copy_file(app.ed_pem, app.dir() / "keys" / (app.ed_kid + ".pem"));
+    std::filesystem::copy_file(app.rsa_pem, app.dir() / "keys" / (app.rsa_kid + ".pem"));
+    return true;
+  }();
+  (void)signed_once;
+  return app;
+}
+
+std::vector<std::string> pubkeys(const TestAppliance& app) {
+  return {"--pubkey", app.ed_pem.string(), "--pubkey", app.rsa_pem.string()};
+}
+
+// A copy of the log to tamper with, edited with the sqlite3 CLI (Signet bypassed).
+std::filesystem::path tampered(const TestAppliance& app, const std::string& name, const std::string& sql) {
+  const auto copy = app.dir() / (name + ".db");
+  std::filesystem::copy_file(app.db(), copy, std::filesystem::copy_options::overwrite_existing);
+  const auto r = app.shell("sqlite3 '" + copy.string() + "' \"" + sql + "\"");
+  INFO(sql << "\n" << r.err);
+  REQUIRE(r.exit_code == 0);
+  return copy;
+}
+
+json verify_json(const TestAppliance& app, const std::filesystem::path& db, std::vector<std::string> extra = {}) {
+  std::vector<std::string> args{"audit", "verify", "--db", db.string(), "--json"};
+  for (const auto& k : pubkeys(app)) args.push_back(k);
+  args.insert(args.end(), extra.begin(), extra.end());
+  const auto r = app.signet(args);
+  INFO(r.out << r.err);
+  REQUIRE((r.exit_code == 0 || r.exit_code == 1));
+  auto j = json::parse(r.out);
+  CHECK((r.exit_code == 0) == j.at("ok").get<bool>());
+  return j;
+}
+
+std::int64_t scalar(const TestAppliance& app, const std::string& sql, const std::filesystem::path& db = {}) {
+  const auto r = app.shell("sqlite3 '" + (db.empty() ? app.db() : db).string() + "' \"" + sql + "\"");
+  REQUIRE(r.exit_code == 0);
+  return std::stoll(r.out);
+}
+
+// The fenced block after "<!-- recipe:NAME -->" in docs/audit-format.md.
+std::string recipe(const std::string& name) {
+  const auto doc = signet::test::read_file(signet::test::source_dir() / "docs/audit-format.md");
+  const auto marker = doc.find("<!-- recipe:" + name + " -->");
+  REQUIRE(marker != std::string::npos);
+  const auto start = doc.find("```sh\n", marker) + 6;
+  const auto end = doc.find("```\n", start);
+  return doc.substr(start, end - start);
+}
+
+}  // namespace
+
+TEST_CASE("audit verify passes on an honest log, read-only, without HSM or config", "[e2e][audit]") {
+  auto& app = signed_log();
+  signet::test::RunOptions bare;
+  bare.env["SOFTHSM2_CONF"] = "/nonexistent/softhsm2.conf";
+  bare.env["SIGNET_CONFIG"] = "/nonexistent/signet.toml";
+  const auto before = std::filesystem::last_write_time(app.db());
+  std::vector<std::string> args{"audit", "verify", "--db", app.db().string()};
+  for (const auto& k : pubkeys(app)) args.push_back(k);
+  const auto r = signet::test::signet(args, bare);
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  const auto entries = scalar(app, "SELECT COUNT(*) FROM entries");
+  const auto checkpoints = scalar(app, "SELECT COUNT(*) FROM entries WHERE kind = 'checkpoint'");
+  CHECK(r.out.find(std::to_string(entries) + " entries") != std::string::npos);
+  CHECK(r.out.find(std::to_string(checkpoints) + " checkpoints") != std::string::npos);
+  CHECK(std::filesystem::last_write_time(app.db()) == before);
+  // Without --pubkey it says where the keys came from.
+  const auto self = signet::test::signet({"audit", "verify", "--db", app.db().string()}, bare);
+  CHECK(self.exit_code == 0);
+  CHECK(self.out.find("not independent") != std::string::npos);
+  // With only an unrelated key, the checkpoints fail.
+  const auto other = app.signet({"audit", "verify", "--db", app.db().string(), "--pubkey",
+                                 (signet::test::source_dir() / "tests/fixtures/product-server/mm_test_pubkey.pem").string()});
+  CHECK(other.exit_code == 1);
+  CHECK(other.err.find("not a trusted key") != std::string::npos);
+}
+
+TEST_CASE("tampering with the file behind Signet's back is detected at the right seq", "[e2e][audit][tamper]") {
+  auto& app = signed_log();
+  const auto n = scalar(app, "SELECT COUNT(*) FROM entries");
+  const auto issued = scalar(app, "SELECT MIN(seq) FROM entries WHERE kind = 'issued'");
+  struct Case {
+    const char* name;
+    std::string sql;
+    std::int64_t seq;
+  };
+  const std::string no_update = "DROP TRIGGER entries_no_update; ";
+  const std::string no_delete = "DROP TRIGGER entries_no_delete; ";
+  const auto s = std::to_string(issued + 2);
+  const Case cases[] = {
+      {"actor changed", no_update + "UPDATE entries SET actor = 'mallory' WHERE seq = " + s, issued + 2},
+      {"time changed", no_update + "UPDATE entries SET at = '2026-01-01T00:00:00.000Z' WHERE seq = " + s, issued + 2},
+      {"seats in the record changed", no_update + "UPDATE entries SET record = replace(record, '\\\"seats\\\":', '\\\"seats\\\":1') WHERE seq = " + s, issued + 2},
+      {"license id changed", no_update + "UPDATE entries SET license_id = 'aaaaaaaaaaaaaaaaaaaaaaaaaa' WHERE seq = " + s, issued + 2},
+      {"kind changed", no_update + "UPDATE entries SET kind = 'note' WHERE seq = " + s, issued + 2},
+      {"hash changed", no_update + "UPDATE entries SET hash = '" + std::string(64, 'a') + "' WHERE seq = " + s, issued + 2},
+      {"entry deleted", no_delete + "DELETE FROM entries WHERE seq = " + s, issued + 2},
+      {"entry inserted in the middle",
+       "DROP TRIGGER entries_chain; " + no_update +
+           "UPDATE entries SET seq = -seq WHERE seq >= " + s + "; UPDATE entries SET seq = 1 - seq WHERE seq < 0; "
+           "INSERT INTO entries SELECT " + s + ", at, kind, actor, 'FORGED-1', 'forgedforgedforgedforgedfo', key_id, record, prev_hash, hash "
+           "FROM entries WHERE seq = " + std::to_string(issued + 3),
+       issued + 2},
+      {"two entries swapped",
+       no_update + "DROP INDEX entries_one_issue_per_license; CREATE TEMP TABLE a AS SELECT * FROM entries WHERE seq = " + s + "; CREATE TEMP TABLE b AS SELECT * FROM entries WHERE seq = " +
+           std::to_string(issued + 4) + "; UPDATE entries SET (at, kind, actor, order_id, license_id, key_id, record, prev_hash, hash) = "
+           "(SELECT at, kind, actor, order_id, license_id, key_id, record, prev_hash, hash FROM b) WHERE seq = " + s +
+           "; UPDATE entries SET (at, kind, actor, order_id, license_id, key_id, record, prev_hash, hash) = "
+           "(SELECT at, kind, actor, order_id, license_id, key_id, record, prev_hash, hash FROM a) WHERE seq = " + std::to_string(issued + 4),
+       issued + 2},
+      {"tail cut after the last checkpoint's entries (the last checkpoint removed)", no_delete + "DELETE FROM entries WHERE seq = " + std::to_string(n), n},
+      {"tail cut before the last checkpoint", no_delete + "DELETE FROM entries WHERE seq >= " + std::to_string(n - 2), n - 2},
+  };
+  for (const auto& c : cases) {
+    SECTION(c.name) {
+      const auto db = tampered(app, "tamper", c.sql);
+      const auto r = verify_json(app, db);
+      INFO(r.dump());
+      CHECK(r.at("ok") == false);
+      CHECK(r.at("failed_seq") == c.seq);
+    }
+  }
+  SECTION("triggers refuse changes made without dropping them") {
+    const auto copy = app.dir() / "plain.db";
+    std::filesystem::copy_file(app.db(), copy, std::filesystem::copy_options::overwrite_existing);
+    for (const std::string& sql : {std::string("UPDATE entries SET actor = 'x' WHERE seq = 1"), "DELETE FROM entries WHERE seq = " + std::to_string(n),
+                                  "INSERT INTO entries SELECT seq + 5, at, kind, actor, order_id, license_id, key_id, record, hash, hash FROM entries WHERE seq = " + std::to_string(n)}) {
+      const auto r = app.shell("sqlite3 '" + copy.string() + "' \"" + sql + "\"");
+      CHECK(r.exit_code != 0);
+      CHECK(r.err.find("audit log") != std::string::npos);
+    }
+    CHECK(verify_json(app, copy).at("ok") == true);
+  }
+}
+
+TEST_CASE("a truncation that also fixes the entry count is caught by a checkpoint kept outside", "[e2e][audit][tamper]") {
+  TestAppliance app("e2e-truncate");
+  const auto ex = signet::test::source_dir() / "docs/examples";
+  REQUIRE(app.signet({"sign", (ex / "orders").string(), "--out", "out", "--key", app.ed_kid}).exit_code == 0);
+  REQUIRE(app.signet({"audit", "checkpoint", "--out", "held-outside.json"}).exit_code == 0);
+  const auto n = scalar(app, "SELECT COUNT(*) FROM entries");
+  const auto cut = n - 3;
+  const auto db = tampered(app, "cut", "DROP TRIGGER entries_no_delete; DELETE FROM entries WHERE seq > " + std::to_string(cut) +
+                                           "; UPDATE audit_meta SET value = '" + std::to_string(cut) + "' WHERE key = 'entries'");
+  // From the file alone the shorter log is self-consistent...
+  CHECK(verify_json(app, db).at("ok") == true);
+  // ...but not with the checkpoint the auditor kept.
+  const auto r = verify_json(app, db, {"--checkpoint", (app.dir() / "held-outside.json").string()});
+  CHECK(r.at("ok") == false);
+  CHECK(r.at("failed_seq") == cut + 1);
+  // And the honest log passes with it.
+  CHECK(verify_json(app, app.db(), {"--checkpoint", (app.dir() / "held-outside.json").string()}).at("ok") == true);
+}
+
+TEST_CASE("a chain rewritten consistently without the HSM's key fails at the checkpoint", "[e2e][audit][tamper]") {
+  auto& app = signed_log();
+  const auto copy = app.dir() / "rewritten.db";
+  std::filesystem::copy_file(app.db(), copy, std::filesystem::copy_options::overwrite_existing);
+  const auto target = scalar(app, "SELECT MIN(seq) FROM entries WHERE kind = 'issued'") + 1;
+  const auto next_checkpoint = scalar(app, "SELECT MIN(seq) FROM entries WHERE kind = 'checkpoint' AND seq > " + std::to_string(target));
+  for (const bool recompute_roots : {false, true}) {
+    INFO("recompute roots: " << recompute_roots);
+    std::filesystem::copy_file(app.db(), copy, std::filesystem::copy_options::overwrite_existing);
+    {
+      auto db = signet::Database::open(copy, signet::Database::Mode::read_write);
+      db.exec("DROP TRIGGER entries_no_update; DROP TRIGGER entries_chain");
+      std::vector<signet::audit::Entry> entries;
+      signet::audit::read_entries(db, [&](const signet::audit::Entry& e) { entries.push_back(e); });
+      std::string prev(signet::audit::kGenesisHash);
+      signet::audit::Frontier frontier;
+      for (auto& e : entries) {
+        if (e.seq == target) {
+          auto r = json::parse(e.record);
+          r["payload"]["features"]["users"] = 999999;
+          e.record = r.dump();
+        }
+        if (recompute_roots && e.kind == "checkpoint") {
+          auto r = json::parse(e.record);
+          r["root_hash"] = signet::audit::to_hex(frontier.root());
+          e.record = r.dump();
+        }
+        e.prev_hash = prev;
+        const auto encoding = signet::audit::entry_encoding(e);
+        e.hash = signet::audit::entry_hash(prev, encoding);
+        frontier.append(signet::audit::leaf_hash(signet::as_bytes(encoding)));
+        prev = e.hash;
+        auto st = db.prepare("UPDATE entries SET record = ?, prev_hash = ?, hash = ? WHERE seq = ?");
+        st.bind(1, e.record).bind(2, e.prev_hash).bind(3, e.hash).bind(4, e.seq);
+        st.run();
+      }
+    }
+    const auto r = verify_json(app, copy);
+    INFO(r.dump());
+    CHECK(r.at("ok") == false);
+    CHECK(r.at("failed_seq") == next_checkpoint);
+    CHECK(r.at("reason").get<std::string>().find(recompute_roots ? "signature" : "root_hash") != std::string::npos);
+  }
+}
+
+TEST_CASE("the documented shell recipes recompute the hashes, signatures and roots", "[e2e][audit][recipe]") {
+  auto& app = signed_log();
+  auto r = app.shell("bash -euo pipefail -c " + std::string("'") + "true' && cat > recipe-hashes.sh <<'EOF_RECIPE'\n" +
+                     recipe("entry-hashes") + "EOF_RECIPE\nbash -eu recipe-hashes.sh");
+  INFO(r.out << r.err);
+  CHECK(r.exit_code == 0);
+  const auto n = scalar(app, "SELECT COUNT(*) FROM entries");
+  CHECK(r.out.find("all " + std::to_string(n) + " entry hashes hold") != std::string::npos);
+
+  r = app.shell("cat > recipe-sigs.sh <<'EOF_RECIPE'\n" + recipe("checkpoint-signatures") + "EOF_RECIPE\nbash -eu recipe-sigs.sh");
+  INFO(r.out << r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.find("checkpoint signatures hold") != std::string::npos);
+
+  const auto last_cp = scalar(app, "SELECT MAX(seq) FROM entries WHERE kind = 'checkpoint'");
+  const auto size = scalar(app, "SELECT json_extract(record, '\\$.tree_size') FROM entries WHERE seq = " + std::to_string(last_cp));
+  r = app.shell("cat > recipe-root.sh <<'EOF_RECIPE'\n" + recipe("merkle-root") + "EOF_RECIPE\nbash -eu recipe-root.sh " + std::to_string(size));
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  const auto root = app.shell("sqlite3 signet.db \"SELECT json_extract(record, '\\$.root_hash') FROM entries WHERE seq = " +
+                              std::to_string(last_cp) + "\"");
+  CHECK(r.out == root.out);
+
+  // The recipe catches a changed field too.
+  tampered(app, "recipe-tamper", "DROP TRIGGER entries_no_update; UPDATE entries SET actor = 'mallory' WHERE seq = 3");
+  r = app.shell("sed 's/^db=signet.db/db=recipe-tamper.db/' recipe-hashes.sh > recipe-hashes-2.sh && bash -eu recipe-hashes-2.sh");
+  CHECK(r.exit_code != 0);
+  CHECK(r.out.find("entry 3 does not hold") != std::string::npos);
+}
+
+TEST_CASE("inclusion proofs and consistency between exports", "[e2e][audit][proofs]") {
+  auto& app = signed_log();
+  const auto issued = scalar(app, "SELECT MIN(seq) FROM entries WHERE kind = 'issued'");
+  auto r = app.signet({"audit", "prove", "--seq", std::to_string(issued), "--out", "proof.json"});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  r = app.signet({"audit", "verify-proof", "proof.json", "--pubkey", app.rsa_pem.string(), "--pubkey", app.ed_pem.string()});
+  INFO(r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.find("checkpoint signature verified") != std::string::npos);
+  auto proof = json::parse(signet::test::read_file(app.dir() / "proof.json"));
+  auto bad = proof;
+  bad["path"][0] = std::string(64, '0');
+  signet::test::write_file(app.dir() / "bad-proof.json", bad.dump());
+  CHECK(app.signet({"audit", "verify-proof", "bad-proof.json"}).exit_code == 1);
+  bad = proof;
+  auto entry = bad["entry"].get<std::string>();
+  entry.replace(entry.find("\"actor\":\""), 9, "\"actor\":\"x");
+  bad["entry"] = entry;
+  signet::test::write_file(app.dir() / "bad-proof.json", bad.dump());
+  CHECK(app.signet({"audit", "verify-proof", "bad-proof.json"}).exit_code == 1);
+  // The checkpoint signature is checked against the given key.
+  CHECK(app.signet({"audit", "verify-proof", "proof.json", "--pubkey",
+                    (signet::test::source_dir() / "tests/fixtures/product-server/mm_test_pubkey.pem").string()}).exit_code == 1);
+  CHECK(app.signet({"audit", "prove", "--seq", "100000"}).exit_code == 69);
+
+  // Exports: JSONL verifies without the database; a later export is consistent with an earlier one.
+  REQUIRE(app.signet({"audit", "export", "--format", "jsonl", "--out", "old.jsonl"}).exit_code == 0);
+  std::vector<std::string> args{"audit", "verify", "--export", "old.jsonl"};
+  for (const auto& k : pubkeys(app)) args.push_back(k);
+  CHECK(app.signet(args).exit_code == 0);
+  REQUIRE(app.signet({"audit", "checkpoint"}).exit_code == 0);
+  REQUIRE(app.signet({"audit", "export", "--format", "jsonl", "--out", "new.jsonl"}).exit_code == 0);
+  r = app.signet({"audit", "consistency", "old.jsonl", "new.jsonl", "--pubkey", app.rsa_pem.string(), "--pubkey", app.ed_pem.string()});
+  INFO(r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.find("consistent") != std::string::npos);
+  // A forked history is not consistent: another appliance's log, or an edited export.
+  TestAppliance other("e2e-fork");
+  REQUIRE(other.signet({"audit", "export", "--format", "jsonl", "--out", (app.dir() / "other.jsonl").string()}).exit_code == 0);
+  CHECK(app.signet({"audit", "consistency", "other.jsonl", "new.jsonl"}).exit_code == 1);
+  auto text = signet::test::read_file(app.dir() / "old.jsonl");
+  text.replace(text.find("\"actor\":\""), 9, "\"actor\":\"y");
+  signet::test::write_file(app.dir() / "forked.jsonl", text);
+  CHECK(app.signet({"audit", "consistency", "forked.jsonl", "new.jsonl"}).exit_code == 1);
+  args = {"audit", "verify", "--export", "forked.jsonl"};
+  CHECK(app.signet(args).exit_code == 1);
+  // CSV export: a header and one row per entry.
+  REQUIRE(app.signet({"audit", "export", "--format", "csv", "--out", "log.csv"}).exit_code == 0);
+  const auto csv = signet::test::read_file(app.dir() / "log.csv");
+  CHECK(csv.starts_with("seq,at,kind,actor,order_id,license_id,key_id,record,prev_hash,hash\r\n"));
+  CHECK(static_cast<std::int64_t>(std::count(csv.begin(), csv.end(), '\n')) == scalar(app, "SELECT COUNT(*) FROM entries") + 1);
+}
+
+TEST_CASE("audit log filters", "[e2e][audit]") {
+  auto& app = signed_log();
+  auto count = [&](std::vector<std::string> filter) {
+    std::vector<std::string> args{"audit", "log", "--json"};
+    args.insert(args.end(), filter.begin(), filter.end());
+    const auto r = app.signet(args);
+    INFO(r.err);
+    REQUIRE(r.exit_code == 0);
+    return json::parse(r.out).size();
+  };
+  CHECK(count({"--order", "ACME-2026-001"}) == 1);
+  CHECK(count({"--order", "INITECH-2026-003"}) == 3);
+  CHECK(count({"--channel", "reseller"}) == 3);
+  CHECK(count({"--reseller", "carahsoft"}) == 2);
+  CHECK(count({"--customer", "acme"}) == 2);
+  CHECK(count({"--customer", "Globex Corporation"}) == 2);
+  CHECK(count({"--kind", "issued", "--channel", "government"}) == 2);
+  CHECK(count({"--kind", "key_generated"}) == 2);
+  CHECK(count({"--until", "2000-01-01"}) == 0);
+  CHECK(count({"--since", "2000-01-01", "--kind", "issued"}) == 12);
+  CHECK(app.signet({"audit", "log", "--since", "yesterday"}).exit_code == 64);
+  const auto table = app.signet({"audit", "log", "--kind", "issued"});
+  CHECK(table.out.find("Acme Corporation enterprise x250 direct") != std::string::npos);
+}
+
+TEST_CASE("time only moves forward: a clock behind the log is refused (exit 78), one far ahead warned", "[e2e][audit][clock]") {
+  TestAppliance app("e2e-clock");
+  const auto before = scalar(app, "SELECT COUNT(*) FROM entries");
+  const auto last_at = app.shell("sqlite3 signet.db \"SELECT at FROM entries ORDER BY seq DESC LIMIT 1\"").out;
+  auto r = app.shell("faketime '2020-01-01 00:00:00' \"$SIGNET\" audit checkpoint");
+  CHECK(r.exit_code == 78);
+  CHECK(r.err.find("2020-01-01") != std::string::npos);
+  CHECK(r.err.find(last_at.substr(0, last_at.size() - 1)) != std::string::npos);
+  CHECK(scalar(app, "SELECT COUNT(*) FROM entries") == before);
+  r = app.shell("faketime -f '+3d' \"$SIGNET\" audit checkpoint");
+  INFO(r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(r.err.find("ahead of the last audit entry") != std::string::npos);
+  CHECK(scalar(app, "SELECT COUNT(*) FROM entries") == before + 1);
+  // Back to the real clock, which is now behind the faked entry: refused.
+  r = app.signet({"audit", "checkpoint"});
+  CHECK(r.exit_code == 78);
+}
+
+TEST_CASE("air gap: signing and verifying open no socket", "[e2e][airgap]") {
+  TestAppliance app("e2e-airgap");
+  const auto ex = signet::test::source_dir() / "docs/examples/orders";
+  const auto r = app.shell("strace -f -qq -e trace=socket,connect,bind,sendto,sendmsg,listen,accept -o trace.txt \"$SIGNET\" -q sign '" +
+                           ex.string() + "' --out out && strace -f -qq -e trace=socket,connect,bind,sendto,sendmsg,listen,accept "
+                           "-o trace2.txt \"$SIGNET\" -q audit verify && cat trace.txt trace2.txt");
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  INFO("system calls seen: " << r.out);
+  CHECK(r.out.find_first_not_of(" \n") == std::string::npos);
+}
