@@ -16,19 +16,22 @@ using signet::Json;
 
 namespace {
 
+// Kept for the whole run and deliberately never destroyed: SoftHSM2 tears down
+// its own state at exit, before static destructors here could close sessions.
 signet::keystore::TokenKeys& token() {
-  static auto keys = [] {
+  static auto* keys = [] {
     auto& hsm = signet::test::SoftHsm::shared();
     signet::SecretBuffer pin(16);
     for (const char c : hsm.user_pin()) pin.push_back(static_cast<std::uint8_t>(c));
-    return signet::keystore::TokenKeys::open({hsm.module_path(), hsm.token_uri()}, std::move(pin));
+    return new signet::keystore::TokenKeys(
+        signet::keystore::TokenKeys::open({hsm.module_path(), hsm.token_uri()}, std::move(pin)));
   }();
-  return keys;
+  return *keys;
 }
 
 std::shared_ptr<signet::keystore::SigningKey> key(signet::keystore::Algorithm alg) {
-  static std::map<signet::keystore::Algorithm, std::shared_ptr<signet::keystore::SigningKey>> keys;
-  auto& k = keys[alg];
+  static auto* keys = new std::map<signet::keystore::Algorithm, std::shared_ptr<signet::keystore::SigningKey>>();
+  auto& k = (*keys)[alg];
   if (!k) {
     const auto record = token().generate(alg, "license-test-" + std::string(signet::keystore::to_string(alg)));
     k = token().signing_key(record);
