@@ -4,6 +4,7 @@
 #include "signet/core/bytes.hpp"
 #include "signet/core/crypto.hpp"
 
+#include <algorithm>
 #include <iostream>
 
 namespace signet::audit {
@@ -63,7 +64,6 @@ Entry entry_from_row(const Statement& st) {
                .hash = st.column_text(9)};
 }
 
-Json optional_json(const std::optional<std::string>& v) { return v ? Json(*v) : Json(nullptr); }
 
 std::string meta(Database& db, const std::string& key) {
   auto st = db.prepare("SELECT value FROM audit_meta WHERE key = ?");
@@ -107,18 +107,53 @@ void save_frontier(Database& db, const Frontier& f) {
 
 }  // namespace
 
+namespace {
+
+// A JSON string as canonical JSON writes it (and SQLite's json_quote): only the
+// required escapes. The common case, nothing to escape, is a plain copy.
+void append_json_string(std::string& out, std::string_view s) {
+  const bool plain = std::none_of(s.begin(), s.end(), [](char c) {
+    return c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20;
+  });
+  if (plain) {
+    out += '"';
+    out += s;
+    out += '"';
+  } else {
+    out += canonical_json(Json(std::string(s)));
+  }
+}
+
+void append_optional(std::string& out, const std::optional<std::string>& v) {
+  if (v) append_json_string(out, *v);
+  else out += "null";
+}
+
+}  // namespace
+
 std::string entry_encoding(const Entry& e) {
-  Json record = Json::parse(e.record, nullptr, false);
-  if (record.is_discarded()) throw AuditError(ErrorKind::bad_data, "entry " + std::to_string(e.seq) + ": record is not JSON");
-  const Json j = {{"seq", e.seq},
-                  {"at", e.at},
-                  {"kind", e.kind},
-                  {"actor", e.actor},
-                  {"order_id", optional_json(e.order_id)},
-                  {"license_id", optional_json(e.license_id)},
-                  {"key_id", optional_json(e.key_id)},
-                  {"record", std::move(record)}};
-  return canonical_json(j);
+  // Keys in sorted order; the record is already canonical JSON text (verify
+  // checks that separately), so E is built without re-encoding it.
+  std::string out;
+  out.reserve(e.record.size() + e.actor.size() + 256);
+  out += "{\"actor\":";
+  append_json_string(out, e.actor);
+  out += ",\"at\":";
+  append_json_string(out, e.at);
+  out += ",\"key_id\":";
+  append_optional(out, e.key_id);
+  out += ",\"kind\":";
+  append_json_string(out, e.kind);
+  out += ",\"license_id\":";
+  append_optional(out, e.license_id);
+  out += ",\"order_id\":";
+  append_optional(out, e.order_id);
+  out += ",\"record\":";
+  out += e.record;
+  out += ",\"seq\":";
+  out += std::to_string(e.seq);
+  out += '}';
+  return out;
 }
 
 std::string entry_hash(std::string_view prev_hash, std::string_view encoding) {

@@ -461,10 +461,11 @@ TEST_CASE("entry_encoding is the canonical JSON of the eight columns and entry_h
   signet::test::write_file(file, std::string(kEntryDomain) + first + encoding2);
   CHECK(entry_hash(first, encoding2) == openssl_sha256(file));
 
-  // Not JSON: refused.
+  // E takes the record's text verbatim (the hash pins its exact bytes, as the
+  // shell recipe does); whether it is a JSON object is the verifier's check.
   Entry broken = e;
   broken.record = "{not json";
-  CHECK_THROWS_AS(entry_encoding(broken), AuditError);
+  CHECK(entry_encoding(broken).find(R"("record":{not json,"seq":)") != std::string::npos);
   std::error_code ec;
   fs::remove_all(dir, ec);
 }
@@ -1260,7 +1261,7 @@ TEST_CASE("consistency between two exports of a growing log, and of a rewritten 
   }
 }
 
-TEST_CASE("an export of a log truncated behind the triggers does not verify", "[audit][export][!mayfail]") {
+TEST_CASE("an export of a log truncated behind the triggers does not verify", "[audit][export]") {
   // verify_database sees the deleted last entry through audit_meta's count; an
   // export should carry that count so that the evidence survives the export.
   TempLog t;
