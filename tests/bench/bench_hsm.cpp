@@ -1,0 +1,72 @@
+// The token's own limit: C_Sign throughput (C_SignInit + single-part C_Sign on a
+// session from the pool, as Signet signs) with the appliance's own keys, one
+// session and one session per thread. Environment: SOFTHSM2_CONF, BENCH_MODULE,
+// BENCH_TOKEN_URI, BENCH_PIN_FILE, BENCH_ED25519_LABEL, BENCH_RSA_LABEL.
+#include "signet/hsm/hsm.hpp"
+#include "signet/hsm/pin.hpp"
+
+#include <benchmark/benchmark.h>
+
+#include <cstdlib>
+#include <stdexcept>
+
+namespace {
+
+std::string env(const char* name) {
+  const char* v = std::getenv(name);
+  if (v == nullptr) throw std::runtime_error(std::string(name) + " is not set");
+  return v;
+}
+
+struct Keys {
+  std::shared_ptr<signet::hsm::Module> module;
+  std::shared_ptr<signet::hsm::Token> token;
+  signet::hsm::KeyPair ed, rsa;
+};
+
+Keys& keys() {
+  static Keys* k = [] {
+    auto* out = new Keys;
+    out->module = signet::hsm::Module::load(env("BENCH_MODULE"));
+    out->token = signet::hsm::Token::open(out->module, signet::hsm::Uri::parse(env("BENCH_TOKEN_URI")));
+    auto pin = signet::hsm::read_pin(signet::hsm::PinSource::from_file(env("BENCH_PIN_FILE")));
+    out->token->login(pin);
+    auto find = [&](const std::string& label) {
+      const auto found = out->token->find(signet::hsm::Uri::parse("pkcs11:object=" + label + ";type=private"));
+      if (found.size() != 1) throw std::runtime_error("no single key labelled " + label);
+      return found.front();
+    };
+    out->ed = find(env("BENCH_ED25519_LABEL"));
+    out->rsa = find(env("BENCH_RSA_LABEL"));
+    return out;
+  }();
+  return *k;
+}
+
+// A license-sized message (the payloads are about 1.2 KB).
+const signet::Bytes& message() {
+  static const signet::Bytes m(1200, 0x7b);
+  return m;
+}
+
+void sign_with(benchmark::State& state, const signet::hsm::KeyPair& key) {
+  auto& k = keys();
+  for (auto _ : state) benchmark::DoNotOptimize(k.token->sign(key, message()));
+  state.SetItemsProcessed(state.iterations());
+}
+
+void BM_csign_ed25519(benchmark::State& state) { sign_with(state, keys().ed); }
+void BM_csign_rsa2048(benchmark::State& state) { sign_with(state, keys().rsa); }
+
+}  // namespace
+
+BENCHMARK(BM_csign_ed25519)->Threads(1)->Threads(2)->UseRealTime()->MinTime(3.0);
+BENCHMARK(BM_csign_rsa2048)->Threads(1)->Threads(2)->UseRealTime()->MinTime(3.0);
+
+int main(int argc, char** argv) {
+  keys();  // log in before any timing
+  benchmark::Initialize(&argc, argv);
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
