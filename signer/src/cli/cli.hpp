@@ -42,5 +42,6 @@ void add_verify_command(CLI::App& app, Context& ctx);
 void add_revoke_command(CLI::App& app, Context& ctx);
 // `signet audit export-revocations`, registered under the audit command.
 void add_revocation_export(CLI::App* audit, Context& ctx);
+void add_report_command(CLI::App* audit, Context& ctx);
 
 }  // namespace signet::cli

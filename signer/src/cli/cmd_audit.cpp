@@ -235,6 +235,7 @@ void add_audit_commands(CLI::App& app, Context& ctx) {
   set(cs, consistency);
 
   add_revocation_export(audit, ctx);
+  add_report_command(audit, ctx);
 }
 
 }  // namespace signet::cli

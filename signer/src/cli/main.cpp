@@ -4,6 +4,7 @@
 
 #include "signet/core/error.hpp"
 
+#include <csignal>
 #include <cstdlib>
 #include <iostream>
 
@@ -55,6 +56,9 @@ void add_global_options(CLI::App& app, Context& ctx) {
 
 int main(int argc, char** argv) {
   using namespace signet;
+  // A file-size limit or a closed pipe becomes an error with a message, not a silent kill.
+  std::signal(SIGXFSZ, SIG_IGN);
+  std::signal(SIGPIPE, SIG_IGN);
   CLI::App app{"Signet: an offline license signing authority (PKCS#11 keys, tamper-evident audit log)", "signet"};
   app.set_version_flag("--version", std::string("signet ") + SIGNET_VERSION);
   app.require_subcommand(1);

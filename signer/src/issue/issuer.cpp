@@ -309,7 +309,14 @@ IssueSummary issue_batch(IssueContext& ctx, const IssueRequest& req) {
       summary.last_checkpoint_seq = appended.back().seq;
       summary.licenses_issued += jobs.size();
     }
-    out.write_all(outputs);
+    try {
+      out.write_all(outputs);
+    } catch (const Error& e) {
+      throw Error(e.kind(), std::string(e.what()) +
+                                (entries.empty() ? std::string()
+                                                 : "; the licenses signed so far are committed in the audit log: "
+                                                   "run the same command again (to a writable folder) to write them"));
+    }
     done += chunk.size();
     progress.update(done);
     chunk.clear();

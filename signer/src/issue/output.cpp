@@ -35,7 +35,10 @@ class Fd {
 };
 
 ErrorKind kind_for(int err) noexcept {
-  return err == EACCES || err == EPERM || err == EROFS ? ErrorKind::cant_create : ErrorKind::io;
+  // A folder that refuses files, or a file system with no room for them: the output cannot be created.
+  return err == EACCES || err == EPERM || err == EROFS || err == ENOSPC || err == EDQUOT || err == EFBIG
+             ? ErrorKind::cant_create
+             : ErrorKind::io;
 }
 
 [[noreturn]] void fail(int err, const std::string& what, const std::filesystem::path& file) {

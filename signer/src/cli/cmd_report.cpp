@@ -1,0 +1,87 @@
+// signet audit report --html FILE: verifies the log, then writes the auditor's
+// report (one self-contained HTML page). Read-only; needs no HSM and no PIN.
+#include "appliance.hpp"
+#include "output_file.hpp"
+
+#include "signet/audit/report.hpp"
+#include "signet/audit/verify.hpp"
+
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+namespace signet::cli {
+
+namespace {
+
+struct ReportOptions {
+  std::string html, db, as_of;
+  std::vector<std::string> pubkeys, checkpoints;
+};
+
+std::filesystem::path report_database(const Context& ctx, const std::string& db) {
+  if (!db.empty()) return db;
+  try {
+    return ctx.load_config().database;
+  } catch (const Error& e) {
+    throw Error(ErrorKind::usage, std::string("no --db given and no usable signet.toml (") + e.what() + ")");
+  }
+}
+
+Json read_checkpoint(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(ErrorKind::no_input, path + ": cannot read the checkpoint");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  Json j = Json::parse(ss.str(), nullptr, false);
+  if (j.is_discarded()) throw Error(ErrorKind::bad_data, path + ": the checkpoint is not JSON");
+  if (j.is_object() && j.contains("checkpoint")) j = j["checkpoint"];
+  return j;
+}
+
+int report(const Context& ctx, const ReportOptions& o) {
+  const auto path = report_database(ctx, o.db);
+  TimePoint now = now_utc();
+  if (!o.as_of.empty()) {
+    const auto t = parse_rfc3339_utc(o.as_of);
+    if (!t) throw Error(ErrorKind::usage, "--as-of: not an RFC 3339 UTC date or time: " + o.as_of);
+    now = *t;
+  }
+  audit::VerifyOptions options;
+  for (const auto& f : o.pubkeys) options.trusted_keys.push_back(keystore::PublicKey::from_file(f));
+  for (const auto& f : o.checkpoints) options.known_checkpoints.push_back(read_checkpoint(f));
+  const auto verification = audit::verify_database(path, options);
+
+  auto db = Database::open(path, Database::Mode::read_only);
+  const audit::Log log(db);  // refuses a file that is not a Signet log of a known schema
+  const auto html = audit::render_html_report(db, verification, now);
+  write_file_atomically(o.html, html);
+
+  if (!verification.ok) {
+    std::cerr << "signet: warning: the audit log does NOT verify (seq "
+              << (verification.failed_seq ? std::to_string(*verification.failed_seq) : std::string("?")) << ": "
+              << verification.reason << "); the report says so and its figures must not be trusted\n";
+  } else if (o.pubkeys.empty() && !ctx.global.quiet) {
+    std::cerr << "signet: note: checkpoint signatures were checked against keys the log itself announces; "
+                 "give --pubkey with the keys from the key ceremony for an independent check\n";
+  }
+  if (!ctx.global.quiet)
+    std::cout << "wrote " << o.html << " (" << verification.entries << " entries, log "
+              << (verification.ok ? "verified" : "FAILED verification") << ")\n";
+  return 0;
+}
+
+}  // namespace
+
+void add_report_command(CLI::App* audit, Context& ctx) {
+  auto o = std::make_shared<ReportOptions>();
+  auto* cmd = audit->add_subcommand("report", "verify the log and write the auditor's report as one HTML page");
+  cmd->add_option("--html", o->html, "the HTML file to write (self-contained: nothing is fetched)")->required();
+  cmd->add_option("--db", o->db, "the database (read-only; default: the configured one)");
+  cmd->add_option("--pubkey", o->pubkeys, "PEM of a key trusted to sign checkpoints (repeatable)");
+  cmd->add_option("--checkpoint", o->checkpoints, "a checkpoint seen outside the log (repeatable)");
+  cmd->add_option("--as-of", o->as_of, "date the report (RFC 3339; default: now): anchors the 60-day expiry window");
+  cmd->callback([&ctx, o] { ctx.action = [&ctx, o] { return report(ctx, *o); }; });
+}
+
+}  // namespace signet::cli

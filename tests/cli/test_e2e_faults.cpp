@@ -1,0 +1,296 @@
+// How Signet fails: each fault gives a clear message and DESIGN.md's exit code,
+// no license file exists without its issued entry, and the log still verifies.
+#include "appliance.hpp"
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include <csignal>
+#include <fstream>
+#include <sstream>
+#include <sys/mount.h>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+
+using nlohmann::json;
+using signet::test::TestAppliance;
+
+namespace {
+
+void write_orders(const std::filesystem::path& path, const std::string& prefix, int n) {
+  std::string text;
+  for (int i = 0; i < n; ++i) {
+    text += json{{"manifest_version", 1}, {"order_id", prefix + "-" + std::to_string(i)}, {"kind", "new"}, {"channel", "direct"},
+                 {"customer", {{"id", "c" + std::to_string(i)}, {"name", "N"}, {"email", "n@example.com"}, {"company", "Co"}}},
+                 {"sku", "professional"}, {"seats", 5}, {"starts_at", "2026-11-01"}, {"expires_at", "2027-11-01"}}
+                .dump() +
+            "\n";
+  }
+  signet::test::write_file(path, text);
+}
+
+std::int64_t issued(const TestAppliance& app) {
+  const auto r = app.shell("sqlite3 signet.db \"SELECT COUNT(*) FROM entries WHERE kind = 'issued'\"");
+  REQUIRE(r.exit_code == 0);
+  return std::stoll(r.out);
+}
+
+// Every *.license file in dir is byte-identical to the license of its issued entry.
+void every_file_has_its_entry(const TestAppliance& app, const std::filesystem::path& dir) {
+  if (!std::filesystem::exists(dir)) return;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    const auto name = e.path().filename().string();
+    if (e.path().extension() != ".license" || name.starts_with(".")) continue;
+    const auto q = app.shell("sqlite3 signet.db \"SELECT json_extract(record, '$.license') FROM entries WHERE kind = 'issued' "
+                             "AND json_extract(record, '$.file') = '" + name + "'\"");
+    INFO(name);
+    CHECK(q.out == signet::test::read_file(e.path()) + "\n");
+  }
+}
+
+void log_verifies(const TestAppliance& app) {
+  const auto v = app.signet({"audit", "verify", "--pubkey", app.ed_pem.string(), "--pubkey", app.rsa_pem.string()});
+  INFO(v.out << v.err);
+  CHECK(v.exit_code == 0);
+}
+
+// A tmpfs mounted for the test, where the machine allows it (root, CAP_SYS_ADMIN).
+struct Mount {
+  std::filesystem::path dir;
+  bool ok = false;
+  Mount(std::filesystem::path d, const std::string& options) : dir(std::move(d)) {
+    std::filesystem::create_directories(dir);
+    ok = ::mount("tmpfs", dir.c_str(), "tmpfs", 0, options.c_str()) == 0;
+  }
+  ~Mount() noexcept {
+    if (ok) ::umount2(dir.c_str(), MNT_DETACH);
+  }
+  Mount(const Mount&) = delete;  // one mount, one unmount
+  Mount& operator=(const Mount&) = delete;
+};
+
+}  // namespace
+
+TEST_CASE("a read-only output folder: exit 73 before anything is signed", "[e2e][faults]") {
+  TestAppliance app("fault-readonly");
+  write_orders(app.dir() / "b.jsonl", "RO", 5);
+  Mount ro(app.dir() / "ro", "size=1m");
+  if (!ro.ok) {
+    WARN("skipped: cannot mount a tmpfs here (needs CAP_SYS_ADMIN)");
+    return;
+  }
+  REQUIRE(::mount(nullptr, ro.dir.c_str(), nullptr, MS_REMOUNT | MS_RDONLY, nullptr) == 0);
+  const auto before = issued(app);
+  const auto r = app.signet({"sign", "b.jsonl", "--out", ro.dir.string()});
+  CHECK(r.exit_code == 73);
+  CHECK(r.err.find(ro.dir.string()) != std::string::npos);
+  CHECK(issued(app) == before);
+  log_verifies(app);
+}
+
+TEST_CASE("the output file system fills up: exit 73, committed licenses re-emitted by a rerun", "[e2e][faults]") {
+  TestAppliance app("fault-full");
+  write_orders(app.dir() / "b.jsonl", "FULL", 60);
+  Mount full(app.dir() / "full", "size=32k");
+  if (!full.ok) {
+    WARN("skipped: cannot mount a tmpfs here (needs CAP_SYS_ADMIN)");
+    return;
+  }
+  const auto r = app.signet({"sign", "b.jsonl", "--out", full.dir.string(), "--key", app.rsa_kid, "--chunk", "20"});
+  INFO(r.err);
+  CHECK(r.exit_code == 73);
+  CHECK(r.err.find("No space left on device") != std::string::npos);
+  CHECK(r.err.find("run the same command again") != std::string::npos);
+  every_file_has_its_entry(app, full.dir);
+  log_verifies(app);
+  // The rerun to a folder with room completes the batch; committed licenses come back byte for byte.
+  const auto committed = issued(app);
+  CHECK(committed > 0);
+  const auto again = app.signet({"sign", "b.jsonl", "--out", "roomy", "--key", app.rsa_kid, "--json"});
+  REQUIRE(again.exit_code == 0);
+  CHECK(json::parse(again.out).at("already_issued") == committed);
+  CHECK(issued(app) == 60);
+  every_file_has_its_entry(app, app.dir() / "roomy");
+}
+
+TEST_CASE("a file-size limit (RLIMIT_FSIZE) is an error, not a kill", "[e2e][faults]") {
+  TestAppliance app("fault-fsize");
+  write_orders(app.dir() / "b.jsonl", "FS", 3);
+  const auto before = issued(app);
+  // 8 KiB: the database cannot grow, so the append fails and nothing is issued.
+  const auto r = app.shell("ulimit -f 16 && \"$SIGNET\" sign b.jsonl --out out");
+  INFO(r.err);
+  CHECK((r.exit_code == 74 || r.exit_code == 73));
+  CHECK(r.err.find("signet:") != std::string::npos);
+  CHECK(issued(app) == before);
+  every_file_has_its_entry(app, app.dir() / "out");
+  log_verifies(app);
+}
+
+TEST_CASE("the database locked by another writer: exit 75, nothing changed", "[e2e][faults]") {
+  TestAppliance app("fault-locked");
+  write_orders(app.dir() / "b.jsonl", "LOCK", 5);
+  const auto before = issued(app);
+  const auto r = app.shell("( echo 'BEGIN IMMEDIATE;'; sleep 8 ) | sqlite3 signet.db & sleep 1; \"$SIGNET\" sign b.jsonl --out out; code=$?; wait; exit $code");
+  INFO(r.err);
+  CHECK(r.exit_code == 75);
+  CHECK(r.err.find("audit log busy") != std::string::npos);
+  CHECK(issued(app) == before);
+  CHECK((!std::filesystem::exists(app.dir() / "out") || std::filesystem::is_empty(app.dir() / "out")));
+  log_verifies(app);
+}
+
+TEST_CASE("a missing, truncated or foreign database: a clear refusal", "[e2e][faults]") {
+  TestAppliance app("fault-db");
+  write_orders(app.dir() / "b.jsonl", "DB", 2);
+  std::filesystem::copy_file(app.db(), app.dir() / "saved.db");
+  std::filesystem::remove(app.db());
+  auto r = app.signet({"sign", "b.jsonl", "--out", "out"});
+  CHECK(r.exit_code == 78);
+  CHECK(r.err.find("signet.db") != std::string::npos);
+  CHECK(r.err.find("signet init") != std::string::npos);
+  r = app.signet({"audit", "verify", "--db", "signet.db"});
+  CHECK(r.exit_code == 66);
+  // Not a SQLite file.
+  signet::test::write_file(app.db(), std::string(8192, 'x'));
+  r = app.signet({"sign", "b.jsonl", "--out", "out"});
+  CHECK(r.exit_code == 65);
+  CHECK(r.err.find("signet.db") != std::string::npos);
+  r = app.signet({"audit", "verify", "--db", "signet.db"});
+  CHECK(r.exit_code == 65);
+  // Truncated to its first page.
+  std::filesystem::copy_file(app.dir() / "saved.db", app.db(), std::filesystem::copy_options::overwrite_existing);
+  std::filesystem::resize_file(app.db(), 4096);
+  r = app.signet({"audit", "verify", "--db", "signet.db"});
+  CHECK((r.exit_code == 65 || r.exit_code == 1));
+  CHECK(r.err.find("signet.db") != std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(app.dir() / "out"));
+}
+
+TEST_CASE("the token absent, or taken away in the middle of a batch", "[e2e][faults]") {
+  TestAppliance app("fault-token");
+  write_orders(app.dir() / "b.jsonl", "TOK", 2000);
+  const auto tokens = app.hsm().dir() / "tokens";
+  const auto away = app.hsm().dir() / "tokens-away";
+  // Absent from the start.
+  std::filesystem::rename(tokens, away);
+  std::filesystem::create_directory(tokens);
+  auto r = app.signet({"sign", "b.jsonl", "--out", "out", "--key", app.ed_kid});
+  CHECK(r.exit_code == 69);
+  CHECK(r.err.find("pkcs11:token=fault-token") != std::string::npos);
+  CHECK(issued(app) == 0);
+  std::filesystem::remove(tokens);
+  std::filesystem::rename(away, tokens);
+  // Taken away while signing: whatever SoftHSM2 does then, nothing is half-done.
+  const auto bin = signet::test::signet_binary();
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    if (::chdir(app.dir().c_str()) != 0) ::_exit(127);
+    ::setenv("SOFTHSM2_CONF", app.hsm().conf_path().c_str(), 1);
+    ::setenv("SIGNET_CONFIG", app.config().c_str(), 1);
+    const std::string k = app.rsa_kid;
+    ::execl(bin.c_str(), "signet", "-q", "sign", "b.jsonl", "--out", "out", "--key", k.c_str(), "--chunk", "50",
+            static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  std::filesystem::rename(tokens, away);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  REQUIRE(WIFEXITED(status));
+  const int code = WEXITSTATUS(status);
+  INFO("exit " << code);
+  CHECK((code == 0 || code == 69 || code == 74 || code == 70));
+  std::filesystem::rename(away, tokens);
+  every_file_has_its_entry(app, app.dir() / "out");
+  log_verifies(app);
+  REQUIRE(app.signet({"sign", "b.jsonl", "--out", "out", "--key", app.rsa_kid}).exit_code == 0);
+  CHECK(issued(app) == 2000);
+  every_file_has_its_entry(app, app.dir() / "out");
+}
+
+TEST_CASE("a PIN source that cannot be read: exit 78 naming it", "[e2e][faults][pin]") {
+  TestAppliance app("fault-pin");
+  write_orders(app.dir() / "b.jsonl", "PIN", 1);
+  std::filesystem::create_directory(app.dir() / "pin-dir");
+  auto r = app.signet({"--pin-file", "pin-dir", "sign", "b.jsonl", "--out", "out"});
+  CHECK(r.exit_code == 78);
+  CHECK(r.err.find("pin-dir") != std::string::npos);
+  r = app.signet({"--pin-env", "NO_SUCH_PIN_VARIABLE", "sign", "b.jsonl", "--out", "out"});
+  CHECK(r.exit_code == 78);
+  CHECK(r.err.find("NO_SUCH_PIN_VARIABLE") != std::string::npos);
+  r = app.signet({"--pin-fd", "9", "sign", "b.jsonl", "--out", "out"});
+  CHECK(r.exit_code == 78);
+  CHECK(issued(app) == 0);
+}
+
+TEST_CASE("secrets: the PIN is in no argument, environment, output or log entry; no core dumps", "[e2e][secrets]") {
+  TestAppliance app("secrets");
+  const std::string pin = "739184650271";
+  const auto change = app.shell("pkcs11-tool --module '" + app.hsm().module_path() + "' --token-label secrets --login --pin " +
+                                app.hsm().user_pin() + " --change-pin --new-pin " + pin);
+  REQUIRE(change.exit_code == 0);
+  write_orders(app.dir() / "b.jsonl", "SEC", 1500);
+  const auto bin = signet::test::signet_binary();
+  int pin_pipe[2];
+  REQUIRE(::pipe(pin_pipe) == 0);
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    if (::chdir(app.dir().c_str()) != 0) ::_exit(127);
+    ::close(pin_pipe[1]);
+    ::dup2(pin_pipe[0], 5);
+    ::setenv("SOFTHSM2_CONF", app.hsm().conf_path().c_str(), 1);
+    ::setenv("SIGNET_CONFIG", app.config().c_str(), 1);
+    const std::string k = app.rsa_kid;
+    ::execl(bin.c_str(), "signet", "-q", "--pin-fd", "5", "sign", "b.jsonl", "--out", "out", "--key", k.c_str(),
+            static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  ::close(pin_pipe[0]);
+  REQUIRE(::write(pin_pipe[1], (pin + "\n").data(), pin.size() + 1) == static_cast<ssize_t>(pin.size() + 1));
+  ::close(pin_pipe[1]);
+  const auto proc = std::filesystem::path("/proc") / std::to_string(pid);
+  bool saw_core_limit = false;
+  int looks = 0;
+  for (;;) {
+    int status = 0;
+    if (::waitpid(pid, &status, WNOHANG) == pid) {
+      CHECK(WIFEXITED(status));
+      CHECK(WEXITSTATUS(status) == 0);
+      break;
+    }
+    std::ifstream cmdline(proc / "cmdline"), env_file(proc / "environ"), limits(proc / "limits");
+    std::stringstream a, b, c;
+    a << cmdline.rdbuf();
+    b << env_file.rdbuf();
+    c << limits.rdbuf();
+    CHECK(a.str().find(pin) == std::string::npos);
+    CHECK(b.str().find(pin) == std::string::npos);
+    if (c.str().find("Max core file size        0                    0") != std::string::npos) saw_core_limit = true;
+    ++looks;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  CHECK(looks > 5);
+  CHECK(saw_core_limit);
+  // --pin-env: the variable is gone from the process's environment once read.
+  write_orders(app.dir() / "c.jsonl", "SEC2", 1500);
+  signet::test::RunOptions with_env;
+  with_env.env["SIGNET_SECRET_PIN"] = pin;
+  const auto r = app.signet({"--pin-env", "SIGNET_SECRET_PIN", "sign", "c.jsonl", "--out", "out2", "--key", app.rsa_kid}, with_env);
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.find(pin) == std::string::npos);
+  CHECK(r.err.find(pin) == std::string::npos);
+  // Nowhere in the database file (log and registry).
+  const auto db = signet::test::read_file(app.db());
+  CHECK(db.find(pin) == std::string::npos);
+  const auto wrong = app.signet({"--pin-env", "SIGNET_SECRET_PIN", "sign", "c.jsonl", "--out", "out3"}, [&] {
+    signet::test::RunOptions o;
+    o.env["SIGNET_SECRET_PIN"] = pin + "9";
+    return o;
+  }());
+  CHECK(wrong.exit_code == 77);
+  CHECK(wrong.err.find(pin) == std::string::npos);
+}
