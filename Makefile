@@ -44,5 +44,9 @@ package: build
 	bash scripts/deps.sh package
 	cd $(BUILD) && cpack -G DEB
 
+# libFuzzer targets (clang), each run FUZZ_SECONDS (default 600).
+fuzz:
+	bash scripts/fuzz.sh
+
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) .demo
