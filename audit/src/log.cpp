@@ -25,8 +25,9 @@ CREATE TABLE entries(
   prev_hash TEXT NOT NULL,
   hash TEXT NOT NULL
 ) STRICT;
-CREATE INDEX entries_by_order ON entries(order_id) WHERE order_id IS NOT NULL;
-CREATE INDEX entries_by_license ON entries(license_id) WHERE license_id IS NOT NULL;
+CREATE INDEX entries_by_order ON entries(order_id, kind);
+CREATE INDEX entries_by_license ON entries(license_id, kind);
+CREATE INDEX entries_by_superseded ON entries(json_extract(record, '$.supersedes_license')) WHERE kind = 'issued';
 CREATE INDEX entries_by_kind ON entries(kind, seq);
 CREATE INDEX entries_by_time ON entries(at);
 CREATE UNIQUE INDEX entries_one_issue_per_license ON entries(license_id) WHERE kind = 'issued';
@@ -290,18 +291,18 @@ void Log::for_each(const std::function<void(const Entry&)>& fn) const { read_ent
 
 std::vector<Entry> Log::issued_for_order(const std::string& order_id) const {
   std::vector<Entry> out;
-  read_entries(m_db, [&](const Entry& e) { out.push_back(e); }, "order_id = ? AND kind = 'issued'", {order_id});
+  read_entries(m_db, [&](const Entry& e) { out.push_back(e); }, "order_id = ? AND +kind = 'issued'", {order_id});
   return out;
 }
 
 std::optional<Entry> Log::issued_license(const std::string& license_id) const {
   std::optional<Entry> out;
-  read_entries(m_db, [&](const Entry& e) { out = e; }, "license_id = ? AND kind = 'issued'", {license_id});
+  read_entries(m_db, [&](const Entry& e) { out = e; }, "license_id = ? AND +kind = 'issued'", {license_id});
   return out;
 }
 
 bool Log::is_revoked(const std::string& license_id) const {
-  auto st = m_db.prepare("SELECT 1 FROM entries WHERE license_id = ? AND kind = 'revoked' LIMIT 1");
+  auto st = m_db.prepare("SELECT 1 FROM entries WHERE license_id = ? AND +kind = 'revoked' LIMIT 1");
   st.bind(1, license_id);
   return st.step();
 }

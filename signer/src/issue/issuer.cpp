@@ -294,7 +294,7 @@ IssueSummary issue_batch(IssueContext& ctx, const IssueRequest& req) {
     options.checkpoint_key = &ctx.checkpoint_key;
     options.precheck = [&](Database& db) {
       // Another signet may have issued one of these orders since we checked.
-      auto st = db.prepare("SELECT 1 FROM entries WHERE kind = 'issued' AND order_id = ? LIMIT 1");
+      auto st = db.prepare("SELECT 1 FROM entries WHERE +kind = 'issued' AND order_id = ? LIMIT 1");
       for (const auto& j : jobs) {
         if (j.non_production != 0) continue;
         st.reset();
