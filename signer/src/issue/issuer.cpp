@@ -4,6 +4,7 @@
 #include "issue/progress.hpp"
 
 #include <atomic>
+#include <future>
 #include <set>
 #include <thread>
 #include <unordered_map>
@@ -133,6 +134,15 @@ class Validator {
   std::unordered_set<std::string> m_superseding;
 };
 
+// A signed chunk on its way to the log and the output folder.
+struct Commit {
+  std::vector<Order> orders;  // owns what the entries were built from
+  std::vector<audit::NewEntry> entries;
+  std::vector<issue::OutputFile> outputs;
+  std::vector<std::string> ids;  // production orders, to re-check inside the transaction
+  std::size_t licenses = 0;
+};
+
 struct Job {
   const Order* order = nullptr;
   std::int64_t non_production = 0;  // 0 = the production license
@@ -237,8 +247,42 @@ IssueSummary issue_batch(IssueContext& ctx, const IssueRequest& req) {
     if (summary.licenses.size() < kMaxListedLicenses) summary.licenses.push_back(std::move(l));
     else summary.licenses_truncated = true;
   };
+  // Appends go through a connection of their own, so that the next chunk's
+  // reads on ctx.db can run while a commit is in flight.
+  auto commit_db = Database::open(ctx.db.path(), Database::Mode::read_write);
+  audit::Log commit_log(commit_db);
+  auto commit = [&](Commit c) {
+    if (!c.entries.empty()) {
+      auto options = ctx.append;
+      options.checkpoint_key = &ctx.checkpoint_key;
+      options.precheck = [&c](Database& db) {
+        // Another signet may have issued one of these orders since we checked.
+        auto st = db.prepare("SELECT 1 FROM entries WHERE +kind = 'issued' AND order_id = ? LIMIT 1");
+        for (const auto& id : c.ids) {
+          st.reset();
+          st.bind(1, id);
+          if (st.step())
+            throw audit::AuditError(ErrorKind::busy,
+                                    "order " + id + " was issued by another signet process meanwhile; rerun to re-emit it");
+        }
+      };
+      const auto appended = commit_log.append(c.entries, options);
+      summary.last_checkpoint_seq = appended.back().seq;
+      summary.licenses_issued += c.licenses;
+    }
+    try {
+      out.write_all(c.outputs);
+    } catch (const Error& e) {
+      throw Error(e.kind(), std::string(e.what()) +
+                                (c.entries.empty() ? std::string()
+                                                   : "; the licenses signed so far are committed in the audit log: "
+                                                     "run the same command again (to a writable folder) to write them"));
+    }
+  };
+  std::future<void> pending;
   auto flush = [&] {
     if (chunk.empty()) return;
+    const auto chunk_size = chunk.size();
     const auto now = now_utc();
     Validator validator(ctx, now);
     std::vector<issue::OutputFile> outputs;
@@ -290,36 +334,19 @@ IssueSummary issue_batch(IssueContext& ctx, const IssueRequest& req) {
       outputs.push_back({j.file, j.signed_license.encoded});
       remember({j.order->order_id, license_id, j.file, false, j.non_production > 0});
     }
-    auto options = ctx.append;
-    options.checkpoint_key = &ctx.checkpoint_key;
-    options.precheck = [&](Database& db) {
-      // Another signet may have issued one of these orders since we checked.
-      auto st = db.prepare("SELECT 1 FROM entries WHERE +kind = 'issued' AND order_id = ? LIMIT 1");
-      for (const auto& j : jobs) {
-        if (j.non_production != 0) continue;
-        st.reset();
-        st.bind(1, j.order->order_id);
-        if (st.step())
-          throw audit::AuditError(ErrorKind::busy, "order " + j.order->order_id +
-                                                       " was issued by another signet process meanwhile; rerun to re-emit it");
-      }
-    };
-    if (!entries.empty()) {
-      const auto appended = ctx.log.append(entries, options);
-      summary.last_checkpoint_seq = appended.back().seq;
-      summary.licenses_issued += jobs.size();
-    }
-    try {
-      out.write_all(outputs);
-    } catch (const Error& e) {
-      throw Error(e.kind(), std::string(e.what()) +
-                                (entries.empty() ? std::string()
-                                                 : "; the licenses signed so far are committed in the audit log: "
-                                                   "run the same command again (to a writable folder) to write them"));
-    }
-    done += chunk.size();
+    std::vector<std::string> ids;
+    for (const auto& j : jobs)
+      if (j.non_production == 0) ids.push_back(j.order->order_id);
+    // Commit and write this chunk in the background while the next one is read
+    // and signed; chunks still commit in order, and each chunk's files are
+    // written only after its own commit.
+    if (pending.valid()) pending.get();
+    pending = std::async(std::launch::async,
+                         [&commit, c = Commit{std::move(chunk), std::move(entries), std::move(outputs), std::move(ids),
+                                              jobs.size()}]() mutable { commit(std::move(c)); });
+    done += chunk_size;
     progress.update(done);
-    chunk.clear();
+    chunk = {};
   };
   read_orders(
       files, ctx.read,
@@ -330,6 +357,7 @@ IssueSummary issue_batch(IssueContext& ctx, const IssueRequest& req) {
       },
       [](ManifestProblem&&) {});
   flush();
+  if (pending.valid()) pending.get();
   progress.finish();
   return summary;
 }
