@@ -45,7 +45,10 @@ void every_file_has_its_entry(const TestAppliance& app, const std::filesystem::p
     const auto q = app.shell("sqlite3 signet.db \"SELECT json_extract(record, '$.license') FROM entries WHERE kind = 'issued' "
                              "AND json_extract(record, '$.file') = '" + name + "'\"");
     INFO(name);
-    CHECK(q.out == signet::test::read_file(e.path()) + "\n");
+    const auto text = signet::test::read_file(e.path());
+    CHECK(q.out == text + "\n");
+    // And the product's own check passes on it (OpenSSL, not Signet).
+    CHECK(signet::test::openssl_verifies_license(e.path(), text.starts_with("-----BEGIN") ? app.ed_pem : app.rsa_pem));
   }
 }
 
