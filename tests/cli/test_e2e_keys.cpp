@@ -169,3 +169,20 @@ TEST_CASE("init never overwrites an existing appliance", "[e2e][keys]") {
   const auto r = app.signet({"init", "--module", app.hsm().module_path(), "--token", app.hsm().token_uri()});
   CHECK(r.exit_code == 73);
 }
+
+TEST_CASE("the module can be named by its p11-kit registration instead of a path", "[e2e][hsm]") {
+  TestAppliance app("e2e-p11kit", false);
+  auto config = signet::test::read_file(app.config());
+  config.replace(config.find(app.hsm().module_path()), app.hsm().module_path().size(), "softhsm2");
+  signet::test::write_file(app.dir() / "by-name.toml", config);
+  const auto r = app.signet({"--config", "by-name.toml", "key", "generate", "--alg", "ed25519", "--label", "via-p11-kit"});
+  INFO(r.err);
+  CHECK(r.exit_code == 0);
+  const auto unknown = app.signet({"--config", "by-name.toml", "key", "list"});
+  CHECK(unknown.exit_code == 0);
+  config.replace(config.find("softhsm2"), 8, "no-such-module");
+  signet::test::write_file(app.dir() / "bad-name.toml", config);
+  const auto bad = app.signet({"--config", "bad-name.toml", "key", "generate", "--alg", "ed25519", "--label", "x"});
+  CHECK(bad.exit_code == 69);
+  CHECK(bad.err.find("no-such-module") != std::string::npos);
+}
