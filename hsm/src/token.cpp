@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <cstring>
+#include <thread>
 
 namespace signet::hsm {
 
@@ -27,7 +29,16 @@ CK_ATTRIBUTE attr(CK_ATTRIBUTE_TYPE type, const void* value, std::size_t size) {
 
 TokenInfo read_info(CK_FUNCTION_LIST* fn, CK_SLOT_ID slot) {
   CK_TOKEN_INFO ti{};
-  check(fn->C_GetTokenInfo(slot, &ti), "C_GetTokenInfo");
+  // SoftHSM2's file store can fail a read while another process rewrites the
+  // token's files (CKR_GENERAL_ERROR). Reading token info changes nothing, so a
+  // short bounded retry is safe (unlike C_Login, which is never retried).
+  CK_RV rv = CKR_OK;
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    rv = fn->C_GetTokenInfo(slot, &ti);
+    if (rv != CKR_GENERAL_ERROR) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20 * (attempt + 1)));
+  }
+  check(rv, "C_GetTokenInfo");
   return {detail::padded(ti.label, sizeof ti.label), detail::padded(ti.manufacturerID, sizeof ti.manufacturerID),
           detail::padded(ti.model, sizeof ti.model), detail::padded(ti.serialNumber, sizeof ti.serialNumber),
           ti.flags, slot};

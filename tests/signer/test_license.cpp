@@ -181,4 +181,9 @@ TEST_CASE("malformed license files are refused with a reason", "[license]") {
     CHECK_THROWS_AS(signet::decode_license(text), signet::LicenseError);
   }
   CHECK_THROWS_AS(signet::decode_license(std::string(70000, 'A')), signet::LicenseError);
+  // Found by fuzz_license: numbers out of a double's range, in either encoding.
+  for (const auto& entry : std::filesystem::directory_iterator(signet::test::source_dir() / "tests/fuzz/regressions/license")) {
+    INFO(entry.path());
+    CHECK_THROWS_AS(signet::decode_license(signet::test::read_file(entry.path())), signet::LicenseError);
+  }
 }

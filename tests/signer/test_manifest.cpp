@@ -154,6 +154,10 @@ TEST_CASE("strict JSON: duplicate keys, deep nesting and garbage are refused", "
   CHECK_FALSE(signet::parse_strict_json("{\"a\":1", why));
   CHECK_FALSE(signet::parse_strict_json("{\"a\":\"\xff\"}", why));
   CHECK(signet::parse_strict_json(R"({"a":{"id":1},"b":{"id":2}})", why));
+  // Found by fuzz_manifest: a number too large for a double escaped as an internal error.
+  CHECK_FALSE(signet::parse_strict_json(R"({"seats":1e400})", why));
+  CHECK(why.find("out of range") != std::string::npos);
+  CHECK_FALSE(signet::parse_strict_json(R"({"users":-1e999})", why));
 }
 
 namespace {

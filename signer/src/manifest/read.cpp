@@ -179,6 +179,10 @@ std::optional<Json> parse_strict_json(std::string_view text, std::string& why) {
     const auto pos = why.find("parse error");
     if (pos != std::string::npos) why = "not valid JSON: " + why.substr(pos);
     return std::nullopt;
+  } catch (const Json::exception&) {
+    // e.g. out_of_range 406: a number too large for a double (1e400).
+    why = "not valid JSON: a number is out of range";
+    return std::nullopt;
   }
 }
 

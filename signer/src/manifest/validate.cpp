@@ -61,7 +61,7 @@ bool valid_email(std::string_view s) {
 
 class Checker {
  public:
-  Checker(const Json& m, std::string source) : m_m(m), m_source(std::move(source)) {
+  Checker(const Json& m, std::string source) : m_source(std::move(source)) {
     if (m.is_object() && m.contains("order_id") && m["order_id"].is_string()) {
       const auto& id = m["order_id"].get_ref<const std::string&>();
       if (!id.empty() && id.size() <= 64 && id_chars(id)) m_order_id = id;
@@ -168,7 +168,6 @@ class Checker {
   const std::optional<std::string>& order_id() const noexcept { return m_order_id; }
 
  private:
-  const Json& m_m;
   std::string m_source;
   std::optional<std::string> m_order_id;
   std::vector<ManifestProblem> m_problems;
