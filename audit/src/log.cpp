@@ -230,9 +230,10 @@ std::vector<Entry> Log::append(const std::vector<NewEntry>& entries, const Appen
     auto insert = m_db.prepare("INSERT INTO entries(" + std::string(kColumns) + ") VALUES (?,?,?,?,?,?,?,?,?,?)");
     auto add = [&](const std::string& kind, const std::optional<std::string>& order_id,
                    const std::optional<std::string>& license_id, const std::optional<std::string>& key_id,
-                   const Json& record) {
+                   const Json& record, const std::string& record_text) {
       Entry e{.seq = ++seq, .at = at, .kind = kind, .actor = options.actor, .order_id = order_id,
-              .license_id = license_id, .key_id = key_id, .record = canonical_json(record), .prev_hash = prev, .hash = {}};
+              .license_id = license_id, .key_id = key_id,
+              .record = record_text.empty() ? canonical_json(record) : record_text, .prev_hash = prev, .hash = {}};
       const auto encoding = entry_encoding(e);
       e.hash = entry_hash(prev, encoding);
       frontier.append(leaf_hash(as_bytes(encoding)));
@@ -243,7 +244,7 @@ std::vector<Entry> Log::append(const std::vector<NewEntry>& entries, const Appen
       prev = e.hash;
       appended.push_back(std::move(e));
     };
-    for (const auto& n : entries) add(n.kind, n.order_id, n.license_id, n.key_id, n.record);
+    for (const auto& n : entries) add(n.kind, n.order_id, n.license_id, n.key_id, n.record, n.record_text);
     if (options.checkpoint_key != nullptr) {
       auto& key = *options.checkpoint_key;
       const auto root = to_hex(frontier.root());
@@ -253,7 +254,7 @@ std::vector<Entry> Log::append(const std::vector<NewEntry>& entries, const Appen
                            {"root_hash", root}, {"time", at},
                            {"key_id", key.key_id()}, {"alg", std::string(keystore::to_string(key.algorithm()))},
                            {"signature", base64_encode(signature)}};
-      add("checkpoint", std::nullopt, std::nullopt, key.key_id(), record);
+      add("checkpoint", std::nullopt, std::nullopt, key.key_id(), record, std::string());
     }
     save_frontier(m_db, frontier);
     tx.commit();

@@ -42,7 +42,7 @@ int build(const char* path, std::int64_t n) {
     std::vector<audit::NewEntry> chunk;
     for (std::int64_t i = 0; i < kChunk && done < n; ++i, ++done) {
       chunk.push_back({.kind = "issued", .order_id = "BENCH-" + std::to_string(done), .license_id = "l" + std::to_string(done),
-                       .key_id = std::string(64, 'a'), .record = record_for(done)});
+                       .key_id = std::string(64, 'a'), .record = record_for(done), .record_text = {}});
     }
     log.append(chunk, options);
   }

@@ -96,7 +96,7 @@ big_rate=$(calc "$(find out-big -name '*.license' | wc -l) / $(wall big.txt)" 0)
 log "   $big_rss MiB peak, $big_rate licenses/s"
 
 log "6a. signet verify of one license, as a whole process (200 runs)"
-one=$(ls out-rsa/*.license | head -1)
+one=$(find out-rsa -name "*.license" -print -quit)
 start=$(date +%s.%N)
 for i in $(seq 1 200); do "$signet" verify "$one" --pubkey rsa.pem >/dev/null; done
 end=$(date +%s.%N)

@@ -2,7 +2,9 @@
 // by OpenSSL, idempotent reruns, refusals, business rules, crash safety.
 #include "appliance.hpp"
 
+#include "signet/audit/log.hpp"
 #include "signet/core/bytes.hpp"
+#include "signet/core/sqlite.hpp"
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
@@ -121,8 +123,16 @@ TEST_CASE("the example orders sign, every license verifies with OpenSSL, and rer
   CHECK(payload_of(files.at("UMBRELLA-2026-101.license")).at("is_trial") == true);
   CHECK(payload_of(files.at("INITECH-2026-003.license")).at("features").at("shared_channels") == false);
 
-  // Every license has its issued entry holding exactly its bytes.
+  // Every license has its issued entry holding exactly its bytes, and every
+  // record is canonical JSON (what the hash chain and the recipes assume).
   CHECK(entry_count(app, "issued") == 12);
+  {
+    auto db = signet::Database::open(app.db(), signet::Database::Mode::read_only);
+    signet::audit::read_entries(db, [&](const signet::audit::Entry& e) {
+      INFO("seq " << e.seq);
+      CHECK(signet::canonical_json(signet::Json::parse(e.record)) == e.record);
+    });
+  }
   for (const auto& [name, text] : files) {
     const auto q = app.shell("sqlite3 signet.db \"SELECT json_extract(record, '$.license') FROM entries WHERE kind = 'issued' "
                              "AND json_extract(record, '$.file') = '" + name + "'\"");

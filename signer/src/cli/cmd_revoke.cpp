@@ -28,7 +28,8 @@ int revoke(const Context& ctx, const std::string& license_id, const std::string&
                                                    .order_id = issued->order_id,
                                                    .license_id = license_id,
                                                    .key_id = std::nullopt,
-                                                   .record = Json{{"reason", reason}, {"issued_seq", issued->seq}}}},
+                                                   .record = Json{{"reason", reason}, {"issued_seq", issued->seq}},
+                                                   .record_text = {}}},
                                   options);
   if (!ctx.global.quiet)
     std::cout << "revoked " << license_id << " (order " << issued->order_id.value_or("-") << ") at seq "

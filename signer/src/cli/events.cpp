@@ -17,7 +17,8 @@ void Events::key_generated(const keystore::KeyRecord& record, const std::shared_
                                        {"label", record.label},
                                        {"token_uri", record.token_uri},
                                        {"hsm_id", record.hsm_id},
-                                       {"public_key", key->public_key().pem()}}};
+                                       {"public_key", key->public_key().pem()}},
+                        .record_text = {}};
   log.append({entry}, options);
 }
 
@@ -36,7 +37,8 @@ void Events::key_retired(const keystore::KeyRecord& record) {
                         .order_id = std::nullopt,
                         .license_id = std::nullopt,
                         .key_id = record.key_id,
-                        .record = Json{{"label", record.label}, {"algorithm", std::string(keystore::to_string(record.algorithm))}}};
+                        .record = Json{{"label", record.label}, {"algorithm", std::string(keystore::to_string(record.algorithm))}},
+                        .record_text = {}};
   log.append({entry}, options);
 }
 
@@ -52,7 +54,8 @@ keystore::DeskKey Events::desk_trusted(const keystore::PublicKey& key, const std
                         .order_id = std::nullopt,
                         .license_id = std::nullopt,
                         .key_id = key.key_id(),
-                        .record = Json{{"label", label}, {"public_key", key.pem()}}};
+                        .record = Json{{"label", label}, {"public_key", key.pem()}},
+                        .record_text = {}};
   log.append({entry}, options);
   return desk;
 }

@@ -14,7 +14,9 @@ namespace signet {
 
 namespace {
 
-constexpr std::size_t kMaxListedLicenses = 100'000;
+// The summary lists at most this many licenses (the files and the log have them all),
+// so that a batch of any size runs in bounded memory.
+constexpr std::size_t kMaxListedLicenses = 10'000;
 
 // What the log says about the license an order supersedes.
 struct Superseded {
@@ -152,6 +154,18 @@ struct Job {
   std::string file;
   std::exception_ptr error;
 };
+
+// The manifest's canonical text, encoded once per order (an order may carry
+// several licenses).
+const std::string& manifest_text(const Order& o) {
+  thread_local const Order* last = nullptr;
+  thread_local std::string text;
+  if (last != &o) {
+    text = canonical_json(o.manifest);
+    last = &o;
+  }
+  return text;
+}
 
 Terms terms_for(const Order& o, const std::optional<Superseded>& sup, TimePoint now) {
   Terms t;
@@ -320,17 +334,31 @@ IssueSummary issue_batch(IssueContext& ctx, const IssueRequest& req) {
     for (auto& j : jobs) {
       summary.resigned += static_cast<std::size_t>(j.signed_license.resigned);
       const auto license_id = j.signed_license.payload_json.at("id").get<std::string>();
-      Json record = {{"manifest", j.order->manifest},
-                     {"payload", j.signed_license.payload_json},
-                     {"license", j.signed_license.encoded},
-                     {"encoding", std::string(to_string(req.encoding))},
-                     {"file", j.file},
-                     {"non_production", j.non_production},
-                     {"supersedes_license", j.supersedes_license ? Json(*j.supersedes_license) : Json(nullptr)},
-                     {"source", j.order->source}};
-      if (j.signed_license.resigned > 0) record["resigned"] = j.signed_license.resigned;
+      // The record is canonical JSON assembled from canonical parts (keys in
+      // sorted order): the payload text is the exact signed bytes, and the
+      // manifest is encoded once per order.
+      std::string record;
+      record.reserve(j.signed_license.payload.size() + j.signed_license.encoded.size() + 2048);
+      record += "{\"encoding\":";
+      record += canonical_json(Json(std::string(to_string(req.encoding))));
+      record += ",\"file\":";
+      record += canonical_json(Json(j.file));
+      record += ",\"license\":";
+      record += canonical_json(Json(j.signed_license.encoded));
+      record += ",\"manifest\":";
+      record += manifest_text(*j.order);
+      record += ",\"non_production\":";
+      record += std::to_string(j.non_production);
+      record += ",\"payload\":";
+      record += j.signed_license.payload;
+      if (j.signed_license.resigned > 0) record += ",\"resigned\":" + std::to_string(j.signed_license.resigned);
+      record += ",\"source\":";
+      record += canonical_json(Json(j.order->source));
+      record += ",\"supersedes_license\":";
+      record += j.supersedes_license ? canonical_json(Json(*j.supersedes_license)) : std::string("null");
+      record += "}";
       entries.push_back({.kind = "issued", .order_id = j.order->order_id, .license_id = license_id,
-                         .key_id = ctx.key.key_id(), .record = std::move(record)});
+                         .key_id = ctx.key.key_id(), .record = Json(), .record_text = std::move(record)});
       outputs.push_back({j.file, j.signed_license.encoded});
       remember({j.order->order_id, license_id, j.file, false, j.non_production > 0});
     }

@@ -7,6 +7,7 @@
 #include <sodium.h>
 
 #include <algorithm>
+#include <array>
 
 namespace signet {
 
@@ -22,9 +23,19 @@ std::optional<Encoding> parse_encoding(std::string_view text) noexcept {
 
 std::string new_license_id() {
   static constexpr std::string_view kAlphabet = "abcdefghijklmnopqrstuvwxyz0123456789";
-  ensure_sodium();
-  std::string id(kLicenseIdChars, 'a');
-  for (auto& c : id) c = kAlphabet[::randombytes_uniform(static_cast<std::uint32_t>(kAlphabet.size()))];
+  // One random draw per id (not one per character): bytes >= 252 are rejected so
+  // that each of the 36 characters is equally likely (252 = 7 * 36).
+  std::string id;
+  id.reserve(kLicenseIdChars);
+  while (id.size() < kLicenseIdChars) {
+    std::array<std::uint8_t, 40> r{};
+    random_fill(r);
+    for (const auto b : r) {
+      if (b >= 252) continue;
+      id += kAlphabet[b % kAlphabet.size()];
+      if (id.size() == kLicenseIdChars) break;
+    }
+  }
   return id;
 }
 

@@ -52,6 +52,9 @@ struct NewEntry {
   std::string kind;
   std::optional<std::string> order_id, license_id, key_id;
   Json record = Json::object();
+  // When set, the record as canonical JSON text of an object, used as it is
+  // (for writers that assemble it from canonical parts); `record` is then ignored.
+  std::string record_text;
 };
 
 // E: the canonical JSON of an entry's columns other than prev_hash and hash.
