@@ -5,6 +5,7 @@
 #include "signet/core/error.hpp"
 
 #include <csignal>
+#include <malloc.h>
 #include <cstdlib>
 #include <iostream>
 
@@ -59,6 +60,9 @@ int main(int argc, char** argv) {
   // A file-size limit or a closed pipe becomes an error with a message, not a silent kill.
   std::signal(SIGXFSZ, SIG_IGN);
   std::signal(SIGPIPE, SIG_IGN);
+  // Signing threads and the background committer would otherwise each get a
+  // malloc arena of their own; two keep a batch of any size in bounded memory.
+  ::mallopt(M_ARENA_MAX, 2);
   CLI::App app{"Signet: an offline license signing authority (PKCS#11 keys, tamper-evident audit log)", "signet"};
   app.set_version_flag("--version", std::string("signet ") + SIGNET_VERSION);
   app.require_subcommand(1);
