@@ -70,21 +70,24 @@ done
 log "   openssl: $bad of $lic_rsa mattermost licenses fail to verify"
 [ "$bad" -eq 0 ]
 
-log "4. the hand-run ceremony: pkcs11-tool + openssl + sqlite3, 200 orders"
+log "4. the hand-run ceremony: pkcs11-tool + openssl + sqlite3, 200 orders (Ed25519)"
+# pkcs11-tool's multi-part RSA signing (C_SignUpdate/C_SignFinal) fails on some of
+# these SoftHSM2 tokens with CKR_GENERAL_ERROR, so the ceremony signs with the
+# Ed25519 key and is compared with Signet's Ed25519 batch.
 sqlite3 ceremony.db "CREATE TABLE issued(order_id TEXT PRIMARY KEY, license TEXT, at TEXT)"
 cat > ceremony.sh <<CEREMONY
 set -e
 for i in \$(seq 1 200); do
   printf '{"id":"c%d","issued_at":%d,"customer":{"id":"c%d"},"features":{"users":10}}' "\$i" "\$i" "\$i" > payload
-  pkcs11-tool --module $module --token-label bench --login --pin 1234 --sign --mechanism SHA512-RSA-PKCS \
-    --label bench-rsa2048 -i payload -o sig 2>/dev/null
-  cat payload sig | base64 -w0 > "CER-\$i.license"
+  pkcs11-tool --module $module --token-label bench --login --pin 1234 --sign --mechanism EDDSA \
+    --label bench-ed25519 -i payload -o sig 2>>ceremony-errors.txt
+  cat payload sig | openssl base64 -A > "CER-\$i.license"
   sqlite3 ceremony.db "INSERT INTO issued VALUES ('CER-\$i', '\$(cat CER-\$i.license)', datetime('now'))"
 done
 CEREMONY
-"$run" bash ceremony.sh 2> ceremony.txt
+"$run" bash ceremony.sh 2> ceremony.txt || { cat ceremony-errors.txt >&2; exit 1; }
 ceremony_per=$(calc "$(wall ceremony.txt) / 200 * 1000" 3)
-signet_per=$(calc "$(wall sign-rsa.txt) / $lic_rsa * 1000" 4)
+signet_per=$(calc "$(wall sign-ed.txt) / $lic_ed * 1000" 4)
 ceremony_ratio=$(calc "$ceremony_per / $signet_per" 0)
 log "   ceremony $ceremony_per ms/order, signet $signet_per ms/license: ${ceremony_ratio}x"
 
@@ -135,7 +138,7 @@ Every ratio is of two figures measured in the same run.
 | 2 | \`signet sign\`, $lic_rsa RSA-2048 licenses (mattermost encoding), end to end | $sign_rsa licenses/s | |
 | 3 | ratio 2/1 at one session per core, Ed25519 | $ratio_ed | ≥ 0.85: $(mark "$ratio_ed" 0.85) |
 | 3 | ratio 2/1 at one session per core, RSA-2048 | $ratio_rsa | ≥ 0.95: $(mark "$ratio_rsa" 0.95) |
-| 4 | hand-run ceremony (pkcs11-tool + openssl + sqlite3) per order vs \`signet sign\` per license (RSA) | $ceremony_per ms vs $signet_per ms: ${ceremony_ratio}× | ≥ 200×: $(mark "$ceremony_ratio" 200) |
+| 4 | hand-run ceremony (pkcs11-tool + openssl + sqlite3, Ed25519) per order vs \`signet sign\` per license (Ed25519) | $ceremony_per ms vs $signet_per ms: ${ceremony_ratio}× | ≥ 200×: $(mark "$ceremony_ratio" 200) |
 | 5 | peak RSS, $BIG-order batch from one .jsonl (Ed25519) | $big_rss MiB ($big_rate licenses/s) | < 64 MiB: $(mark $(calc "64 - $big_rss") 0) |
 | 6 | \`signet verify\` of one license, whole process | $verify_ms ms | < 5 ms: $(mark $(calc "5 - $verify_ms") 0) |
 | 6 | \`signet audit verify\`, $total entries ($db_mb MiB file) | $audit_rate entries/s | |
