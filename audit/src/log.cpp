@@ -275,6 +275,11 @@ void read_entries(Database& db, const std::function<void(const Entry&)>& fn, con
   while (st.step()) fn(entry_from_row(st));
 }
 
+void scan_entries(Database& db, const std::function<void(Entry&&)>& fn) {
+  auto st = db.prepare("SELECT " + std::string(kColumns) + " FROM entries ORDER BY seq");
+  while (st.step()) fn(entry_from_row(st));
+}
+
 std::optional<Entry> Log::last() const {
   auto st = m_db.prepare("SELECT " + std::string(kColumns) + " FROM entries ORDER BY seq DESC LIMIT 1");
   if (!st.step()) return std::nullopt;

@@ -2,7 +2,11 @@
 
 #include "signet/core/bytes.hpp"
 
+#include <condition_variable>
+#include <deque>
 #include <fstream>
+#include <mutex>
+#include <thread>
 #include <sstream>
 
 namespace signet::audit {
@@ -194,7 +198,67 @@ VerifyReport verify_database(const std::filesystem::path& db_path, const VerifyO
   }
   Transaction snapshot(db, Transaction::Kind::deferred);  // one consistent read
   Verifier v(options, log.log_id(), recorded);
-  read_entries(db, [&](const Entry& e) { v.add(e); });
+  // Reading rows out of SQLite and hashing them take about as long as each
+  // other: a reader thread fills batches while this thread verifies them in
+  // order. The queue is bounded, so memory stays small on any log.
+  constexpr std::size_t kBatch = 512;
+  constexpr std::size_t kMaxQueued = 8;
+  std::mutex mutex;
+  std::condition_variable changed;
+  std::deque<std::vector<Entry>> queue;
+  bool finished = false;
+  bool stop = false;
+  std::exception_ptr error;
+  std::thread reader([&] {
+    try {
+      std::vector<Entry> batch;
+      batch.reserve(kBatch);
+      auto hand_over = [&] {
+        std::unique_lock lock(mutex);
+        changed.wait(lock, [&] { return queue.size() < kMaxQueued || stop; });
+        queue.push_back(std::move(batch));
+        changed.notify_all();
+        batch = {};
+        batch.reserve(kBatch);
+        return !stop;
+      };
+      bool go_on = true;
+      scan_entries(db, [&](Entry&& e) {
+        if (!go_on) return;
+        batch.push_back(std::move(e));
+        if (batch.size() == kBatch) go_on = hand_over();
+      });
+      if (go_on && !batch.empty()) hand_over();
+    } catch (...) {
+      const std::lock_guard lock(mutex);
+      error = std::current_exception();
+    }
+    const std::lock_guard lock(mutex);
+    finished = true;
+    changed.notify_all();
+  });
+  for (;;) {
+    std::vector<Entry> batch;
+    {
+      std::unique_lock lock(mutex);
+      changed.wait(lock, [&] { return !queue.empty() || finished; });
+      if (queue.empty()) break;
+      batch = std::move(queue.front());
+      queue.pop_front();
+      changed.notify_all();
+    }
+    bool ok = true;
+    for (const auto& e : batch) ok = v.add(e) && ok;
+    if (!ok) {
+      // The first failure is what the report names; the rest need not be read.
+      const std::lock_guard lock(mutex);
+      stop = true;
+      changed.notify_all();
+      break;
+    }
+  }
+  reader.join();
+  if (error) std::rethrow_exception(error);
   return v.finish();
 }
 

@@ -112,6 +112,9 @@ class Log {
   std::string m_log_id;
 };
 
+// Reads a database's entries in seq order, handing each over to be kept (moved).
+void scan_entries(Database& db, const std::function<void(Entry&&)>& fn);
+
 // Reads a database's entries in seq order (shared by verify, export and queries).
 void read_entries(Database& db, const std::function<void(const Entry&)>& fn, const std::string& where = "",
                   const std::vector<std::string>& params = {});
