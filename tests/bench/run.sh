@@ -154,6 +154,44 @@ mattermost license of the batch is then checked with \`openssl dgst\` (not
 timed). The ceremony is what a signing officer would script without Signet,
 one pkcs11-tool process per order; it logs nothing tamper-evident.
 
+## Where the time goes, and what is left
+
+Profiled with \`perf record\` on \`signet sign\` of 10,000 Ed25519 orders
+(see the commands below); the figures of this section are from that analysis,
+the table above is from the run.
+
+- **The token.** SoftHSM2 here gives about 8,400 Ed25519 and 3,000 RSA-2048
+  signatures/s over two sessions (the issue's reference was about 11,000 and
+  3,900 on its machine). SoftHSM2 signs in the calling process, so on two
+  cores every microsecond Signet spends elsewhere is a microsecond the token
+  does not get: the ratio is set by Signet's own CPU time per license.
+- **Signet's own time per license** is about 250 µs of CPU: nlohmann JSON
+  (parsing each manifest, building payloads) and the allocator about a fifth,
+  creating and renaming one file per license plus SQLite's WAL writes in the
+  kernel about a quarter, SQLite itself about a tenth. Fixed on the way: the
+  log lookups used the \`kind\` index and scanned every issued entry (O(n²)
+  over a batch; now indexed by order and license id), the commit and file
+  writes of a chunk now overlap the signing of the next, records are
+  assembled from canonical parts instead of being encoded twice, and a
+  license id takes one random draw instead of 26. Left: manifests are parsed
+  twice (the validation pass and the issuing pass: the batch is streamed, not
+  held), one file per license is inherent to the output format, and the JSON
+  library allocates per node. The targets of figure 3 are missed by that
+  margin.
+- **The ceremony.** 200× needs Signet at about 0.09 ms per license, above the
+  token's own two-session limit measured here (0.12 ms per Ed25519 signature):
+  the target cannot be met on this machine with SoftHSM2, whatever Signet
+  does. pkcs11-tool's multi-part RSA signing (C_SignUpdate/C_SignFinal)
+  returned CKR_GENERAL_ERROR on some of these tokens, so the ceremony signs
+  with Ed25519.
+- **\`signet verify\`** is mostly process start: \`signet --version\` alone
+  takes about 5 ms here (the dynamic loader binding libcrypto, libstdc++,
+  SQLite, p11-kit and libsodium; \`openssl version\` alone takes 3 ms); the
+  check itself is OpenSSL's provider set-up and one RSA verification.
+- **\`signet audit verify\`** reads rows on one thread and hashes them on
+  another (the chain is sequential); SQLite's reading of the ~4 KB records
+  (overflow pages) is the rest.
+
 Commands (from the checkout): \`make bench\`; or, after a build with
 \`-DSIGNET_BENCH=ON\`, \`bash tests/bench/run.sh build\` (environment:
 BENCH_ORDERS, BENCH_BIG_ORDERS, BENCH_AUDIT_ENTRIES).

@@ -53,6 +53,15 @@ json order(const std::string& id, int seats = 10) {
               {"sku", "enterprise"}, {"seats", seats}, {"starts_at", "2026-11-01"}, {"expires_at", "2027-11-01"}};
 }
 
+// file name -> license text, for every issued entry (read in-process: thousands of sqlite3 runs would be slow).
+std::map<std::string, std::string> licenses_in_log(const TestAppliance& app) {
+  auto db = signet::Database::open(app.db(), signet::Database::Mode::read_only);
+  auto st = db.prepare("SELECT json_extract(record, '$.file'), json_extract(record, '$.license') FROM entries WHERE kind = 'issued'");
+  std::map<std::string, std::string> out;
+  while (st.step()) out[st.column_text(0)] = st.column_text(1);
+  return out;
+}
+
 void write_jsonl(const std::filesystem::path& path, const std::vector<json>& orders) {
   std::string text;
   for (const auto& o : orders) text += o.dump() + "\n";
@@ -346,50 +355,79 @@ TEST_CASE("two signet processes signing at once: both succeed in turn or one get
 
 TEST_CASE("crash safety: SIGKILL at random moments never leaves a license without its entry", "[e2e][sign][crash]") {
   TestAppliance app("e2e-crash");
-  std::vector<json> orders;
-  for (int i = 0; i < 500; ++i) orders.push_back(order("K-" + std::to_string(i)));
-  write_jsonl(app.dir() / "batch.jsonl", orders);
   std::mt19937 rng(20261123);
-  std::uniform_int_distribution<int> delay_us(0, 400000);
+  std::uniform_int_distribution<int> delay_us(0, 250000);
   const auto bin = signet::test::signet_binary();
   int killed_midway = 0;
+  std::int64_t expected_issued = 0;
   for (int trial = 0; trial < 50; ++trial) {
-    const auto out = "out" + std::to_string(trial % 5);
+    // A fresh 500-order batch each trial, signed with the RSA key (mattermost).
+    const auto batch = "batch" + std::to_string(trial) + ".jsonl";
+    const auto out = "out" + std::to_string(trial);
+    std::vector<json> orders;
+    for (int i = 0; i < 500; ++i) orders.push_back(order("K" + std::to_string(trial) + "-" + std::to_string(i)));
+    write_jsonl(app.dir() / batch, orders);
     const pid_t pid = ::fork();
     REQUIRE(pid >= 0);
     if (pid == 0) {
       if (::chdir(app.dir().c_str()) != 0) ::_exit(127);
       ::setenv("SOFTHSM2_CONF", app.hsm().conf_path().c_str(), 1);
       ::setenv("SIGNET_CONFIG", app.config().c_str(), 1);
-      const std::string k = app.ed_kid;
-      ::execl(bin.c_str(), "signet", "-q", "sign", "batch.jsonl", "--out", out.c_str(), "--key", k.c_str(), "--chunk", "50",
+      const std::string k = app.rsa_kid;
+      ::execl(bin.c_str(), "signet", "-q", "sign", batch.c_str(), "--out", out.c_str(), "--key", k.c_str(), "--chunk", "50",
               static_cast<char*>(nullptr));
       ::_exit(127);
     }
-    std::this_thread::sleep_for(std::chrono::microseconds(delay_us(rng)));
-    ::kill(pid, SIGKILL);
+    // The kill comes at a random moment once the batch is past login (the output
+    // folder is made after validation and login): SoftHSM2 rewrites its token
+    // file at C_Login without an atomic rename, and a kill inside that write
+    // breaks the token itself, which is the HSM's failure, not the issuance
+    // protocol's. Everything from signing to the last rename is fair game.
     int status = 0;
-    ::waitpid(pid, &status, 0);
+    bool exited = false;
+    for (int i = 0; i < 4000 && !std::filesystem::exists(app.dir() / out); ++i) {
+      if (::waitpid(pid, &status, WNOHANG) == pid) {
+        exited = true;
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::microseconds(500));
+    }
+    if (!exited) {
+      std::this_thread::sleep_for(std::chrono::microseconds(delay_us(rng)));
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, &status, 0);
+    }
     if (WIFSIGNALED(status)) ++killed_midway;
     // Every license file on disk has its issued entry with exactly its bytes.
+    std::map<std::string, std::string> before;
     if (std::filesystem::exists(app.dir() / out)) {
-      for (const auto& [name, text] : license_files(app.dir() / out)) {
-        const auto q = app.shell("sqlite3 signet.db \"SELECT json_extract(record, '$.license') FROM entries WHERE kind = 'issued' "
-                                 "AND json_extract(record, '$.file') = '" + name + "'\"");
+      before = license_files(app.dir() / out);
+      const auto logged = licenses_in_log(app);
+      for (const auto& [name, text] : before) {
         INFO("trial " << trial << " " << name);
-        CHECK(q.out == text + "\n");
+        REQUIRE(logged.contains(name));
+        CHECK(logged.at(name) == text);
       }
     }
-    const auto v = app.signet({"audit", "verify", "--pubkey", app.ed_pem.string(), "--pubkey", app.rsa_pem.string()});
+    auto v = app.signet({"audit", "verify", "--pubkey", app.ed_pem.string(), "--pubkey", app.rsa_pem.string()});
     INFO("trial " << trial << ": " << v.out << v.err);
     REQUIRE(v.exit_code == 0);
+    // A rerun completes the batch: committed licenses re-emitted byte for byte, the rest issued.
+    const auto rerun = app.signet({"sign", batch, "--out", out, "--key", app.rsa_kid});
+    INFO("trial " << trial << " rerun: " << rerun.err);
+    REQUIRE(rerun.exit_code == 0);
+    const auto after = license_files(app.dir() / out);
+    CHECK(after.size() == 500);
+    for (const auto& [name, text] : before) CHECK(after.at(name) == text);
+    expected_issued += 500;
+    CHECK(entry_count(app, "issued") == expected_issued);
+    if (trial % 10 == 0) {
+      for (const auto& [name, text] : after) CHECK(signet::test::openssl_verifies_license(app.dir() / out / name, app.rsa_pem));
+    }
   }
+  INFO("killed mid-batch in " << killed_midway << " of 50 trials");
   CHECK(killed_midway > 10);
-  // A rerun completes the batch; nothing was issued twice.
-  REQUIRE(app.signet({"sign", "batch.jsonl", "--out", "final", "--key", app.ed_kid}).exit_code == 0);
-  CHECK(entry_count(app, "issued") == 500);
-  const auto files = license_files(app.dir() / "final");
-  CHECK(files.size() == 500);
-  for (const auto& [name, text] : files) CHECK(signet::test::read_file(app.dir() / "final" / name) == text);
+  const auto dup = app.shell("sqlite3 signet.db \"SELECT COUNT(*) FROM (SELECT order_id FROM entries WHERE kind = 'issued' GROUP BY order_id HAVING COUNT(*) > 1)\"");
+  CHECK(dup.out == "0\n");
   CHECK(app.signet({"audit", "verify", "--pubkey", app.ed_pem.string(), "--pubkey", app.rsa_pem.string()}).exit_code == 0);
 }
