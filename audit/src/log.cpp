@@ -67,19 +67,19 @@ Entry entry_from_row(const Statement& st) {
 
 
 std::string meta(Database& db, const std::string& key) {
-  auto st = db.prepare("SELECT value FROM audit_meta WHERE key = ?");
-  st.bind(1, key);
-  if (!st.step()) return {};
-  return st.column_text(0);
+  auto st = db.prepare_cached("SELECT value FROM audit_meta WHERE key = ?");
+  st->bind(1, key);
+  if (!st->step()) return {};
+  return st->column_text(0);
 }
 
 Frontier load_frontier(Database& db, std::int64_t last_seq) {
   {
-    auto st = db.prepare("SELECT size, nodes FROM merkle_frontier WHERE id = 1");
-    if (st.step() && st.column_int(0) == last_seq) {
+    auto st = db.prepare_cached("SELECT size, nodes FROM merkle_frontier WHERE id = 1");
+    if (st->step() && st->column_int(0) == last_seq) {
       std::vector<Hash> nodes;
       bool ok = true;
-      const auto parsed = Json::parse(st.column_text(1), nullptr, false);
+      const auto parsed = Json::parse(st->column_view(1), nullptr, false);
       if (parsed.is_array()) {
         for (const auto& n : parsed) {
           const auto h = n.is_string() ? hash_from_hex(n.get<std::string>()) : std::nullopt;
@@ -101,29 +101,14 @@ Frontier load_frontier(Database& db, std::int64_t last_seq) {
 void save_frontier(Database& db, const Frontier& f) {
   Json nodes = Json::array();
   for (const auto& n : f.nodes()) nodes.push_back(to_hex(n));
-  auto st = db.prepare("INSERT OR REPLACE INTO merkle_frontier(id, size, nodes) VALUES (1, ?, ?)");
-  st.bind(1, static_cast<std::int64_t>(f.size())).bind(2, nodes.dump());
-  st.run();
+  auto st = db.prepare_cached("INSERT OR REPLACE INTO merkle_frontier(id, size, nodes) VALUES (1, ?, ?)");
+  st->bind(1, static_cast<std::int64_t>(f.size())).bind(2, nodes.dump());
+  st->run();
 }
 
 }  // namespace
 
 namespace {
-
-// A JSON string as canonical JSON writes it (and SQLite's json_quote): only the
-// required escapes. The common case, nothing to escape, is a plain copy.
-void append_json_string(std::string& out, std::string_view s) {
-  const bool plain = std::none_of(s.begin(), s.end(), [](char c) {
-    return c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20;
-  });
-  if (plain) {
-    out += '"';
-    out += s;
-    out += '"';
-  } else {
-    out += canonical_json(Json(std::string(s)));
-  }
-}
 
 void append_optional(std::string& out, const std::optional<std::string>& v) {
   if (v) append_json_string(out, *v);
@@ -200,9 +185,10 @@ Log::Log(Database& db) : m_db(db) {
   m_log_id = meta(db, "log_id");
 }
 
-std::vector<Entry> Log::append(const std::vector<NewEntry>& entries, const AppendOptions& options) {
+std::vector<Entry> Log::append(std::vector<NewEntry> entries, const AppendOptions& options) {
   m_db.busy_timeout(options.busy_timeout_ms);
   std::vector<Entry> appended;
+  appended.reserve(entries.size() + 1);
   try {
     m_db.exec("PRAGMA synchronous=FULL");
     Transaction tx(m_db, Transaction::Kind::immediate);
@@ -227,24 +213,25 @@ std::vector<Entry> Log::append(const std::vector<NewEntry>& entries, const Appen
     std::string prev = last_entry ? last_entry->hash : std::string(kGenesisHash);
     std::int64_t seq = last_entry ? last_entry->seq : 0;
     const auto at = format_rfc3339(now);
-    auto insert = m_db.prepare("INSERT INTO entries(" + std::string(kColumns) + ") VALUES (?,?,?,?,?,?,?,?,?,?)");
-    auto add = [&](const std::string& kind, const std::optional<std::string>& order_id,
-                   const std::optional<std::string>& license_id, const std::optional<std::string>& key_id,
-                   const Json& record, const std::string& record_text) {
-      Entry e{.seq = ++seq, .at = at, .kind = kind, .actor = options.actor, .order_id = order_id,
-              .license_id = license_id, .key_id = key_id,
-              .record = record_text.empty() ? canonical_json(record) : record_text, .prev_hash = prev, .hash = {}};
+    auto insert = m_db.prepare_cached("INSERT INTO entries(" + std::string(kColumns) + ") VALUES (?,?,?,?,?,?,?,?,?,?)");
+    auto add = [&](NewEntry&& n) {
+      Entry e{.seq = ++seq, .at = at, .kind = std::move(n.kind), .actor = options.actor, .order_id = std::move(n.order_id),
+              .license_id = std::move(n.license_id), .key_id = std::move(n.key_id),
+              .record = n.record_text.empty() ? canonical_json(n.record) : std::move(n.record_text),
+              .prev_hash = std::move(prev), .hash = {}};
       const auto encoding = entry_encoding(e);
-      e.hash = entry_hash(prev, encoding);
+      e.hash = entry_hash(e.prev_hash, encoding);
       frontier.append(leaf_hash(as_bytes(encoding)));
-      insert.reset();
-      insert.bind(1, e.seq).bind(2, e.at).bind(3, e.kind).bind(4, e.actor).bind(5, e.order_id).bind(6, e.license_id)
-          .bind(7, e.key_id).bind(8, e.record).bind(9, e.prev_hash).bind(10, e.hash);
-      insert.run();
+      // The texts are bound without copies; they stay put until the insert has run.
+      insert->bind(1, e.seq).bind_view(2, e.at).bind_view(3, e.kind).bind_view(4, e.actor).bind(5, e.order_id)
+          .bind(6, e.license_id).bind(7, e.key_id).bind_view(8, e.record).bind_view(9, e.prev_hash)
+          .bind_view(10, e.hash);
+      insert->run();
+      insert->reset();
       prev = e.hash;
       appended.push_back(std::move(e));
     };
-    for (const auto& n : entries) add(n.kind, n.order_id, n.license_id, n.key_id, n.record, n.record_text);
+    for (auto& n : entries) add(std::move(n));
     if (options.checkpoint_key != nullptr) {
       auto& key = *options.checkpoint_key;
       const auto root = to_hex(frontier.root());
@@ -254,7 +241,8 @@ std::vector<Entry> Log::append(const std::vector<NewEntry>& entries, const Appen
                            {"root_hash", root}, {"time", at},
                            {"key_id", key.key_id()}, {"alg", std::string(keystore::to_string(key.algorithm()))},
                            {"signature", base64_encode(signature)}};
-      add("checkpoint", std::nullopt, std::nullopt, key.key_id(), record, std::string());
+      add(NewEntry{.kind = "checkpoint", .order_id = std::nullopt, .license_id = std::nullopt, .key_id = key.key_id(),
+                   .record = record, .record_text = {}});
     }
     save_frontier(m_db, frontier);
     tx.commit();
@@ -269,10 +257,10 @@ std::vector<Entry> Log::append(const std::vector<NewEntry>& entries, const Appen
 
 void read_entries(Database& db, const std::function<void(const Entry&)>& fn, const std::string& where,
                   const std::vector<std::string>& params) {
-  auto st = db.prepare("SELECT " + std::string(kColumns) + " FROM entries" + (where.empty() ? "" : " WHERE " + where) +
-                       " ORDER BY seq");
-  for (std::size_t i = 0; i < params.size(); ++i) st.bind(static_cast<int>(i + 1), params[i]);
-  while (st.step()) fn(entry_from_row(st));
+  auto st = db.prepare_cached("SELECT " + std::string(kColumns) + " FROM entries" +
+                              (where.empty() ? "" : " WHERE " + where) + " ORDER BY seq");
+  for (std::size_t i = 0; i < params.size(); ++i) st->bind(static_cast<int>(i + 1), params[i]);
+  while (st->step()) fn(entry_from_row(*st));
 }
 
 void scan_entries(Database& db, const std::function<void(Entry&&)>& fn) {
@@ -281,9 +269,9 @@ void scan_entries(Database& db, const std::function<void(Entry&&)>& fn) {
 }
 
 std::optional<Entry> Log::last() const {
-  auto st = m_db.prepare("SELECT " + std::string(kColumns) + " FROM entries ORDER BY seq DESC LIMIT 1");
-  if (!st.step()) return std::nullopt;
-  return entry_from_row(st);
+  auto st = m_db.prepare_cached("SELECT " + std::string(kColumns) + " FROM entries ORDER BY seq DESC LIMIT 1");
+  if (!st->step()) return std::nullopt;
+  return entry_from_row(*st);
 }
 
 std::optional<Entry> Log::get(std::int64_t seq) const {
@@ -308,9 +296,9 @@ std::optional<Entry> Log::issued_license(const std::string& license_id) const {
 }
 
 bool Log::is_revoked(const std::string& license_id) const {
-  auto st = m_db.prepare("SELECT 1 FROM entries WHERE license_id = ? AND +kind = 'revoked' LIMIT 1");
-  st.bind(1, license_id);
-  return st.step();
+  auto st = m_db.prepare_cached("SELECT 1 FROM entries WHERE license_id = ? AND +kind = 'revoked' LIMIT 1");
+  st->bind(1, license_id);
+  return st->step();
 }
 
 }  // namespace signet::audit

@@ -26,13 +26,27 @@ std::array<std::uint8_t, N> digest(const EVP_MD* md, ByteView data) {
   return out;
 }
 
+// The algorithms fetched once: EVP_sha256() would fetch them again on every use.
+const EVP_MD* fetched(const char* name, const EVP_MD* fallback) {
+  const EVP_MD* md = ::EVP_MD_fetch(nullptr, name, nullptr);
+  return md != nullptr ? md : fallback;
+}
+
+const EVP_MD* sha256_md() {
+  static const EVP_MD* md = fetched("SHA256", ::EVP_sha256());
+  return md;
+}
+
+const EVP_MD* sha512_md() {
+  static const EVP_MD* md = fetched("SHA512", ::EVP_sha512());
+  return md;
+}
+
 }  // namespace
 
-Sha256Digest sha256(ByteView data) { return digest<kSha256Bytes>(::EVP_sha256(), data); }
+Sha256Digest sha256(ByteView data) { return digest<kSha256Bytes>(sha256_md(), data); }
 
-std::array<std::uint8_t, kSha512Bytes> sha512(ByteView data) {
-  return digest<kSha512Bytes>(::EVP_sha512(), data);
-}
+std::array<std::uint8_t, kSha512Bytes> sha512(ByteView data) { return digest<kSha512Bytes>(sha512_md(), data); }
 
 struct Sha256::Ctx {
   EVP_MD_CTX* md = nullptr;
@@ -40,7 +54,7 @@ struct Sha256::Ctx {
 
 Sha256::Sha256() : m_ctx(std::make_unique<Ctx>()) {
   m_ctx->md = ::EVP_MD_CTX_new();
-  if (m_ctx->md == nullptr || ::EVP_DigestInit_ex(m_ctx->md, ::EVP_sha256(), nullptr) != 1) {
+  if (m_ctx->md == nullptr || ::EVP_DigestInit_ex(m_ctx->md, sha256_md(), nullptr) != 1) {
     ::EVP_MD_CTX_free(m_ctx->md);
     throw Error(ErrorKind::software, "EVP_DigestInit_ex(SHA-256) failed");
   }
@@ -59,7 +73,7 @@ Sha256Digest Sha256::finish() {
   Sha256Digest out{};
   unsigned int len = 0;
   if (::EVP_DigestFinal_ex(m_ctx->md, out.data(), &len) != 1 || len != kSha256Bytes ||
-      ::EVP_DigestInit_ex(m_ctx->md, ::EVP_sha256(), nullptr) != 1) {
+      ::EVP_DigestInit_ex(m_ctx->md, sha256_md(), nullptr) != 1) {
     throw Error(ErrorKind::software, "EVP_DigestFinal_ex failed");
   }
   return out;

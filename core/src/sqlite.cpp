@@ -4,9 +4,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <unordered_map>
 #include <utility>
+#include <vector>
 
 namespace signet {
+
+// Prepared statements not lent out, by SQL text; closed once the connection is.
+struct StatementCache {
+  std::unordered_map<std::string, std::vector<sqlite3_stmt*>> idle;
+  bool closed = false;
+};
 
 namespace {
 
@@ -79,18 +87,32 @@ Database Database::open(const std::filesystem::path& path, Mode mode) {
   return Database(db, path);
 }
 
-Database::~Database() noexcept {
+Database::Database(sqlite3* db, std::filesystem::path path)
+    : m_db(db), m_path(std::move(path)), m_cache(std::make_shared<StatementCache>()) {}
+
+void Database::close() noexcept {
+  if (m_cache) {
+    for (auto& [sql, stmts] : m_cache->idle)
+      for (auto* st : stmts) ::sqlite3_finalize(st);
+    m_cache->idle.clear();
+    m_cache->closed = true;  // statements still lent out are finalized when given back
+    m_cache.reset();
+  }
   if (m_db != nullptr) ::sqlite3_close_v2(m_db);
+  m_db = nullptr;
 }
 
+Database::~Database() noexcept { close(); }
+
 Database::Database(Database&& other) noexcept
-    : m_db(std::exchange(other.m_db, nullptr)), m_path(std::move(other.m_path)) {}
+    : m_db(std::exchange(other.m_db, nullptr)), m_path(std::move(other.m_path)), m_cache(std::move(other.m_cache)) {}
 
 Database& Database::operator=(Database&& other) noexcept {
   if (this != &other) {
-    if (m_db != nullptr) ::sqlite3_close_v2(m_db);
+    close();
     m_db = std::exchange(other.m_db, nullptr);
     m_path = std::move(other.m_path);
+    m_cache = std::move(other.m_cache);
   }
   return *this;
 }
@@ -108,6 +130,32 @@ Statement Database::prepare(std::string_view sql) {
   const int rc = ::sqlite3_prepare_v2(m_db, sql.data(), static_cast<int>(sql.size()), &stmt, nullptr);
   if (rc != SQLITE_OK) fail(m_db, rc, "preparing SQL on", m_path.string());
   return Statement(stmt, m_db);
+}
+
+CachedStatement Database::prepare_cached(std::string_view sql) {
+  std::string key(sql);
+  auto& idle = m_cache->idle[key];
+  if (!idle.empty()) {
+    sqlite3_stmt* st = idle.back();
+    idle.pop_back();
+    return CachedStatement(m_cache, std::move(key), Statement(st, m_db));
+  }
+  sqlite3_stmt* stmt = nullptr;
+  const int rc = ::sqlite3_prepare_v3(m_db, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT, &stmt,
+                                      nullptr);
+  if (rc != SQLITE_OK) fail(m_db, rc, "preparing SQL on", m_path.string());
+  return CachedStatement(m_cache, std::move(key), Statement(stmt, m_db));
+}
+
+CachedStatement::~CachedStatement() noexcept {
+  if (m_stmt.m_stmt == nullptr || m_cache->closed) return;  // m_stmt finalizes it
+  ::sqlite3_reset(m_stmt.m_stmt);
+  ::sqlite3_clear_bindings(m_stmt.m_stmt);
+  try {
+    m_cache->idle[m_sql].push_back(std::exchange(m_stmt.m_stmt, nullptr));
+  } catch (...) {
+    // Out of memory: the statement is finalized by m_stmt instead of kept.
+  }
 }
 
 void Database::busy_timeout(int ms) { ::sqlite3_busy_timeout(m_db, ms); }
@@ -152,6 +200,11 @@ Statement& Statement::bind(int index, ByteView blob) {
   return *this;
 }
 
+Statement& Statement::bind_view(int index, std::string_view text) {
+  check_bind(m_db, ::sqlite3_bind_text64(m_stmt, index, text.data(), text.size(), SQLITE_STATIC, SQLITE_UTF8));
+  return *this;
+}
+
 Statement& Statement::bind_null(int index) {
   check_bind(m_db, ::sqlite3_bind_null(m_stmt, index));
   return *this;
@@ -184,6 +237,13 @@ bool Statement::is_null(int column) const { return ::sqlite3_column_type(m_stmt,
 std::int64_t Statement::column_int(int column) const { return ::sqlite3_column_int64(m_stmt, column); }
 
 std::string Statement::column_text(int column) const {
+  const auto* text = ::sqlite3_column_text(m_stmt, column);
+  const int size = ::sqlite3_column_bytes(m_stmt, column);
+  if (text == nullptr) return {};
+  return {reinterpret_cast<const char*>(text), static_cast<std::size_t>(size)};
+}
+
+std::string_view Statement::column_view(int column) const {
   const auto* text = ::sqlite3_column_text(m_stmt, column);
   const int size = ::sqlite3_column_bytes(m_stmt, column);
   if (text == nullptr) return {};

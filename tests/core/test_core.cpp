@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 
 #include <filesystem>
+#include <optional>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -122,6 +123,65 @@ TEST_CASE("SQLite wrapper creates owner-only files and rolls back unfinished tra
   {
     auto ro = Database::open(path, Database::Mode::read_only);
     CHECK_THROWS_AS(ro.exec("INSERT INTO t VALUES (3, 'x')"), SqliteError);
+  }
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("a JSON string appended in parts is exactly what canonical JSON writes", "[core][json]") {
+  // Every ASCII byte alone and between letters, then UTF-8 and an invalid byte.
+  for (int c = 0; c < 0x80; ++c) {
+    for (const auto& text : {std::string(1, static_cast<char>(c)), "a" + std::string(1, static_cast<char>(c)) + "b"}) {
+      std::string out = "x";
+      append_json_string(out, text);
+      INFO(c);
+      CHECK(out == "x" + canonical_json(Json(text)));
+    }
+  }
+  for (const std::string text : {"", "Zoë \"Ünal\"\n", "日本語\t\\", "plain"}) {
+    std::string out;
+    append_json_string(out, text);
+    CHECK(out == canonical_json(Json(text)));
+  }
+  std::string out;
+  CHECK_THROWS_AS(append_json_string(out, "bad \xff byte"), Error);
+}
+
+TEST_CASE("cached statements are reused, reset when given back, and nest", "[core][sqlite]") {
+  char tmpl[] = "/tmp/signet-core-XXXXXX";
+  const std::filesystem::path dir = ::mkdtemp(tmpl);
+  {
+    auto db = Database::open(dir / "t.db", Database::Mode::create);
+    db.exec("CREATE TABLE t (a INTEGER)");
+    for (std::int64_t i = 1; i <= 3; ++i) {
+      auto ins = db.prepare_cached("INSERT INTO t VALUES (?)");
+      ins->bind(1, i).run();
+    }
+    const char* sql = "SELECT a FROM t WHERE a >= ? ORDER BY a";
+    std::vector<std::int64_t> pairs;
+    {
+      auto outer = db.prepare_cached(sql);
+      outer->bind(1, std::int64_t{2});
+      while (outer->step()) {
+        // The same SQL while the first is still stepping: a statement of its own.
+        auto inner = db.prepare_cached(sql);
+        inner->bind(1, outer->column_int(0));
+        REQUIRE(inner->step());
+        pairs.push_back(outer->column_int(0) * 10 + inner->column_int(0));
+      }
+    }
+    CHECK(pairs == std::vector<std::int64_t>{22, 33});
+    // Given back reset: bindings cleared, stepping starts over.
+    auto again = db.prepare_cached(sql);
+    again->bind(1, std::int64_t{1});
+    REQUIRE(again->step());
+    CHECK(again->column_int(0) == 1);
+    // A moved database keeps its cache working, and a statement still lent
+    // out when its database closes is finalized, not given back.
+    std::optional<Database> moved(std::move(db));
+    auto count = moved->prepare_cached("SELECT COUNT(*) FROM t");
+    REQUIRE(count->step());
+    CHECK(count->column_int(0) == 3);
+    moved.reset();
   }
   std::filesystem::remove_all(dir);
 }

@@ -83,6 +83,30 @@ TEST_CASE("the payload has what the product reads, every flag explicit", "[licen
   CHECK(p.at("is_gov_sku") == false);
 }
 
+TEST_CASE("the payload text is exactly the canonical JSON of the payload object", "[license]") {
+  // Varied terms: optional fields, every SKU, strings that need escapes, UTF-8.
+  const char* names[] = {"Ann", "O\"Brien \\ Sons", "tab\there", "Zoë Ünal", "line\nbreak", "\x01\x1f\x7f", "日本語"};
+  int n = 0;
+  for (const auto& sku : {"professional", "enterprise", "advanced", "entry", "E10", "E20"}) {
+    for (const auto* name : names) {
+      auto t = terms();
+      t.sku = sku;
+      t.features = signet::sku_features(sku);
+      t.customer.name = name;
+      t.customer.company = std::string(name) + " Ltd";
+      t.trial = n % 2 == 0;
+      t.government = n % 3 == 0;
+      t.non_production = n % 4 == 0;
+      if (n % 5 == 0) t.deployment_id = "dep-" + std::to_string(n);
+      t.users = n * 1000 + 1;
+      t.issued_at = signet::from_unix_ms(1'700'000'000'123 + n);
+      INFO(sku << " " << name);
+      CHECK(signet::payload_text(t) == signet::canonical_json(signet::payload_json(t)));
+      ++n;
+    }
+  }
+}
+
 TEST_CASE("the vendor's own license verifies with its key, and nothing else does", "[license][vector]") {
   const auto text = fixture("mm_test_license.txt");
   const auto vendor = signet::keystore::PublicKey::from_pem(fixture("mm_test_pubkey.pem"));
@@ -110,8 +134,10 @@ TEST_CASE("the vendor's own license verifies with its key, and nothing else does
 TEST_CASE("mattermost licenses signed in the token verify and stay under 10,000 bytes", "[license]") {
   auto k = key(signet::keystore::Algorithm::rsa2048);
   for (int i = 0; i < 20; ++i) {
-    const auto s = signet::sign_license(signet::payload_json(terms()), signet::Encoding::mattermost, *k);
+    const auto t = terms();
+    const auto s = signet::sign_license(t, signet::Encoding::mattermost, *k);
     CHECK(s.encoded.size() < signet::kMaxEncodedLicenseBytes);
+    CHECK(s.license_id == t.license_id);
     const auto d = signet::decode_license(s.encoded);
     CHECK(d.payload == s.payload);
     CHECK(d.signature.size() == 256);
@@ -122,19 +148,21 @@ TEST_CASE("mattermost licenses signed in the token verify and stay under 10,000 
 
 TEST_CASE("a signature ending in 0x00 is never issued: the payload changes and is signed again", "[license]") {
   auto k = key(signet::keystore::Algorithm::rsa2048);
-  // Find a payload whose signature ends in 0x00 (about one in 256).
-  auto p = signet::payload_json(terms());
+  // Find terms whose payload's signature ends in 0x00 (about one in 256).
+  auto t = terms();
   bool found = false;
   for (int i = 0; i < 4096 && !found; ++i) {
-    p["issued_at"] = p["issued_at"].get<std::int64_t>() + 1;
-    const auto sig = k->sign(signet::as_bytes(signet::canonical_json(p)));
+    t.issued_at += std::chrono::milliseconds(1);
+    const auto sig = k->sign(signet::as_bytes(signet::payload_text(t)));
     found = sig.back() == 0x00;
   }
   REQUIRE(found);
-  const auto s = signet::sign_license(p, signet::Encoding::mattermost, *k);
+  const auto p = signet::payload_json(t);
+  const auto s = signet::sign_license(t, signet::Encoding::mattermost, *k);
   CHECK(s.resigned >= 1);
-  CHECK(s.payload_json.at("issued_at").get<std::int64_t>() == p.at("issued_at").get<std::int64_t>() + s.resigned);
+  CHECK(signet::to_unix_ms(s.issued_at) == p.at("issued_at").get<std::int64_t>() + s.resigned);
   const auto d = signet::decode_license(s.encoded);
+  CHECK(d.payload_json.at("issued_at") == signet::to_unix_ms(s.issued_at));
   CHECK(d.signature.back() != 0x00);
   CHECK(signet::verify_license(d, k->public_key()));
   // What the server would have done with the unchanged payload: strip the 0x00 and misread.
@@ -150,7 +178,7 @@ TEST_CASE("a signature ending in 0x00 is never issued: the payload changes and i
 
 TEST_CASE("signet licenses cover the key id, and a signature for one purpose passes for no other", "[license]") {
   auto ed = key(signet::keystore::Algorithm::ed25519);
-  const auto s = signet::sign_license(signet::payload_json(terms()), signet::Encoding::signet, *ed);
+  const auto s = signet::sign_license(terms(), signet::Encoding::signet, *ed);
   CHECK(s.encoded.starts_with("-----BEGIN SIGNET LICENSE-----\n"));
   CHECK(s.encoded.ends_with("-----END SIGNET LICENSE-----\n"));
   const auto d = signet::decode_license(s.encoded);
@@ -168,7 +196,7 @@ TEST_CASE("signet licenses cover the key id, and a signature for one purpose pas
   changed.payload[10] = changed.payload[10] == 'a' ? 'b' : 'a';
   CHECK_FALSE(signet::verify_license(changed, ed->public_key()));
   // The mattermost encoding refuses an Ed25519 key.
-  CHECK_THROWS_AS(signet::sign_license(signet::payload_json(terms()), signet::Encoding::mattermost, *ed), signet::Error);
+  CHECK_THROWS_AS(signet::sign_license(terms(), signet::Encoding::mattermost, *ed), signet::Error);
 }
 
 TEST_CASE("malformed license files are refused with a reason", "[license]") {

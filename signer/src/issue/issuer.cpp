@@ -9,6 +9,7 @@
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 
 namespace signet {
 
@@ -30,10 +31,10 @@ std::string nonprod_file(const std::string& order_id, std::int64_t n) {
 }
 
 bool superseded_already(Database& db, const std::string& license_id) {
-  auto st = db.prepare(
+  auto st = db.prepare_cached(
       "SELECT 1 FROM entries WHERE kind = 'issued' AND json_extract(record, '$.supersedes_license') = ? LIMIT 1");
-  st.bind(1, license_id);
-  return st.step();
+  st->bind(1, license_id);
+  return st->step();
 }
 
 class Validator {
@@ -55,7 +56,7 @@ class Validator {
     const auto issued = m_ctx.log.issued_for_order(o.order_id);
     if (!issued.empty()) {
       const Json record = Json::parse(issued.front().record);
-      if (canonical_json(record.at("manifest")) != canonical_json(o.manifest)) {
+      if (canonical_json(record.at("manifest")) != o.manifest) {
         problem("/order_id", "order already issued (audit seq " + std::to_string(issued.front().seq) +
                                  ") with different terms; a changed order needs a new order id");
       } else {
@@ -136,35 +137,53 @@ class Validator {
   std::unordered_set<std::string> m_superseding;
 };
 
-// A signed chunk on its way to the log and the output folder.
-struct Commit {
-  std::vector<Order> orders;  // owns what the entries were built from
-  std::vector<audit::NewEntry> entries;
-  std::vector<issue::OutputFile> outputs;
-  std::vector<std::string> ids;  // production orders, to re-check inside the transaction
-  std::size_t licenses = 0;
-};
-
+// One license to sign: its terms, then what signing made of them.
 struct Job {
   const Order* order = nullptr;
   std::int64_t non_production = 0;  // 0 = the production license
   std::optional<std::string> supersedes_license;
-  Json payload;
-  SignedLicense signed_license;
+  Terms terms;
   std::string file;
+  SignedLicense signed_license;
+  std::string record;  // the `issued` entry's record, canonical JSON
   std::exception_ptr error;
 };
 
-// The manifest's canonical text, encoded once per order (an order may carry
-// several licenses).
-const std::string& manifest_text(const Order& o) {
-  thread_local const Order* last = nullptr;
-  thread_local std::string text;
-  if (last != &o) {
-    text = canonical_json(o.manifest);
-    last = &o;
-  }
-  return text;
+// A chunk of orders on its way through signing, the log and the output folder.
+struct Chunk {
+  std::vector<Order> orders;  // owns what the jobs point at
+  std::vector<Job> jobs;
+  std::vector<issue::OutputFile> outputs;  // re-emitted files of orders already issued
+  std::size_t orders_read = 0;
+};
+
+// The record of an `issued` entry, assembled as canonical JSON from canonical
+// parts (keys in sorted order): the payload text is the exact signed bytes and
+// the manifest text is the order's canonical manifest.
+std::string issued_record(const Job& j, Encoding encoding) {
+  const auto& l = j.signed_license;
+  std::string record;
+  record.reserve(l.payload.size() + l.encoded.size() + j.order->manifest.size() + 512);
+  record += "{\"encoding\":";
+  append_json_string(record, to_string(encoding));
+  record += ",\"file\":";
+  append_json_string(record, j.file);
+  record += ",\"license\":";
+  append_json_string(record, l.encoded);
+  record += ",\"manifest\":";
+  record += j.order->manifest;
+  record += ",\"non_production\":";
+  record += std::to_string(j.non_production);
+  record += ",\"payload\":";
+  record += l.payload;
+  if (l.resigned > 0) record += ",\"resigned\":" + std::to_string(l.resigned);
+  record += ",\"source\":";
+  append_json_string(record, j.order->source);
+  record += ",\"supersedes_license\":";
+  if (j.supersedes_license) append_json_string(record, *j.supersedes_license);
+  else record += "null";
+  record += "}";
+  return record;
 }
 
 Terms terms_for(const Order& o, const std::optional<Superseded>& sup, TimePoint now) {
@@ -190,22 +209,27 @@ Terms terms_for(const Order& o, const std::optional<Superseded>& sup, TimePoint 
   return t;
 }
 
+// Signs every job of a chunk on `threads` threads (one token session each) and
+// builds each job's record there too; rethrows the first failure, naming its order.
 void sign_all(std::vector<Job>& jobs, Encoding encoding, keystore::SigningKey& key, unsigned threads) {
   std::atomic<std::size_t> next{0};
   auto work = [&] {
     for (std::size_t i = next++; i < jobs.size(); i = next++) {
+      auto& j = jobs[i];
       try {
-        jobs[i].signed_license = sign_license(jobs[i].payload, encoding, key);
+        j.signed_license = sign_license(std::move(j.terms), encoding, key);
+        j.record = issued_record(j, encoding);
       } catch (...) {
-        jobs[i].error = std::current_exception();
+        j.error = std::current_exception();
       }
     }
   };
   const auto n = std::min<std::size_t>(threads, jobs.size());
-  std::vector<std::jthread> pool;
-  for (std::size_t t = 1; t < n; ++t) pool.emplace_back(work);
-  work();
-  pool.clear();
+  {
+    std::vector<std::jthread> pool;
+    for (std::size_t t = 1; t < n; ++t) pool.emplace_back(work);
+    work();
+  }
   for (auto& j : jobs) {
     if (j.error) {
       try {
@@ -217,20 +241,37 @@ void sign_all(std::vector<Job>& jobs, Encoding encoding, keystore::SigningKey& k
   }
 }
 
+// An estimate of the memory an order held for the second pass takes.
+std::size_t footprint(const Order& o) {
+  return sizeof(Order) + o.manifest.capacity() + o.source.capacity() + o.customer.email.capacity() +
+         o.customer.name.capacity() + o.customer.company.capacity() + 64 * o.features.size() + 64;
+}
+
+// Orders read in the first pass are kept for the second up to this much memory;
+// a larger batch is read again instead, so that any batch runs in bounded memory.
+constexpr std::size_t kMaxKeptBytes = 24U << 20U;
+
 }  // namespace
 
 IssueSummary issue_batch(IssueContext& ctx, const IssueRequest& req) {
   IssueSummary summary;
   summary.out_dir = req.out_dir;
   const auto files = manifest_files(req.inputs);
+  const unsigned threads = req.threads != 0 ? req.threads : std::max(1U, std::thread::hardware_concurrency());
+  ReadOptions read = ctx.read;
+  read.threads = threads;
 
   // Pass 1: validate everything; nothing is signed from a batch with a refused order.
+  // The valid orders are kept for pass 2 while they fit in kMaxKeptBytes.
   std::set<std::string> refused_sources;
   std::size_t valid = 0;
+  std::vector<Order> kept;
+  bool keep = !req.dry_run;
+  std::size_t kept_bytes = 0;
   {
     Validator validator(ctx, now_utc());
     read_orders(
-        files, ctx.read,
+        files, read,
         [&](Order&& o) {
           bool already = false;
           auto problems = validator.check(o, already, nullptr);
@@ -241,6 +282,14 @@ IssueSummary issue_batch(IssueContext& ctx, const IssueRequest& req) {
           }
           ++valid;
           if (!already) ++summary.would_issue;
+          if (!keep) return;
+          kept_bytes += footprint(o);
+          if (kept_bytes > kMaxKeptBytes) {
+            keep = false;
+            std::vector<Order>().swap(kept);
+          } else {
+            kept.push_back(std::move(o));
+          }
         },
         [&](ManifestProblem&& p) {
           refused_sources.insert(p.source);
@@ -251,57 +300,27 @@ IssueSummary issue_batch(IssueContext& ctx, const IssueRequest& req) {
   if (req.dry_run) return summary;
 
   issue::OutputFolder out(req.out_dir);
-  const unsigned threads = req.threads != 0 ? req.threads : std::max(1U, std::thread::hardware_concurrency());
   issue::Progress progress("signing", valid, req.progress);
   std::size_t done = 0;
 
-  // Pass 2: issue in chunks; one transaction and one batch of durable writes each.
-  std::vector<Order> chunk;
   auto remember = [&](IssuedLicense l) {
     if (summary.licenses.size() < kMaxListedLicenses) summary.licenses.push_back(std::move(l));
     else summary.licenses_truncated = true;
   };
-  // Appends go through a connection of their own, so that the next chunk's
-  // reads on ctx.db can run while a commit is in flight.
-  auto commit_db = Database::open(ctx.db.path(), Database::Mode::read_write);
-  audit::Log commit_log(commit_db);
-  auto commit = [&](Commit c) {
-    if (!c.entries.empty()) {
-      auto options = ctx.append;
-      options.checkpoint_key = &ctx.checkpoint_key;
-      options.precheck = [&c](Database& db) {
-        // Another signet may have issued one of these orders since we checked.
-        auto st = db.prepare("SELECT 1 FROM entries WHERE +kind = 'issued' AND order_id = ? LIMIT 1");
-        for (const auto& id : c.ids) {
-          st.reset();
-          st.bind(1, id);
-          if (st.step())
-            throw audit::AuditError(ErrorKind::busy,
-                                    "order " + id + " was issued by another signet process meanwhile; rerun to re-emit it");
-        }
-      };
-      const auto appended = commit_log.append(c.entries, options);
-      summary.last_checkpoint_seq = appended.back().seq;
-      summary.licenses_issued += c.licenses;
-    }
-    try {
-      out.write_all(c.outputs);
-    } catch (const Error& e) {
-      throw Error(e.kind(), std::string(e.what()) +
-                                (c.entries.empty() ? std::string()
-                                                   : "; the licenses signed so far are committed in the audit log: "
-                                                     "run the same command again (to a writable folder) to write them"));
-    }
-  };
-  std::future<void> pending;
-  auto flush = [&] {
-    if (chunk.empty()) return;
-    const auto chunk_size = chunk.size();
+
+  // Pass 2, in chunks: the main thread checks chunk k+1 against the log while
+  // chunk k is signed (one session per thread) and chunk k-1 is committed and
+  // written. Chunks commit in order; each chunk's files are written only after
+  // its own commit.
+  // Check an order again against the log (another signet may have changed it
+  // since pass 1) and turn it into jobs, or into re-emitted files.
+  auto prepare = [&](std::vector<Order> orders) {
+    Chunk c;
+    c.orders = std::move(orders);
+    c.orders_read = c.orders.size();
     const auto now = now_utc();
     Validator validator(ctx, now);
-    std::vector<issue::OutputFile> outputs;
-    std::vector<Job> jobs;
-    for (const auto& o : chunk) {
+    for (const auto& o : c.orders) {
       bool already = false;
       std::optional<Superseded> sup;
       auto problems = validator.check(o, already, &sup);
@@ -309,83 +328,116 @@ IssueSummary issue_batch(IssueContext& ctx, const IssueRequest& req) {
       if (already) {
         for (const auto& e : ctx.log.issued_for_order(o.order_id)) {
           const Json r = Json::parse(e.record);
-          outputs.push_back({r.at("file").get<std::string>(), r.at("license").get<std::string>()});
+          c.outputs.push_back({r.at("file").get<std::string>(), r.at("license").get<std::string>()});
           remember({o.order_id, *e.license_id, r.at("file").get<std::string>(), true, r.value("non_production", 0) > 0});
         }
         ++summary.orders_already;
         continue;
       }
       for (std::int64_t np = 0; np <= o.non_production_deployments; ++np) {
-        auto terms = terms_for(o, sup, now);
-        terms.non_production = np > 0;
         Job job;
         job.order = &o;
         job.non_production = np;
         if (sup) job.supersedes_license = sup->entry.license_id;
-        job.payload = payload_json(terms);
+        job.terms = terms_for(o, sup, now);
+        job.terms.non_production = np > 0;
         job.file = np == 0 ? prod_file(o.order_id) : nonprod_file(o.order_id, np);
-        jobs.push_back(std::move(job));
+        c.jobs.push_back(std::move(job));
       }
       ++summary.orders_issued;
     }
-    sign_all(jobs, req.encoding, ctx.key, threads);
-    std::vector<audit::NewEntry> entries;
-    entries.reserve(jobs.size());
-    for (auto& j : jobs) {
-      summary.resigned += static_cast<std::size_t>(j.signed_license.resigned);
-      const auto license_id = j.signed_license.payload_json.at("id").get<std::string>();
-      // The record is canonical JSON assembled from canonical parts (keys in
-      // sorted order): the payload text is the exact signed bytes, and the
-      // manifest is encoded once per order.
-      std::string record;
-      record.reserve(j.signed_license.payload.size() + j.signed_license.encoded.size() + 2048);
-      record += "{\"encoding\":";
-      record += canonical_json(Json(std::string(to_string(req.encoding))));
-      record += ",\"file\":";
-      record += canonical_json(Json(j.file));
-      record += ",\"license\":";
-      record += canonical_json(Json(j.signed_license.encoded));
-      record += ",\"manifest\":";
-      record += manifest_text(*j.order);
-      record += ",\"non_production\":";
-      record += std::to_string(j.non_production);
-      record += ",\"payload\":";
-      record += j.signed_license.payload;
-      if (j.signed_license.resigned > 0) record += ",\"resigned\":" + std::to_string(j.signed_license.resigned);
-      record += ",\"source\":";
-      record += canonical_json(Json(j.order->source));
-      record += ",\"supersedes_license\":";
-      record += j.supersedes_license ? canonical_json(Json(*j.supersedes_license)) : std::string("null");
-      record += "}";
-      entries.push_back({.kind = "issued", .order_id = j.order->order_id, .license_id = license_id,
-                         .key_id = ctx.key.key_id(), .record = Json(), .record_text = std::move(record)});
-      outputs.push_back({j.file, j.signed_license.encoded});
-      remember({j.order->order_id, license_id, j.file, false, j.non_production > 0});
-    }
-    std::vector<std::string> ids;
-    for (const auto& j : jobs)
-      if (j.non_production == 0) ids.push_back(j.order->order_id);
-    // Commit and write this chunk in the background while the next one is read
-    // and signed; chunks still commit in order, and each chunk's files are
-    // written only after its own commit.
-    if (pending.valid()) pending.get();
-    pending = std::async(std::launch::async,
-                         [&commit, c = Commit{std::move(chunk), std::move(entries), std::move(outputs), std::move(ids),
-                                              jobs.size()}]() mutable { commit(std::move(c)); });
-    done += chunk_size;
-    progress.update(done);
-    chunk = {};
+    return c;
   };
-  read_orders(
-      files, ctx.read,
-      [&](Order&& o) {
-        if (refused_sources.contains(o.source)) return;
-        chunk.push_back(std::move(o));
-        if (chunk.size() >= req.chunk_size) flush();
-      },
-      [](ManifestProblem&&) {});
-  flush();
-  if (pending.valid()) pending.get();
+
+  // Appends go through a connection of their own, so that the next chunk's
+  // reads on ctx.db can run while a commit is in flight.
+  auto commit_db = Database::open(ctx.db.path(), Database::Mode::read_write);
+  audit::Log commit_log(commit_db);
+  auto commit = [&](Chunk c) {
+    std::vector<audit::NewEntry> entries;
+    entries.reserve(c.jobs.size());
+    std::vector<std::string> ids;
+    for (auto& j : c.jobs) {
+      if (j.non_production == 0) ids.push_back(j.order->order_id);
+      c.outputs.push_back({j.file, std::move(j.signed_license.encoded)});
+      entries.push_back({.kind = "issued", .order_id = j.order->order_id, .license_id = j.signed_license.license_id,
+                         .key_id = ctx.key.key_id(), .record = Json(), .record_text = std::move(j.record)});
+    }
+    if (!entries.empty()) {
+      auto options = ctx.append;
+      options.checkpoint_key = &ctx.checkpoint_key;
+      options.precheck = [&ids](Database& db) {
+        // Another signet may have issued one of these orders since we checked.
+        auto st = db.prepare("SELECT 1 FROM entries WHERE +kind = 'issued' AND order_id = ? LIMIT 1");
+        for (const auto& id : ids) {
+          st.reset();
+          st.bind(1, id);
+          if (st.step())
+            throw audit::AuditError(ErrorKind::busy,
+                                    "order " + id + " was issued by another signet process meanwhile; rerun to re-emit it");
+        }
+      };
+      const auto appended = commit_log.append(std::move(entries), options);
+      summary.last_checkpoint_seq = appended.back().seq;
+      summary.licenses_issued += c.jobs.size();
+    }
+    try {
+      out.write_all(c.outputs);
+    } catch (const Error& e) {
+      throw Error(e.kind(), std::string(e.what()) +
+                                (c.jobs.empty() ? std::string()
+                                                : "; the licenses signed so far are committed in the audit log: "
+                                                  "run the same command again (to a writable folder) to write them"));
+    }
+  };
+
+  // Declared before the futures, so that the futures (which wait for their
+  // work when destroyed) go first.
+  std::optional<Chunk> signing_chunk;
+  std::future<void> committing;
+  std::future<void> signing;
+  // Takes the chunk being signed, once signed, to the committer.
+  auto hand_over = [&] {
+    if (!signing.valid()) return;
+    signing.get();
+    Chunk c = std::move(*signing_chunk);
+    signing_chunk.reset();
+    for (const auto& j : c.jobs) {
+      summary.resigned += static_cast<std::size_t>(j.signed_license.resigned);
+      remember({j.order->order_id, j.signed_license.license_id, j.file, false, j.non_production > 0});
+    }
+    done += c.orders_read;
+    if (committing.valid()) committing.get();
+    committing = std::async(std::launch::async, commit, std::move(c));
+    progress.update(done);
+  };
+  auto flush = [&](std::vector<Order> orders) {
+    if (orders.empty()) return;
+    Chunk c = prepare(std::move(orders));
+    hand_over();
+    signing_chunk = std::move(c);
+    signing = std::async(std::launch::async, [&] { sign_all(signing_chunk->jobs, req.encoding, ctx.key, threads); });
+  };
+
+  std::vector<Order> chunk;
+  const auto add = [&](Order&& o) {
+    chunk.push_back(std::move(o));
+    if (chunk.size() >= req.chunk_size) flush(std::exchange(chunk, {}));
+  };
+  if (keep) {
+    for (auto& o : kept) add(std::move(o));
+    std::vector<Order>().swap(kept);
+  } else {
+    read_orders(
+        files, read,
+        [&](Order&& o) {
+          if (!refused_sources.contains(o.source)) add(std::move(o));
+        },
+        [](ManifestProblem&&) {});
+  }
+  flush(std::exchange(chunk, {}));
+  hand_over();
+  if (committing.valid()) committing.get();
   progress.finish();
   return summary;
 }

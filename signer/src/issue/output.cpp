@@ -4,12 +4,15 @@
 #include "signet/core/crypto.hpp"
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 namespace signet::issue {
 
@@ -23,6 +26,8 @@ class Fd {
   }
   Fd(const Fd&) = delete;  // owns the descriptor
   Fd& operator=(const Fd&) = delete;
+  Fd(Fd&& other) noexcept : m_fd(std::exchange(other.m_fd, -1)) {}
+  Fd& operator=(Fd&&) = delete;
   [[nodiscard]] int get() const noexcept { return m_fd; }
   int release() noexcept {
     const int fd = m_fd;
@@ -63,31 +68,87 @@ OutputFolder::OutputFolder(std::filesystem::path dir) : m_dir(std::move(dir)) {
   if (::access(m_dir.c_str(), W_OK | X_OK) != 0) {
     fail(errno, "cannot write to output folder", m_dir);
   }
+  // Unnamed files need /proc/self/fd to be given their name, and one
+  // descriptor each until then.
+  if (::access("/proc/self/fd", X_OK) == 0) {
+    struct rlimit lim {};
+    if (::getrlimit(RLIMIT_NOFILE, &lim) == 0) {
+      if (lim.rlim_cur < kWantedDescriptors && lim.rlim_cur < lim.rlim_max) {
+        lim.rlim_cur = std::min<rlim_t>(lim.rlim_max, kWantedDescriptors);
+        ::setrlimit(RLIMIT_NOFILE, &lim);  // best effort: a lower limit only makes the groups smaller
+        ::getrlimit(RLIMIT_NOFILE, &lim);
+      }
+      m_group = static_cast<std::size_t>(std::min<rlim_t>(kMaxGroup, lim.rlim_cur / 4));
+    }
+  }
 }
 
 void OutputFolder::write_all(const std::vector<OutputFile>& files) {
   if (files.empty()) return;
-  std::vector<std::filesystem::path> temps;
+  Fd dir(::open(m_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (dir.get() < 0) fail(errno, "cannot open output folder", m_dir);
+  std::size_t i = 0;
+  if (m_group >= kMinGroup) {
+    while (i < files.size()) {
+      const auto n = std::min(m_group, files.size() - i);
+      if (!write_unnamed(dir.get(), std::span(files).subspan(i, n))) break;  // not supported here: name them first
+      i += n;
+    }
+  }
+  if (i < files.size()) write_renamed(dir.get(), std::span(files).subspan(i));
+  if (::fsync(dir.get()) != 0) fail(errno, "cannot flush folder", m_dir);
+}
+
+bool OutputFolder::write_unnamed(int dir, std::span<const OutputFile> files) {
+  std::vector<Fd> fds;
+  fds.reserve(files.size());
+  for (const auto& file : files) {
+    Fd fd(::openat(dir, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644));
+    if (fd.get() < 0) {
+      const int err = errno;
+      // File systems without unnamed files (vfat, exfat, older kernels).
+      if (fds.empty() && (err == EOPNOTSUPP || err == EISDIR || err == EINVAL || err == ENOENT)) {
+        m_group = 0;
+        return false;
+      }
+      fail(err, "cannot create a file in", m_dir);
+    }
+    write_content(fd.get(), file);
+    fds.push_back(std::move(fd));
+  }
+  // One flush of the file system instead of one fsync per file; then the files
+  // get their names, complete: none is ever seen half-written.
+  if (::syncfs(fds.front().get()) != 0) fail(errno, "cannot flush", m_dir);
+  for (std::size_t k = 0; k < files.size(); ++k) {
+    const auto proc = "/proc/self/fd/" + std::to_string(fds[k].get());
+    if (::linkat(AT_FDCWD, proc.c_str(), dir, files[k].name.c_str(), AT_SYMLINK_FOLLOW) == 0) continue;
+    if (errno != EEXIST) fail(errno, "cannot name", m_dir / files[k].name);
+    // A file of that name is there (a rerun re-emitting it): replace it whole.
+    const auto temp = temp_name(files[k].name);
+    if (::linkat(AT_FDCWD, proc.c_str(), dir, temp.c_str(), AT_SYMLINK_FOLLOW) != 0) fail(errno, "cannot name", m_dir / temp);
+    if (::renameat(dir, temp.c_str(), dir, files[k].name.c_str()) != 0) {
+      const int err = errno;
+      ::unlinkat(dir, temp.c_str(), 0);
+      fail(err, "cannot rename into place", m_dir / files[k].name);
+    }
+  }
+  return true;
+}
+
+void OutputFolder::write_renamed(int dir, std::span<const OutputFile> files) {
+  std::vector<std::string> temps;
   temps.reserve(files.size());
-  const auto cleanup = [&temps]() noexcept {
-    for (const auto& t : temps) ::unlink(t.c_str());
+  const auto cleanup = [&]() noexcept {
+    for (const auto& t : temps) ::unlinkat(dir, t.c_str(), 0);
   };
   try {
     int last_fd = -1;
     for (const auto& file : files) {
-      const auto temp = m_dir / temp_name(file.name);
-      Fd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
-      if (fd.get() < 0) fail(errno, "cannot create", temp);
-      temps.push_back(temp);
-      std::size_t done = 0;
-      while (done < file.content.size()) {
-        const ssize_t n = ::write(fd.get(), file.content.data() + done, file.content.size() - done);
-        if (n < 0) {
-          if (errno == EINTR) continue;
-          fail(errno, "cannot write", m_dir / file.name);
-        }
-        done += static_cast<std::size_t>(n);
-      }
+      auto temp = temp_name(file.name);
+      Fd fd(::openat(dir, temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+      if (fd.get() < 0) fail(errno, "cannot create", m_dir / temp);
+      temps.push_back(std::move(temp));
+      write_content(fd.get(), file);
       if (last_fd >= 0) ::close(last_fd);
       last_fd = fd.release();
     }
@@ -101,15 +162,24 @@ void OutputFolder::write_all(const std::vector<OutputFile>& files) {
     throw;
   }
   for (std::size_t i = 0; i < files.size(); ++i) {
-    const auto target = m_dir / files[i].name;
-    if (::rename(temps[i].c_str(), target.c_str()) != 0) {
+    if (::renameat(dir, temps[i].c_str(), dir, files[i].name.c_str()) != 0) {
       const int err = errno;
-      for (std::size_t j = i; j < temps.size(); ++j) ::unlink(temps[j].c_str());
-      fail(err, "cannot rename into place", target);
+      for (std::size_t j = i; j < temps.size(); ++j) ::unlinkat(dir, temps[j].c_str(), 0);
+      fail(err, "cannot rename into place", m_dir / files[i].name);
     }
   }
-  Fd dir(::open(m_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (dir.get() < 0 || ::fsync(dir.get()) != 0) fail(errno, "cannot flush folder", m_dir);
+}
+
+void OutputFolder::write_content(int fd, const OutputFile& file) const {
+  std::size_t done = 0;
+  while (done < file.content.size()) {
+    const ssize_t n = ::write(fd, file.content.data() + done, file.content.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      fail(errno, "cannot write", m_dir / file.name);
+    }
+    done += static_cast<std::size_t>(n);
+  }
 }
 
 }  // namespace signet::issue

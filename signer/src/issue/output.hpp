@@ -1,13 +1,16 @@
-// Writing license files durably without one fsync per file in sequence: every
-// file of a chunk is written to a temporary name in the output folder, the file
-// system is flushed once (syncfs), then each is renamed into place and the
-// folder is fsynced. A crash leaves either the old state or complete files,
-// never a half-written license.
+// Writing license files durably without one fsync per file in sequence: the
+// files of a chunk are written as unnamed files in the output folder (O_TMPFILE),
+// the file system is flushed once (syncfs), then each is given its name
+// (linkat) and the folder is fsynced. Where the file system has no unnamed
+// files (vfat, exfat), each is written under a temporary name and renamed into
+// place after the flush instead. A crash leaves either the old state or complete
+// files, never a half-written license.
 #pragma once
 
 #include "signet/core/error.hpp"
 
 #include <filesystem>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -32,7 +35,18 @@ class OutputFolder {
   [[nodiscard]] const std::filesystem::path& path() const noexcept { return m_dir; }
 
  private:
+  static constexpr std::size_t kMaxGroup = 1024;        // unnamed files open at once
+  static constexpr std::size_t kMinGroup = 16;
+  static constexpr unsigned long kWantedDescriptors = 4096;
+
+  // Writes, flushes and names one group of unnamed files; false (nothing
+  // written) when the file system has no unnamed files.
+  bool write_unnamed(int dir, std::span<const OutputFile> files);
+  void write_renamed(int dir, std::span<const OutputFile> files);
+  void write_content(int fd, const OutputFile& file) const;
+
   std::filesystem::path m_dir;
+  std::size_t m_group = 0;  // unnamed files per flush; 0: temporary names and renames
 };
 
 }  // namespace signet::issue

@@ -63,6 +63,78 @@ Json payload_json(const Terms& t) {
   return p;
 }
 
+namespace {
+
+// The payload's feature keys in canonical (byte) order: every flag and "users".
+const std::vector<std::string>& sorted_feature_keys() {
+  static const std::vector<std::string> keys = [] {
+    auto k = feature_names();
+    k.emplace_back("users");
+    std::sort(k.begin(), k.end());
+    k.erase(std::unique(k.begin(), k.end()), k.end());
+    return k;
+  }();
+  return keys;
+}
+
+void append_bool(std::string& out, bool v) { out += v ? "true" : "false"; }
+
+}  // namespace
+
+std::string payload_text(const Terms& t) {
+  // Keys in sorted order, as canonical_json(payload_json(t)) writes them; a test holds the two equal.
+  std::string out;
+  out.reserve(1536);
+  out += "{\"channel\":";
+  append_json_string(out, t.channel);
+  out += ",\"customer\":{\"company\":";
+  append_json_string(out, t.customer.company);
+  out += ",\"email\":";
+  append_json_string(out, t.customer.email);
+  out += ",\"id\":";
+  append_json_string(out, t.customer.id);
+  out += ",\"name\":";
+  append_json_string(out, t.customer.name);
+  out += '}';
+  if (t.deployment_id) {
+    out += ",\"deployment_id\":";
+    append_json_string(out, *t.deployment_id);
+  }
+  out += ",\"expires_at\":";
+  out += std::to_string(to_unix_ms(t.expires_at));
+  out += ",\"features\":{";
+  bool first = true;
+  for (const auto& name : sorted_feature_keys()) {
+    if (!first) out += ',';
+    first = false;
+    append_json_string(out, name);
+    out += ':';
+    if (name == "users") {
+      out += std::to_string(t.users);
+    } else {
+      const auto it = t.features.find(name);
+      append_bool(out, it != t.features.end() && it->second);
+    }
+  }
+  out += "},\"id\":";
+  append_json_string(out, t.license_id);
+  out += ",\"is_gov_sku\":";
+  append_bool(out, t.government);
+  out += ",\"is_trial\":";
+  append_bool(out, t.trial);
+  out += ",\"issued_at\":";
+  out += std::to_string(to_unix_ms(t.issued_at));
+  if (t.non_production) out += ",\"non_production\":true";
+  out += ",\"sku_name\":";
+  append_json_string(out, sku_display_name(t.sku));
+  out += ",\"sku_short_name\":";
+  append_json_string(out, t.sku);
+  out += ",\"starts_at\":";
+  out += std::to_string(to_unix_ms(t.starts_at));
+  out += '}';
+  return out;
+}
+
 std::string signet_license_message(std::string_view kid, std::string_view payload) {
   std::string m;
   m.reserve(kLicenseDomain.size() + kid.size() + 1 + payload.size());
@@ -71,7 +143,9 @@ std::string signet_license_message(std::string_view kid, std::string_view payloa
 }
 
 std::string encode_mattermost(std::string_view payload, ByteView signature) {
-  Bytes all(payload.begin(), payload.end());
+  Bytes all;
+  all.reserve(payload.size() + signature.size());
+  all.insert(all.end(), payload.begin(), payload.end());
   all.insert(all.end(), signature.begin(), signature.end());
   return base64_encode(all);
 }
@@ -85,28 +159,36 @@ std::string signet_alg(keystore::Algorithm alg) {
 }  // namespace
 
 std::string encode_signet(const std::string& kid, keystore::Algorithm alg, std::string_view payload, ByteView signature) {
-  const Json envelope = {{"v", 1},
-                         {"alg", signet_alg(alg)},
-                         {"kid", kid},
-                         {"payload", base64url_encode(as_bytes(payload))},
-                         {"sig", base64url_encode(signature)}};
-  return std::string(kArmorBegin) + "\n" + canonical_json(envelope) + "\n" + std::string(kArmorEnd) + "\n";
+  // The canonical envelope {alg, kid, payload, sig, v}, keys in sorted order.
+  std::string out;
+  out.reserve(kArmorBegin.size() + kArmorEnd.size() + payload.size() * 4 / 3 + 256);
+  out.append(kArmorBegin).append("\n{\"alg\":");
+  append_json_string(out, signet_alg(alg));
+  out += ",\"kid\":";
+  append_json_string(out, kid);
+  out += ",\"payload\":\"";
+  out += base64url_encode(as_bytes(payload));
+  out += "\",\"sig\":\"";
+  out += base64url_encode(signature);
+  out += "\",\"v\":1}\n";
+  out.append(kArmorEnd).append("\n");
+  return out;
 }
 
-SignedLicense sign_license(Json payload, Encoding encoding, keystore::SigningKey& key) {
+SignedLicense sign_license(Terms terms, Encoding encoding, keystore::SigningKey& key) {
   SignedLicense out;
   if (encoding == Encoding::mattermost && key.algorithm() != keystore::Algorithm::rsa2048)
     throw Error(ErrorKind::config, "the mattermost encoding needs an RSA-2048 key; key " + key.key_id() + " is " +
                                        std::string(keystore::to_string(key.algorithm())));
   for (;;) {
-    out.payload = canonical_json(payload);
+    out.payload = payload_text(terms);
     if (encoding == Encoding::mattermost) {
       const auto sig = key.sign(as_bytes(out.payload));
       if (sig.size() != kMattermostSignatureBytes)
         throw Error(ErrorKind::software, "RSA-2048 signature of " + std::to_string(sig.size()) + " bytes");
       if (sig.back() == 0x00) {
         // The server would strip this byte and misread the signature: change the payload and sign again.
-        payload["issued_at"] = payload["issued_at"].get<std::int64_t>() + 1;
+        terms.issued_at += std::chrono::milliseconds(1);
         ++out.resigned;
         continue;
       }
@@ -118,10 +200,11 @@ SignedLicense sign_license(Json payload, Encoding encoding, keystore::SigningKey
     break;
   }
   if (out.encoded.size() >= kMaxEncodedLicenseBytes)
-    throw LicenseError(ErrorKind::bad_data, "license " + payload.value("id", std::string()) + " would be " +
+    throw LicenseError(ErrorKind::bad_data, "license " + terms.license_id + " would be " +
                                                 std::to_string(out.encoded.size()) +
                                                 " bytes encoded; the product reads licenses under 10,000 bytes");
-  out.payload_json = std::move(payload);
+  out.license_id = std::move(terms.license_id);
+  out.issued_at = terms.issued_at;
   return out;
 }
 

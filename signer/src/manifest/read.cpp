@@ -4,37 +4,15 @@
 #include "signet/core/bytes.hpp"
 
 #include <algorithm>
+#include <deque>
 #include <fstream>
-#include <set>
+#include <future>
 #include <sstream>
+#include <utility>
 
 namespace signet {
 
 namespace {
-
-constexpr int kMaxDepth = 32;
-
-// Nesting depth outside strings, counted before parsing so that a hostile file
-// cannot make the parser (or the destructor of its result) recurse deeply.
-bool nesting_within(std::string_view text, int max_depth) {
-  int depth = 0;
-  bool in_string = false, escaped = false;
-  for (const char c : text) {
-    if (in_string) {
-      if (escaped) escaped = false;
-      else if (c == '\\') escaped = true;
-      else if (c == '"') in_string = false;
-      continue;
-    }
-    if (c == '"') in_string = true;
-    else if (c == '{' || c == '[') {
-      if (++depth > max_depth) return false;
-    } else if (c == '}' || c == ']') {
-      --depth;
-    }
-  }
-  return true;
-}
 
 std::optional<std::string> read_bounded(const std::filesystem::path& path, std::uintmax_t max, std::string& why) {
   std::error_code ec;
@@ -62,7 +40,11 @@ std::optional<std::string> read_bounded(const std::filesystem::path& path, std::
 }
 
 // "" when the file's detached signature holds (or none is needed), else why not.
-std::string check_signature(const std::filesystem::path& file, const ReadOptions& options) {
+// When a signature was checked, *verified holds the bytes it covers, and those
+// are the bytes that are read as orders (not a second read of the file).
+std::string check_signature(const std::filesystem::path& file, const ReadOptions& options,
+                            std::optional<std::string>& verified) {
+  verified.reset();
   const auto sig_path = std::filesystem::path(file.string() + ".sig");
   const bool present = std::filesystem::exists(sig_path);
   if (!present) return options.require_signature ? "unsigned: " + sig_path.string() + " is missing (require_signed_manifests)" : "";
@@ -82,109 +64,177 @@ std::string check_signature(const std::filesystem::path& file, const ReadOptions
       return sig_path.string() + ": not a 64-byte Ed25519 signature (raw or base64)";
     sig = *decoded;
   }
-  const auto content = read_bounded(file, kMaxBatchFileBytes, why);
+  auto content = read_bounded(file, file.extension() == ".jsonl" ? kMaxBatchFileBytes : kMaxManifestFileBytes, why);
   if (!content) return why;
   for (const auto& key : options.desk_keys) {
-    if (key.verify(as_bytes(*content), sig)) return "";
+    if (key.verify(as_bytes(*content), sig)) {
+      verified = std::move(content);
+      return "";
+    }
   }
   return "signature " + sig_path.string() + " does not verify with any trusted order-desk key";
 }
 
-void read_jsonl(const std::filesystem::path& file, const ReadOptions& options,
-                const std::function<void(Order&&)>& on_order,
-                const std::function<void(ManifestProblem&&)>& on_problem) {
+// One unit of parsing: a line of a .jsonl file or a whole .json file.
+struct Item {
+  std::string source;
+  std::string text;
+  bool line = false;      // a .jsonl line: a trailing CR is dropped, a blank line is skipped
+  bool too_long = false;  // a .jsonl line over the limit: refused unread
+};
+
+using Outcome = std::variant<std::monostate, Order, std::vector<ManifestProblem>>;
+
+Outcome parse_item(Item& item, const Policy& policy) {
+  if (item.too_long)
+    return std::vector<ManifestProblem>{
+        {item.source, std::nullopt, "", "line longer than " + std::to_string(kMaxManifestLineBytes) + " bytes"}};
+  auto& text = item.text;
+  if (item.line) {
+    if (!text.empty() && text.back() == '\r') text.pop_back();
+    if (std::all_of(text.begin(), text.end(), [](char c) { return c == ' ' || c == '\t'; })) return std::monostate{};
+  }
+  std::string why;
+  const auto json = parse_strict_json(text, why);
+  if (!json) return std::vector<ManifestProblem>{{item.source, std::nullopt, "", why}};
+  auto result = validate_manifest(*json, item.source, policy);
+  if (auto* order = std::get_if<Order>(&result)) return std::move(*order);
+  return std::move(std::get<std::vector<ManifestProblem>>(result));
+}
+
+// Parses and checks items in batches on worker threads, handing the outcomes
+// over in input order on the caller's thread. At most `threads` batches are in
+// flight, so memory stays bounded however long the input.
+class OrderedParser {
+ public:
+  OrderedParser(const ReadOptions& options, const std::function<void(Order&&)>& on_order,
+                const std::function<void(ManifestProblem&&)>& on_problem)
+      : m_options(options), m_on_order(on_order), m_on_problem(on_problem) {}
+  OrderedParser(const OrderedParser&) = delete;  // owns batches in flight
+  OrderedParser& operator=(const OrderedParser&) = delete;
+  ~OrderedParser() noexcept = default;  // futures of std::async wait for their batches
+
+  void add(Item&& item) {
+    m_bytes += item.text.size();
+    m_batch.push_back(std::move(item));
+    if (m_batch.size() >= kBatchItems || m_bytes >= kBatchBytes) submit();
+  }
+
+  // Hands over everything added so far.
+  void flush() {
+    submit();
+    while (!m_pending.empty()) deliver_front();
+  }
+
+  // Hands a problem over in order with the outcomes before it.
+  void problem(ManifestProblem&& p) {
+    flush();
+    m_on_problem(std::move(p));
+  }
+
+ private:
+  static constexpr std::size_t kBatchItems = 256;
+  static constexpr std::size_t kBatchBytes = 1U << 20U;
+
+  static std::vector<Outcome> run(std::vector<Item> batch, const Policy& policy) {
+    std::vector<Outcome> out;
+    out.reserve(batch.size());
+    for (auto& item : batch) out.push_back(parse_item(item, policy));
+    return out;
+  }
+
+  void submit() {
+    if (m_batch.empty()) return;
+    auto batch = std::exchange(m_batch, {});
+    m_bytes = 0;
+    if (m_options.threads <= 1) {
+      deliver(run(std::move(batch), m_options.policy));
+      return;
+    }
+    if (m_pending.size() >= m_options.threads) deliver_front();
+    m_pending.push_back(std::async(std::launch::async, &OrderedParser::run, std::move(batch), std::cref(m_options.policy)));
+  }
+
+  void deliver_front() {
+    auto outcomes = m_pending.front().get();
+    m_pending.pop_front();
+    deliver(std::move(outcomes));
+  }
+
+  void deliver(std::vector<Outcome> outcomes) {
+    for (auto& o : outcomes) {
+      if (auto* order = std::get_if<Order>(&o)) m_on_order(std::move(*order));
+      else if (auto* problems = std::get_if<std::vector<ManifestProblem>>(&o))
+        for (auto& p : *problems) m_on_problem(std::move(p));
+    }
+  }
+
+  const ReadOptions& m_options;
+  const std::function<void(Order&&)>& m_on_order;
+  const std::function<void(ManifestProblem&&)>& m_on_problem;
+  std::vector<Item> m_batch;
+  std::size_t m_bytes = 0;
+  std::deque<std::future<std::vector<Outcome>>> m_pending;
+};
+
+// Splits JSON Lines into items; lines over the limit are refused without being held.
+class LineSplitter {
+ public:
+  LineSplitter(const std::filesystem::path& file, OrderedParser& parser) : m_file(file.string()), m_parser(parser) {}
+
+  void feed(std::string_view data) {
+    std::size_t start = 0;
+    for (auto nl = data.find('\n'); nl != std::string_view::npos; nl = data.find('\n', start)) {
+      if (!m_too_long) m_pending.append(data.data() + start, nl - start);
+      finish_line();
+      start = nl + 1;
+    }
+    if (!m_too_long) m_pending.append(data.data() + start, data.size() - start);
+    if (m_pending.size() > kMaxManifestLineBytes) {
+      m_too_long = true;
+      m_pending.clear();
+      m_pending.shrink_to_fit();
+    }
+  }
+
+  void end() {
+    if (!m_pending.empty() || m_too_long) finish_line();
+  }
+
+ private:
+  void finish_line() {
+    ++m_line_no;
+    Item item{.source = m_file + ":" + std::to_string(m_line_no), .text = {}, .line = true,
+              .too_long = m_too_long || m_pending.size() > kMaxManifestLineBytes};
+    if (!item.too_long) item.text = m_pending;
+    m_pending.clear();
+    m_too_long = false;
+    m_parser.add(std::move(item));
+  }
+
+  std::string m_file;
+  OrderedParser& m_parser;
+  std::string m_pending;
+  std::size_t m_line_no = 0;
+  bool m_too_long = false;
+};
+
+void read_jsonl(const std::filesystem::path& file, OrderedParser& parser) {
   std::ifstream in(file, std::ios::binary);
   if (!in) {
-    on_problem({file.string(), std::nullopt, "", "cannot read"});
+    parser.problem({file.string(), std::nullopt, "", "cannot read"});
     return;
   }
-  std::string line;
-  std::size_t line_no = 0;
+  LineSplitter lines(file, parser);
   std::vector<char> buf(1U << 16U);
-  bool too_long = false;
-  std::string pending;
-  auto finish_line = [&](std::string& text) {
-    ++line_no;
-    const auto source = file.string() + ":" + std::to_string(line_no);
-    if (too_long || text.size() > kMaxManifestLineBytes) {
-      on_problem({source, std::nullopt, "", "line longer than " + std::to_string(kMaxManifestLineBytes) + " bytes"});
-      too_long = false;
-      return;
-    }
-    if (!text.empty() && text.back() == '\r') text.pop_back();
-    if (std::all_of(text.begin(), text.end(), [](char c) { return c == ' ' || c == '\t'; })) return;
-    std::string why;
-    const auto json = parse_strict_json(text, why);
-    if (!json) {
-      on_problem({source, std::nullopt, "", why});
-      return;
-    }
-    auto result = validate_manifest(*json, source, options.policy);
-    if (auto* order = std::get_if<Order>(&result)) on_order(std::move(*order));
-    else for (auto& p : std::get<std::vector<ManifestProblem>>(result)) on_problem(std::move(p));
-  };
   while (in) {
     in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
-    const auto n = static_cast<std::size_t>(in.gcount());
-    std::size_t start = 0;
-    for (std::size_t i = 0; i < n; ++i) {
-      if (buf[i] != '\n') continue;
-      if (!too_long) pending.append(buf.data() + start, i - start);
-      finish_line(pending);
-      pending.clear();
-      start = i + 1;
-    }
-    if (!too_long) pending.append(buf.data() + start, n - start);
-    if (pending.size() > kMaxManifestLineBytes) {
-      too_long = true;
-      pending.clear();
-      pending.shrink_to_fit();
-    }
+    lines.feed(std::string_view(buf.data(), static_cast<std::size_t>(in.gcount())));
   }
-  if (!pending.empty() || too_long) finish_line(pending);
+  lines.end();
 }
 
 }  // namespace
-
-std::optional<Json> parse_strict_json(std::string_view text, std::string& why) {
-  if (!nesting_within(text, kMaxDepth)) {
-    why = "JSON nested deeper than " + std::to_string(kMaxDepth) + " levels";
-    return std::nullopt;
-  }
-  std::vector<std::set<std::string>> keys;
-  std::string duplicate;
-  const Json::parser_callback_t cb = [&](int, Json::parse_event_t event, Json& parsed) {
-    switch (event) {
-      case Json::parse_event_t::object_start: keys.emplace_back(); break;
-      case Json::parse_event_t::key:
-        if (!keys.empty() && !keys.back().insert(parsed.get<std::string>()).second && duplicate.empty())
-          duplicate = parsed.get<std::string>();
-        break;
-      case Json::parse_event_t::object_end:
-        if (!keys.empty()) keys.pop_back();
-        break;
-      default: break;
-    }
-    return true;
-  };
-  try {
-    auto j = Json::parse(text, cb, true);
-    if (!duplicate.empty()) {
-      why = "duplicate key \"" + duplicate + "\" (a repeated field must not silently override the first)";
-      return std::nullopt;
-    }
-    return j;
-  } catch (const Json::parse_error& e) {
-    why = std::string("not valid JSON: ") + e.what();
-    const auto pos = why.find("parse error");
-    if (pos != std::string::npos) why = "not valid JSON: " + why.substr(pos);
-    return std::nullopt;
-  } catch (const Json::exception&) {
-    // e.g. out_of_range 406: a number too large for a double (1e400).
-    why = "not valid JSON: a number is out of range";
-    return std::nullopt;
-  }
-}
 
 std::vector<std::filesystem::path> manifest_files(const std::vector<std::filesystem::path>& inputs) {
   std::vector<std::filesystem::path> files;
@@ -216,39 +266,41 @@ std::vector<std::filesystem::path> manifest_files(const std::vector<std::filesys
 void read_orders(const std::vector<std::filesystem::path>& files, const ReadOptions& options,
                  const std::function<void(Order&&)>& on_order,
                  const std::function<void(ManifestProblem&&)>& on_problem) {
+  OrderedParser parser(options, on_order, on_problem);
   for (const auto& file : files) {
-    if (const auto why = check_signature(file, options); !why.empty()) {
-      on_problem({file.string(), std::nullopt, "", why});
+    std::optional<std::string> verified;
+    if (const auto why = check_signature(file, options, verified); !why.empty()) {
+      parser.problem({file.string(), std::nullopt, "", why});
       continue;
     }
     if (file.extension() == ".jsonl") {
+      if (verified) {
+        LineSplitter lines(file, parser);
+        lines.feed(*verified);
+        lines.end();
+        continue;
+      }
       std::error_code ec;
       const auto size = std::filesystem::file_size(file, ec);
       if (ec || size > kMaxBatchFileBytes) {
-        on_problem({file.string(), std::nullopt, "",
-                    ec ? "cannot read: " + ec.message()
-                       : "file is " + std::to_string(size) + " bytes, more than the " +
-                             std::to_string(kMaxBatchFileBytes) + " allowed"});
+        parser.problem({file.string(), std::nullopt, "",
+                        ec ? "cannot read: " + ec.message()
+                           : "file is " + std::to_string(size) + " bytes, more than the " +
+                                 std::to_string(kMaxBatchFileBytes) + " allowed"});
         continue;
       }
-      read_jsonl(file, options, on_order, on_problem);
+      read_jsonl(file, parser);
       continue;
     }
     std::string why;
-    const auto text = read_bounded(file, kMaxManifestFileBytes, why);
+    auto text = verified ? std::move(verified) : read_bounded(file, kMaxManifestFileBytes, why);
     if (!text) {
-      on_problem({file.string(), std::nullopt, "", why});
+      parser.problem({file.string(), std::nullopt, "", why});
       continue;
     }
-    const auto json = parse_strict_json(*text, why);
-    if (!json) {
-      on_problem({file.string(), std::nullopt, "", why});
-      continue;
-    }
-    auto result = validate_manifest(*json, file.string(), options.policy);
-    if (auto* order = std::get_if<Order>(&result)) on_order(std::move(*order));
-    else for (auto& p : std::get<std::vector<ManifestProblem>>(result)) on_problem(std::move(p));
+    parser.add(Item{.source = file.string(), .text = std::move(*text), .line = false, .too_long = false});
   }
+  parser.flush();
 }
 
 }  // namespace signet

@@ -124,20 +124,14 @@ class Checker {
       if (required) problem(pointer, "required");
       return std::nullopt;
     }
-    const auto range = std::to_string(lo) + " to " + std::to_string(hi);
-    if (!v->is_number_integer()) {
-      problem(pointer, "must be an integer " + range);
+    const auto out_of_range = [&] {
+      problem(pointer, "must be an integer " + std::to_string(lo) + " to " + std::to_string(hi));
       return std::nullopt;
-    }
-    if (v->is_number_unsigned() && v->get<std::uint64_t>() > static_cast<std::uint64_t>(hi)) {
-      problem(pointer, "must be an integer " + range);
-      return std::nullopt;
-    }
+    };
+    if (!v->is_number_integer()) return out_of_range();
+    if (v->is_number_unsigned() && v->get<std::uint64_t>() > static_cast<std::uint64_t>(hi)) return out_of_range();
     const auto n = v->get<std::int64_t>();
-    if (n < lo || n > hi) {
-      problem(pointer, "must be an integer " + range);
-      return std::nullopt;
-    }
+    if (n < lo || n > hi) return out_of_range();
     return n;
   }
 
@@ -209,7 +203,6 @@ std::variant<Order, std::vector<ManifestProblem>> validate_manifest(const Json& 
   c.unknown_fields(m, "", known_fields());
   Order o;
   o.source = source;
-  o.manifest = m;
 
   c.integer(m, "manifest_version", "/manifest_version", true, 1, 1);
   if (const auto id = c.text(m, "order_id", "/order_id", true, 64)) {
@@ -325,6 +318,7 @@ std::variant<Order, std::vector<ManifestProblem>> validate_manifest(const Json& 
   o.reason = c.text(m, "reason", "/reason", o.kind == OrderKind::reissue, kMaxNotesBytes);
   if (o.reason && o.kind != OrderKind::reissue) c.problem("/reason", "only a reissue records a reason");
   if (!c.ok()) return std::move(c.problems());
+  o.manifest = canonical_json(m);
   return o;
 }
 

@@ -96,7 +96,7 @@ class Log {
   // Appends the entries (and, with a checkpoint key, a checkpoint) in one
   // transaction, all dated now. AuditError(config, exit 78) when the clock is
   // behind the last entry, AuditError(busy) when another writer holds the log.
-  std::vector<Entry> append(const std::vector<NewEntry>& entries, const AppendOptions& options);
+  std::vector<Entry> append(std::vector<NewEntry> entries, const AppendOptions& options);
 
   [[nodiscard]] std::optional<Entry> last() const;
   [[nodiscard]] std::optional<Entry> get(std::int64_t seq) const;

@@ -7,7 +7,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 
 namespace signet {
 
@@ -15,5 +18,19 @@ using Json = nlohmann::json;
 
 // Encodes a value canonically; throws Error(bad_data) on a float or invalid UTF-8.
 std::string canonical_json(const Json& value);
+
+// Parses JSON text, refusing duplicate object keys (a second "seats" must not
+// silently win) and nesting deeper than 32. nullopt + why on failure.
+std::optional<Json> parse_strict_json(std::string_view text, std::string& why);
+
+// The value when it is a JSON integer within the type's range; nullopt for
+// anything else (floats, strings, larger numbers). get<> on a float would be
+// undefined behaviour when it is out of range.
+std::optional<std::uint64_t> json_uint(const Json& value) noexcept;
+std::optional<std::int64_t> json_int(const Json& value) noexcept;
+
+// Appends the string as canonical JSON encodes it (exactly canonical_json(Json(s))),
+// for writers that assemble canonical text from parts; Error(bad_data) on invalid UTF-8.
+void append_json_string(std::string& out, std::string_view s);
 
 }  // namespace signet

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -31,6 +32,8 @@ class SqliteError : public Error {
 };
 
 class Statement;
+class CachedStatement;
+struct StatementCache;
 
 class Database {
  public:
@@ -50,6 +53,11 @@ class Database {
   void exec(std::string_view sql);
   // sqlite3_prepare_v2.
   Statement prepare(std::string_view sql);
+  // A statement for SQL run many times: taken from this connection's cache
+  // (prepared once, with SQLITE_PREPARE_PERSISTENT) and given back, reset, when
+  // the CachedStatement ends (finalized instead if the Database is gone by
+  // then). Nested uses of the same SQL get statements of their own.
+  CachedStatement prepare_cached(std::string_view sql);
   // Milliseconds sqlite waits on a lock before SQLITE_BUSY (sqlite3_busy_timeout).
   void busy_timeout(int ms);
   [[nodiscard]] std::int64_t last_insert_rowid() const noexcept;
@@ -57,9 +65,11 @@ class Database {
   [[nodiscard]] sqlite3* handle() noexcept { return m_db; }
 
  private:
-  Database(sqlite3* db, std::filesystem::path path) : m_db(db), m_path(std::move(path)) {}
+  Database(sqlite3* db, std::filesystem::path path);
+  void close() noexcept;
   sqlite3* m_db = nullptr;
   std::filesystem::path m_path;
+  std::shared_ptr<StatementCache> m_cache;  // shared with the CachedStatements lent out
 };
 
 class Statement {
@@ -78,6 +88,9 @@ class Statement {
   Statement& bind(int index, ByteView blob);
   Statement& bind_null(int index);
   Statement& bind(int index, const std::optional<std::string>& text);
+  // Binds text without copying it (SQLITE_STATIC): it must stay unchanged until
+  // the statement is reset or stepped to its end.
+  Statement& bind_view(int index, std::string_view text);
 
   // sqlite3_step: true while a row is available, false when done.
   bool step();
@@ -91,13 +104,34 @@ class Statement {
   [[nodiscard]] std::int64_t column_int(int column) const;
   [[nodiscard]] std::string column_text(int column) const;
   [[nodiscard]] std::optional<std::string> column_optional_text(int column) const;
+  // The column's text without a copy; valid until the next step, reset or column call.
+  [[nodiscard]] std::string_view column_view(int column) const;
   [[nodiscard]] Bytes column_blob(int column) const;
 
  private:
   friend class Database;
+  friend class CachedStatement;
   Statement(sqlite3_stmt* stmt, sqlite3* db) : m_stmt(stmt), m_db(db) {}
   sqlite3_stmt* m_stmt = nullptr;
   sqlite3* m_db = nullptr;
+};
+
+// A statement lent by Database::prepare_cached; used like a Statement (->, *).
+class CachedStatement {
+ public:
+  ~CachedStatement() noexcept;
+  CachedStatement(const CachedStatement&) = delete;  // gives its statement back exactly once
+  CachedStatement& operator=(const CachedStatement&) = delete;
+  Statement* operator->() noexcept { return &m_stmt; }
+  Statement& operator*() noexcept { return m_stmt; }
+
+ private:
+  friend class Database;
+  CachedStatement(std::shared_ptr<StatementCache> cache, std::string sql, Statement stmt)
+      : m_cache(std::move(cache)), m_sql(std::move(sql)), m_stmt(std::move(stmt)) {}
+  std::shared_ptr<StatementCache> m_cache;
+  std::string m_sql;
+  Statement m_stmt;
 };
 
 // A transaction: BEGIN IMMEDIATE (takes the write lock now) or BEGIN DEFERRED;

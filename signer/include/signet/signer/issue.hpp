@@ -5,9 +5,14 @@
 //  3. the rest are signed in the HSM, one session per thread;
 //  4. per chunk, their `issued` entries and a checkpoint are appended in one
 //     transaction and committed;
-//  5. only then the license files are written (temp files, one syncfs, renames).
-// The batch is streamed twice (validate, then issue) and never held whole in memory.
-// Not thread-safe itself; it runs its own signing threads.
+//  5. only then the license files are written (unnamed or temporary files, one
+//     syncfs, then their names).
+// The orders validated in step 1 are kept for the rest while they fit in a
+// bounded amount of memory; a larger batch is streamed a second time instead,
+// so a batch of any length runs in bounded memory. Manifests are parsed on one
+// thread per core; the chunks flow through checking, signing and committing at
+// once (chunk k+1 checked while k is signed and k-1 committed).
+// Not thread-safe itself; it runs its own threads.
 #pragma once
 
 #include "signet/audit/log.hpp"

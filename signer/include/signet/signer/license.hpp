@@ -50,19 +50,23 @@ struct Terms {
 
 // The payload object the product reads.
 Json payload_json(const Terms& terms);
+// The same payload as canonical JSON text (canonical_json(payload_json(terms))),
+// written directly: these are the bytes that are signed.
+std::string payload_text(const Terms& terms);
 
 struct SignedLicense {
-  std::string payload;  // the exact signed payload bytes (canonical JSON)
-  std::string encoded;  // the license file's bytes
-  Json payload_json;
-  int resigned = 0;     // times the payload was changed because the signature ended in 0x00
+  std::string payload;     // the exact signed payload bytes (canonical JSON)
+  std::string encoded;     // the license file's bytes
+  std::string license_id;  // the payload's id
+  TimePoint issued_at;     // the payload's issued_at (later than asked when re-signed)
+  int resigned = 0;        // times the payload was changed because the signature ended in 0x00
 };
 
-// Signs the payload with the key in the encoding; for mattermost, bumps
+// Signs the terms' payload with the key in the encoding; for mattermost, bumps
 // issued_at by 1 ms and re-signs while the signature ends in 0x00.
 // LicenseError(bad_data) when the encoded license would reach 10,000 bytes;
 // Error(config) when mattermost is asked of a key that is not RSA-2048.
-SignedLicense sign_license(Json payload, Encoding encoding, keystore::SigningKey& key);
+SignedLicense sign_license(Terms terms, Encoding encoding, keystore::SigningKey& key);
 
 // The message a signet-encoding signature covers.
 std::string signet_license_message(std::string_view kid, std::string_view payload);

@@ -35,10 +35,10 @@ struct Reseller {
 enum class OrderKind { new_order, renewal, true_forward, reissue };
 std::string_view to_string(OrderKind kind) noexcept;
 
-// One validated order. `manifest` is the object as given (canonical in the log).
+// One validated order.
 struct Order {
-  std::string source;  // "path" or "path:line"
-  Json manifest;
+  std::string source;    // "path" or "path:line"
+  std::string manifest;  // the manifest object as given, as canonical JSON text (so the log records it)
   std::string order_id;
   OrderKind kind = OrderKind::new_order;
   std::optional<std::string> supersedes;  // a license id, or "order:ORDER_ID"
@@ -80,6 +80,8 @@ struct ReadOptions {
   // Manifests must carry FILE.sig by one of these keys (require_signed_manifests).
   bool require_signature = false;
   std::vector<keystore::PublicKey> desk_keys;
+  // Parse and check orders on this many threads; they are still handed over in file order.
+  unsigned threads = 1;
 };
 
 // The manifest files the inputs name: files as given, folders searched
@@ -88,7 +90,8 @@ std::vector<std::filesystem::path> manifest_files(const std::vector<std::filesys
 
 // Reads every order of the files in order, calling on_order for each valid
 // order and on_problem for each refused one (a refused file or line gives one
-// problem and reading goes on with the next).
+// problem and reading goes on with the next). The callbacks run on the calling
+// thread, in file and line order, whatever options.threads says.
 void read_orders(const std::vector<std::filesystem::path>& files, const ReadOptions& options,
                  const std::function<void(Order&&)>& on_order,
                  const std::function<void(ManifestProblem&&)>& on_problem);
@@ -97,10 +100,6 @@ void read_orders(const std::vector<std::filesystem::path>& files, const ReadOpti
 // Returns the order, or the problems found (all of them, not just the first).
 std::variant<Order, std::vector<ManifestProblem>> validate_manifest(const Json& manifest, const std::string& source,
                                                                     const Policy& policy);
-
-// Parses JSON text, refusing duplicate object keys (a second "seats" must not
-// silently win) and nesting deeper than 32. nullopt + why on failure.
-std::optional<Json> parse_strict_json(std::string_view text, std::string& why);
 
 // The feature flags a license can carry (the product's names), and the SKU's defaults.
 const std::vector<std::string>& feature_names();
