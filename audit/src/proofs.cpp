@@ -28,7 +28,8 @@ std::optional<std::vector<Hash>> hashes_from(const Json& j) {
 std::string check_signature(const Json& cp, const std::vector<keystore::PublicKey>& keys) {
   try {
     const auto log_id = cp.at("log_id").get<std::string>();
-    const auto size = cp.at("tree_size").get<std::uint64_t>();
+    const auto size = json_uint(cp.at("tree_size"));
+    if (!size) return "checkpoint tree_size is not a non-negative integer";
     const auto root = cp.at("root_hash").get<std::string>();
     const auto time = cp.at("time").get<std::string>();
     const auto key_id = cp.at("key_id").get<std::string>();
@@ -36,7 +37,7 @@ std::string check_signature(const Json& cp, const std::vector<keystore::PublicKe
     if (!sig) return "checkpoint signature is not base64";
     for (const auto& k : keys) {
       if (k.key_id() != key_id) continue;
-      return k.verify(as_bytes(checkpoint_message(log_id, size, root, time)), *sig)
+      return k.verify(as_bytes(checkpoint_message(log_id, *size, root, time)), *sig)
                  ? ""
                  : "checkpoint signature does not verify with key " + key_id;
     }
@@ -66,7 +67,9 @@ Json prove_inclusion(const std::filesystem::path& db_path, std::int64_t seq) {
     throw AuditError(ErrorKind::not_found, "entry " + std::to_string(seq) +
                                                " is not yet covered by a checkpoint (run `signet audit checkpoint`)");
   const Json cp = Json::parse(checkpoint->record);
-  const auto size = cp.at("tree_size").get<std::uint64_t>();
+  const auto size = json_uint(cp.at("tree_size")).value_or(0);
+  if (size < static_cast<std::uint64_t>(seq) || size > leaves.size())
+    throw AuditError(ErrorKind::bad_data, "checkpoint " + std::to_string(checkpoint->seq) + " has a bad tree_size");
   const auto index = static_cast<std::uint64_t>(seq - 1);
   const auto tree = std::span<const Hash>(leaves).first(size);
   return Json{{"signet_inclusion_proof", 1},
@@ -85,15 +88,18 @@ std::string verify_inclusion_proof(const Json& proof, const std::vector<keystore
   try {
     if (!proof.is_object() || proof.value("signet_inclusion_proof", 0) != 1) return "not a signet inclusion proof";
     const auto entry = proof.at("entry").get<std::string>();
-    const auto index = proof.at("leaf_index").get<std::uint64_t>();
-    const auto size = proof.at("tree_size").get<std::uint64_t>();
+    const auto index_value = json_uint(proof.at("leaf_index"));
+    const auto size_value = json_uint(proof.at("tree_size"));
+    if (!index_value || !size_value) return "leaf_index and tree_size must be non-negative integers";
+    const auto index = *index_value;
+    const auto size = *size_value;
     const auto root = hash_from_hex(proof.at("root_hash").get<std::string>());
     const auto path = hashes_from(proof.at("path"));
     const auto& cp = proof.at("checkpoint");
     if (!root || !path) return "root_hash or path is not hex SHA-256";
     const Json e = Json::parse(entry, nullptr, false);
     if (!e.is_object() || !e.contains("seq") || e["seq"] != index + 1) return "entry's seq does not match leaf_index + 1";
-    if (cp.at("tree_size").get<std::uint64_t>() != size || cp.at("root_hash").get<std::string>() != to_hex(*root))
+    if (json_uint(cp.at("tree_size")) != size || cp.at("root_hash").get<std::string>() != to_hex(*root))
       return "the proof's tree is not the checkpoint's tree";
     if (cp.at("log_id") != proof.at("log_id")) return "the checkpoint is for another log";
     if (!verify_inclusion(index, size, leaf_hash(as_bytes(entry)), *path, *root))

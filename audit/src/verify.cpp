@@ -297,7 +297,9 @@ ExportHeader read_export(const std::filesystem::path& path, const std::function<
         if (v.is_null()) return std::nullopt;
         return v.get<std::string>();
       };
-      e.seq = j.at("seq").get<std::int64_t>();
+      const auto seq = json_int(j.at("seq"));
+      if (!seq) throw bad("seq must be an integer");
+      e.seq = *seq;
       e.at = j.at("at").get<std::string>();
       e.kind = j.at("kind").get<std::string>();
       e.actor = j.at("actor").get<std::string>();

@@ -1217,6 +1217,24 @@ TEST_CASE("inclusion proofs of entries against a signed checkpoint", "[audit][ch
     CHECK_FALSE(verify_inclusion_proof(bad, keys).empty());
     SoftEd25519 other;
     CHECK_FALSE(verify_inclusion_proof(proof, {other.public_key()}).empty());
+    // Numbers that are not integers of the right range are refused, not converted.
+    for (const auto* field : {"leaf_index", "tree_size"}) {
+      for (const auto& value : {Json(18446744073709551616.0), Json(-1), Json(1.5), Json("1")}) {
+        bad = proof;
+        bad[field] = value;
+        CHECK_FALSE(verify_inclusion_proof(bad, keys).empty());
+      }
+    }
+    bad = proof;
+    bad["checkpoint"]["tree_size"] = 1e30;
+    CHECK_FALSE(verify_inclusion_proof(bad, keys).empty());
+  }
+  // Found by fuzz_proof: a leaf_index beyond uint64 (a float) was converted with undefined behaviour.
+  for (const auto& entry : std::filesystem::directory_iterator(signet::test::source_dir() / "tests/fuzz/regressions/proof")) {
+    INFO(entry.path());
+    const auto text = signet::test::read_file(entry.path());
+    const auto j = Json::parse(text, nullptr, false);
+    if (j.is_object() && j.contains("checkpoint")) CHECK_FALSE(verify_inclusion_proof(j, keys).empty());
   }
   try {
     (void)prove_inclusion(t.path, 7);
