@@ -1,6 +1,7 @@
 // License payloads and encodings, signed in a real SoftHSM2 token and checked
 // by libsodium/OpenSSL through keystore::PublicKey and by the vendor's vector.
 #include "appliance.hpp"
+#include "token_keys.hpp"
 
 #include "signet/core/bytes.hpp"
 #include "signet/keystore/token.hpp"
@@ -16,27 +17,8 @@ using signet::Json;
 
 namespace {
 
-// Kept for the whole run and deliberately never destroyed: SoftHSM2 tears down
-// its own state at exit, before static destructors here could close sessions.
-signet::keystore::TokenKeys& token() {
-  static auto* keys = [] {
-    auto& hsm = signet::test::SoftHsm::shared();
-    signet::SecretBuffer pin(16);
-    for (const char c : hsm.user_pin()) pin.push_back(static_cast<std::uint8_t>(c));
-    return new signet::keystore::TokenKeys(
-        signet::keystore::TokenKeys::open({hsm.module_path(), hsm.token_uri()}, std::move(pin)));
-  }();
-  return *keys;
-}
-
 std::shared_ptr<signet::keystore::SigningKey> key(signet::keystore::Algorithm alg) {
-  static auto* keys = new std::map<signet::keystore::Algorithm, std::shared_ptr<signet::keystore::SigningKey>>();
-  auto& k = (*keys)[alg];
-  if (!k) {
-    const auto record = token().generate(alg, "license-test-" + std::string(signet::keystore::to_string(alg)));
-    k = token().signing_key(record);
-  }
-  return k;
+  return signet::test::shared_key(alg).second;
 }
 
 signet::Terms terms() {

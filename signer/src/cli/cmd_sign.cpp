@@ -87,7 +87,7 @@ int sign_batch(const Context& ctx, const SignOptions& o) {
       [[nodiscard]] const keystore::PublicKey& public_key() const noexcept override { return m_key; }
       keystore::PublicKey m_key;
     } none(keystore::PublicKey::from_der(record.spki_der));
-    IssueContext ictx{app.db, log, none, none, app.append_options(nullptr), read};
+    IssueContext ictx{app.db, log, none, none, app.append_options(nullptr), read, nullptr};
     summary = issue_batch(ictx, req);
   } else {
     const auto record = choose_key(app, o);
@@ -100,7 +100,17 @@ int sign_batch(const Context& ctx, const SignOptions& o) {
     const auto key = app.token().signing_key(record);
     const auto checkpoint_key = app.audit_key(key);
     key_id = record.key_id;
-    IssueContext ictx{app.db, log, *key, *checkpoint_key, app.append_options(checkpoint_key.get()), read};
+    // Resolved through the token (TokenKeys::signing_key checks that the token's
+    // key is the registered one), so only a key the HSM holds vouches for a license.
+    const auto token_public_key = [&app](const std::string& id) -> std::optional<keystore::PublicKey> {
+      try {
+        return app.token().signing_key(app.registry.get(id))->public_key();
+      } catch (const Error&) {
+        return std::nullopt;
+      }
+    };
+    IssueContext ictx{app.db, log, *key, *checkpoint_key, app.append_options(checkpoint_key.get()), read,
+                      token_public_key};
     summary = issue_batch(ictx, req);
   }
 

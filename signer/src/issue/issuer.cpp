@@ -1,6 +1,8 @@
 #include "signet/signer/issue.hpp"
 
 #include "issue/output.hpp"
+
+#include "signet/core/crypto.hpp"
 #include "issue/progress.hpp"
 
 #include <atomic>
@@ -137,6 +139,44 @@ class Validator {
   std::unordered_set<std::string> m_superseding;
 };
 
+// The file of an already issued license, from its `issued` entry, checked
+// before anything is written: the entry's own hash holds, the file name is the
+// one Signet gives that license of that order (never a path from the log), and
+// the license is one the HSM signed for this entry's license id and the
+// order's customer. A log edited outside Signet therefore cannot make a rerun
+// write anything else, anywhere else.
+issue::OutputFile reemitted_file(const Order& o, const audit::Entry& e, const IssueContext& ctx) {
+  const auto refuse = [&](const std::string& why) {
+    return Error(ErrorKind::bad_data, "audit log entry " + std::to_string(e.seq) + " (order " + o.order_id +
+                                          "): " + why + "; nothing was re-emitted (run signet audit verify)");
+  };
+  if (audit::entry_hash(e.prev_hash, audit::entry_encoding(e)) != e.hash) throw refuse("its hash does not hold");
+  std::string why;
+  const auto r = parse_strict_json(e.record, why);
+  if (!r || !r->is_object()) throw refuse("its record is not a JSON object");
+  const auto np = r->contains("non_production") ? json_int((*r)["non_production"]) : std::optional<std::int64_t>(0);
+  if (!np || *np < 0 || *np > 4) throw refuse("non_production is not 0 to 4");
+  const auto file = *np == 0 ? prod_file(o.order_id) : nonprod_file(o.order_id, *np);
+  if (!r->contains("file") || (*r)["file"] != file)
+    throw refuse("its file name is not " + file + ", the name Signet gives this license");
+  if (!r->contains("license") || !(*r)["license"].is_string()) throw refuse("it holds no license");
+  auto content = (*r)["license"].get<std::string>();
+  const auto key = e.key_id && ctx.token_public_key ? ctx.token_public_key(*e.key_id) : std::nullopt;
+  if (!key || key->key_id() != *e.key_id) throw refuse("it names no key the HSM holds");
+  try {
+    const auto d = decode_license(content);
+    if (!verify_license(d, *key)) throw refuse("its license does not verify with key " + *e.key_id);
+    if (!e.license_id || d.payload_json.value("id", std::string()) != *e.license_id)
+      throw refuse("its license is not license " + e.license_id.value_or("?"));
+    const auto& customer = d.payload_json.value("customer", Json::object());
+    if (!customer.is_object() || customer.value("id", std::string()) != o.customer.id)
+      throw refuse("its license is not for customer " + o.customer.id);
+  } catch (const LicenseError& ex) {
+    throw refuse(std::string("its license is malformed: ") + ex.what());
+  }
+  return {file, std::move(content)};
+}
+
 // One license to sign: its terms, then what signing made of them.
 struct Job {
   const Order* order = nullptr;
@@ -241,15 +281,18 @@ void sign_all(std::vector<Job>& jobs, Encoding encoding, keystore::SigningKey& k
   }
 }
 
+// An order as validated: where it came from and its canonical manifest.
+Sha256Digest order_digest(const Order& o) {
+  Sha256 h;
+  h.update(o.source).update(std::string_view("\n", 1)).update(o.manifest);
+  return h.finish();
+}
+
 // An estimate of the memory an order held for the second pass takes.
 std::size_t footprint(const Order& o) {
   return sizeof(Order) + o.manifest.capacity() + o.source.capacity() + o.customer.email.capacity() +
          o.customer.name.capacity() + o.customer.company.capacity() + 64 * o.features.size() + 64;
 }
-
-// Orders read in the first pass are kept for the second up to this much memory;
-// a larger batch is read again instead, so that any batch runs in bounded memory.
-constexpr std::size_t kMaxKeptBytes = 24U << 20U;
 
 }  // namespace
 
@@ -262,12 +305,16 @@ IssueSummary issue_batch(IssueContext& ctx, const IssueRequest& req) {
   read.threads = threads;
 
   // Pass 1: validate everything; nothing is signed from a batch with a refused order.
-  // The valid orders are kept for pass 2 while they fit in kMaxKeptBytes.
+  // The valid orders are kept for pass 2 while they fit in req.keep_bytes, so
+  // that a batch of any size runs in bounded memory.
   std::set<std::string> refused_sources;
   std::size_t valid = 0;
   std::vector<Order> kept;
   bool keep = !req.dry_run;
   std::size_t kept_bytes = 0;
+  // What each valid order was, for a batch read a second time: pass 2 must see
+  // exactly the orders pass 1 validated (a file changed in between is refused).
+  std::vector<Sha256Digest> validated;
   {
     Validator validator(ctx, now_utc());
     read_orders(
@@ -282,9 +329,10 @@ IssueSummary issue_batch(IssueContext& ctx, const IssueRequest& req) {
           }
           ++valid;
           if (!already) ++summary.would_issue;
+          if (!req.dry_run) validated.push_back(order_digest(o));
           if (!keep) return;
           kept_bytes += footprint(o);
-          if (kept_bytes > kMaxKeptBytes) {
+          if (kept_bytes > req.keep_bytes) {
             keep = false;
             std::vector<Order>().swap(kept);
           } else {
@@ -327,9 +375,9 @@ IssueSummary issue_batch(IssueContext& ctx, const IssueRequest& req) {
       if (!problems.empty()) throw ManifestError(std::move(problems));  // the log changed since pass 1
       if (already) {
         for (const auto& e : ctx.log.issued_for_order(o.order_id)) {
-          const Json r = Json::parse(e.record);
-          c.outputs.push_back({r.at("file").get<std::string>(), r.at("license").get<std::string>()});
-          remember({o.order_id, *e.license_id, r.at("file").get<std::string>(), true, r.value("non_production", 0) > 0});
+          auto file = reemitted_file(o, e, ctx);
+          remember({o.order_id, *e.license_id, file.name, true, file.name != prod_file(o.order_id)});
+          c.outputs.push_back(std::move(file));
         }
         ++summary.orders_already;
         continue;
@@ -356,9 +404,13 @@ IssueSummary issue_batch(IssueContext& ctx, const IssueRequest& req) {
   auto commit = [&](Chunk c) {
     std::vector<audit::NewEntry> entries;
     entries.reserve(c.jobs.size());
-    std::vector<std::string> ids;
+    std::vector<std::string> ids;          // production orders
+    std::vector<std::string> superseding;  // the licenses their orders supersede
     for (auto& j : c.jobs) {
-      if (j.non_production == 0) ids.push_back(j.order->order_id);
+      if (j.non_production == 0) {
+        ids.push_back(j.order->order_id);
+        if (j.supersedes_license) superseding.push_back(*j.supersedes_license);
+      }
       c.outputs.push_back({j.file, std::move(j.signed_license.encoded)});
       entries.push_back({.kind = "issued", .order_id = j.order->order_id, .license_id = j.signed_license.license_id,
                          .key_id = ctx.key.key_id(), .record = Json(), .record_text = std::move(j.record)});
@@ -366,15 +418,31 @@ IssueSummary issue_batch(IssueContext& ctx, const IssueRequest& req) {
     if (!entries.empty()) {
       auto options = ctx.append;
       options.checkpoint_key = &ctx.checkpoint_key;
-      options.precheck = [&ids](Database& db) {
-        // Another signet may have issued one of these orders since we checked.
-        auto st = db.prepare("SELECT 1 FROM entries WHERE +kind = 'issued' AND order_id = ? LIMIT 1");
+      options.precheck = [&](Database& db) {
+        // Another signet may have changed the log since these orders were
+        // checked: the rules that depend on it are checked again here, inside
+        // the write transaction, where nobody else can change it.
+        const auto meanwhile = [](const std::string& what) {
+          return audit::AuditError(ErrorKind::busy, what + " by another signet process meanwhile; nothing of this "
+                                                           "chunk was logged: run the same command again");
+        };
+        {
+          auto st = db.prepare("SELECT 1 FROM entries WHERE +kind = 'key_retired' AND key_id = ? LIMIT 1");
+          st.bind(1, ctx.key.key_id());
+          if (st.step()) throw meanwhile("key " + ctx.key.key_id() + " was retired");
+        }
+        auto issued = db.prepare("SELECT 1 FROM entries WHERE +kind = 'issued' AND order_id = ? LIMIT 1");
         for (const auto& id : ids) {
-          st.reset();
-          st.bind(1, id);
-          if (st.step())
-            throw audit::AuditError(ErrorKind::busy,
-                                    "order " + id + " was issued by another signet process meanwhile; rerun to re-emit it");
+          issued.reset();
+          issued.bind(1, id);
+          if (issued.step()) throw meanwhile("order " + id + " was issued");
+        }
+        auto revoked = db.prepare("SELECT 1 FROM entries WHERE license_id = ? AND +kind = 'revoked' LIMIT 1");
+        for (const auto& lid : superseding) {
+          revoked.reset();
+          revoked.bind(1, lid);
+          if (revoked.step()) throw meanwhile("license " + lid + " was revoked");
+          if (superseded_already(db, lid)) throw meanwhile("license " + lid + " was superseded");
         }
       };
       const auto appended = commit_log.append(std::move(entries), options);
@@ -425,15 +493,27 @@ IssueSummary issue_batch(IssueContext& ctx, const IssueRequest& req) {
     if (chunk.size() >= req.chunk_size) flush(std::exchange(chunk, {}));
   };
   if (keep) {
+    std::vector<Sha256Digest>().swap(validated);
     for (auto& o : kept) add(std::move(o));
     std::vector<Order>().swap(kept);
   } else {
+    std::size_t seen = 0;
+    const auto changed = [&](const std::string& source) {
+      return Error(ErrorKind::bad_data, source + ": changed since this run validated the batch; nothing more was "
+                                                 "signed (the licenses before it are issued and logged)");
+    };
     read_orders(
         files, read,
         [&](Order&& o) {
-          if (!refused_sources.contains(o.source)) add(std::move(o));
+          if (refused_sources.contains(o.source)) return;
+          if (seen >= validated.size() || validated[seen] != order_digest(o)) throw changed(o.source);
+          ++seen;
+          add(std::move(o));
         },
-        [](ManifestProblem&&) {});
+        [&](ManifestProblem&& p) {
+          if (!refused_sources.contains(p.source)) throw changed(p.source);
+        });
+    if (seen != validated.size()) throw changed(files.empty() ? std::string("the batch") : files.back().string());
   }
   flush(std::exchange(chunk, {}));
   hand_over();

@@ -20,6 +20,8 @@
 #include "signet/signer/manifest.hpp"
 
 #include <filesystem>
+#include <functional>
+#include <optional>
 
 namespace signet {
 
@@ -32,6 +34,9 @@ struct IssueRequest {
   bool progress = false;         // a progress bar on stderr (on a terminal)
   std::size_t chunk_size = 1000; // orders per transaction
   unsigned threads = 0;          // signing threads; 0 = one per core
+  // The orders validated in pass 1 are kept for pass 2 up to about this much
+  // memory; a larger batch is read a second time (and must read the same).
+  std::size_t keep_bytes = 24U << 20U;
 };
 
 struct IssuedLicense {
@@ -60,6 +65,9 @@ struct IssueContext {
   keystore::SigningKey& checkpoint_key;  // signs the checkpoints
   audit::AppendOptions append;           // actor, clock margin (checkpoint_key is set by the issuer)
   ReadOptions read;
+  // The public key of a key held in the HSM, by key id; nullopt when the token
+  // has no such key. A license re-emitted from the log must verify with one.
+  std::function<std::optional<keystore::PublicKey>(const std::string& key_id)> token_public_key;
 };
 
 // Runs the workflow. ManifestError (exit 65) when an order is refused and
