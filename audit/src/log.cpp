@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <iostream>
+#include <span>
 
 namespace signet::audit {
 
@@ -27,7 +28,6 @@ CREATE TABLE entries(
 ) STRICT;
 CREATE INDEX entries_by_order ON entries(order_id, kind);
 CREATE INDEX entries_by_license ON entries(license_id, kind);
-CREATE INDEX entries_by_superseded ON entries(json_extract(record, '$.supersedes_license')) WHERE kind = 'issued';
 CREATE INDEX entries_by_kind ON entries(kind, seq);
 CREATE INDEX entries_by_time ON entries(at);
 CREATE UNIQUE INDEX entries_one_issue_per_license ON entries(license_id) WHERE kind = 'issued';
@@ -50,6 +50,25 @@ CREATE TRIGGER audit_meta_no_delete BEFORE DELETE ON audit_meta
 BEGIN SELECT RAISE(ABORT, 'audit log metadata cannot be deleted'); END;
 )sql";
 
+// The license an `issued` entry supersedes, found without parsing the record:
+// supersedes_license is the last key of an issued record (canonical JSON, keys
+// sorted; signer/src/issue/issuer.cpp writes it last and a test holds it
+// there), so a record that supersedes one ends with
+// "supersedes_license":"<26-character id>"}. Replaces an index on
+// json_extract(record, '$.supersedes_license'), which parsed every ~3 KB
+// record on insert; lookups still confirm with json_extract (superseded_by_any).
+// The record is read as a BLOB so that substr() counts bytes from the end
+// instead of counting the characters of the whole text.
+constexpr std::string_view kSupersededIndex = R"sql(
+DROP INDEX IF EXISTS entries_by_superseded;
+CREATE INDEX IF NOT EXISTS entries_by_superseded_tail ON entries(substr(CAST(record AS BLOB), -28, 26))
+  WHERE kind = 'issued' AND substr(CAST(record AS BLOB), -50, 22) = CAST('"supersedes_license":"' AS BLOB);
+)sql";
+
+// Rows per INSERT: one statement for many rows journals each page it changes
+// once, not once per row (the triggers make SQLite keep a statement journal).
+constexpr std::size_t kRowsPerInsert = 64;
+
 constexpr std::string_view kColumns = "seq, at, kind, actor, order_id, license_id, key_id, record, prev_hash, hash";
 
 Entry entry_from_row(const Statement& st) {
@@ -65,6 +84,30 @@ Entry entry_from_row(const Statement& st) {
                .hash = st.column_text(9)};
 }
 
+
+// INSERT INTO entries ... VALUES (...), (...) for `rows` rows.
+std::string insert_sql(std::size_t rows) {
+  std::string sql = "INSERT INTO entries(" + std::string(kColumns) + ") VALUES ";
+  for (std::size_t i = 0; i < rows; ++i) sql += i == 0 ? "(?,?,?,?,?,?,?,?,?,?)" : ",(?,?,?,?,?,?,?,?,?,?)";
+  return sql;
+}
+
+// Inserts the entries (hashes set) in statements of up to kRowsPerInsert rows.
+// The texts are bound without copies; they stay put until each insert has run.
+void insert_entries(Database& db, std::span<const Entry> entries) {
+  for (std::size_t start = 0; start < entries.size(); start += kRowsPerInsert) {
+    const auto rows = entries.subspan(start, std::min(kRowsPerInsert, entries.size() - start));
+    auto insert = db.prepare_cached(insert_sql(rows.size()));
+    int p = 0;
+    for (const auto& e : rows) {
+      insert->bind(p + 1, e.seq).bind_view(p + 2, e.at).bind_view(p + 3, e.kind).bind_view(p + 4, e.actor);
+      insert->bind(p + 5, e.order_id).bind(p + 6, e.license_id).bind(p + 7, e.key_id);
+      insert->bind_view(p + 8, e.record).bind_view(p + 9, e.prev_hash).bind_view(p + 10, e.hash);
+      p += 10;
+    }
+    insert->run();
+  }
+}
 
 std::string meta(Database& db, const std::string& key) {
   auto st = db.prepare_cached("SELECT value FROM audit_meta WHERE key = ?");
@@ -156,6 +199,7 @@ std::string checkpoint_message(const std::string& log_id, std::uint64_t tree_siz
 
 void Log::create_schema(Database& db) {
   db.exec(kSchema);
+  db.exec(kSupersededIndex);
   std::array<std::uint8_t, 16> id{};
   random_fill(id);
   auto st = db.prepare("INSERT INTO audit_meta(key, value) VALUES (?, ?)");
@@ -190,8 +234,12 @@ std::vector<Entry> Log::append(std::vector<NewEntry> entries, const AppendOption
   std::vector<Entry> appended;
   appended.reserve(entries.size() + 1);
   try {
-    m_db.exec("PRAGMA synchronous=FULL");
+    m_db.exec("PRAGMA synchronous=FULL; PRAGMA temp_store=MEMORY");
     Transaction tx(m_db, Transaction::Kind::immediate);
+    if (!m_indexes_current) {
+      m_db.exec(kSupersededIndex);  // logs made by earlier versions get the current index once
+      m_indexes_current = true;
+    }
     if (options.precheck) options.precheck(m_db);
     const auto last_entry = last();
     const auto now = now_utc();
@@ -213,7 +261,6 @@ std::vector<Entry> Log::append(std::vector<NewEntry> entries, const AppendOption
     std::string prev = last_entry ? last_entry->hash : std::string(kGenesisHash);
     std::int64_t seq = last_entry ? last_entry->seq : 0;
     const auto at = format_rfc3339(now);
-    auto insert = m_db.prepare_cached("INSERT INTO entries(" + std::string(kColumns) + ") VALUES (?,?,?,?,?,?,?,?,?,?)");
     auto add = [&](NewEntry&& n) {
       Entry e{.seq = ++seq, .at = at, .kind = std::move(n.kind), .actor = options.actor, .order_id = std::move(n.order_id),
               .license_id = std::move(n.license_id), .key_id = std::move(n.key_id),
@@ -222,14 +269,8 @@ std::vector<Entry> Log::append(std::vector<NewEntry> entries, const AppendOption
       const auto encoding = entry_encoding(e);
       e.hash = entry_hash(e.prev_hash, encoding);
       frontier.append(leaf_hash(as_bytes(encoding)));
-      // The texts are bound without copies; they stay put until the insert has run.
-      insert->bind(1, e.seq).bind_view(2, e.at).bind_view(3, e.kind).bind_view(4, e.actor).bind(5, e.order_id)
-          .bind(6, e.license_id).bind(7, e.key_id).bind_view(8, e.record).bind_view(9, e.prev_hash)
-          .bind_view(10, e.hash);
-      insert->run();
-      insert->reset();
       prev = e.hash;
-      appended.push_back(std::move(e));
+      appended.push_back(std::move(e));  // reserved: no reallocation moves what insert_entries binds
     };
     for (auto& n : entries) add(std::move(n));
     if (options.checkpoint_key != nullptr) {
@@ -244,6 +285,7 @@ std::vector<Entry> Log::append(std::vector<NewEntry> entries, const AppendOption
       add(NewEntry{.kind = "checkpoint", .order_id = std::nullopt, .license_id = std::nullopt, .key_id = key.key_id(),
                    .record = record, .record_text = {}});
     }
+    insert_entries(m_db, appended);
     save_frontier(m_db, frontier);
     tx.commit();
   } catch (const SqliteError& e) {
@@ -294,6 +336,19 @@ std::optional<Entry> Log::issued_license(const std::string& license_id) const {
   read_entries(m_db, [&](const Entry& e) { out = e; }, "license_id = ? AND +kind = 'issued'", {license_id});
   return out;
 }
+
+bool superseded_by_any(Database& db, const std::string& license_id) {
+  // The same terms as the partial index's WHERE, so that SQLite uses it.
+  auto st = db.prepare_cached(
+      "SELECT 1 FROM entries WHERE kind = 'issued' "
+      "AND substr(CAST(record AS BLOB), -50, 22) = CAST('\"supersedes_license\":\"' AS BLOB) "
+      "AND substr(CAST(record AS BLOB), -28, 26) = CAST(?1 AS BLOB) "
+      "AND json_extract(record, '$.supersedes_license') = ?1 LIMIT 1");
+  st->bind(1, license_id);
+  return st->step();
+}
+
+bool Log::is_superseded(const std::string& license_id) const { return superseded_by_any(m_db, license_id); }
 
 bool Log::is_revoked(const std::string& license_id) const {
   auto st = m_db.prepare_cached("SELECT 1 FROM entries WHERE license_id = ? AND +kind = 'revoked' LIMIT 1");

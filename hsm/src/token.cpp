@@ -74,16 +74,22 @@ Token::Token(std::shared_ptr<Module> module, TokenInfo info) : m_module(std::mov
 
 std::shared_ptr<Token> Token::open(std::shared_ptr<Module> module, const Uri& uri) {
   CK_FUNCTION_LIST* fn = fns(*module);
-  CK_ULONG count = 0;
-  check(fn->C_GetSlotList(CK_TRUE, nullptr, &count), "C_GetSlotList");
-  std::vector<CK_SLOT_ID> slots(count);
-  check(fn->C_GetSlotList(CK_TRUE, slots.data(), &count), "C_GetSlotList");
-  slots.resize(count);
   std::vector<TokenInfo> matches;
-  for (const auto slot : slots) {
-    auto info = read_info(fn, slot);
-    if ((info.flags & CKF_TOKEN_INITIALIZED) == 0) continue;
-    if (uri.matches_token(info.label, info.manufacturer, info.model, info.serial)) matches.push_back(info);
+  // SoftHSM2 rewrites a token's file in place when another process logs in;
+  // read meanwhile, the token shows no label (or no token at all). Listing
+  // slots changes nothing, so a short bounded retry is safe here too.
+  for (int attempt = 0; attempt < 5 && matches.empty(); ++attempt) {
+    if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(25 * attempt));
+    CK_ULONG count = 0;
+    check(fn->C_GetSlotList(CK_TRUE, nullptr, &count), "C_GetSlotList");
+    std::vector<CK_SLOT_ID> slots(count);
+    check(fn->C_GetSlotList(CK_TRUE, slots.data(), &count), "C_GetSlotList");
+    slots.resize(count);
+    for (const auto slot : slots) {
+      auto info = read_info(fn, slot);
+      if ((info.flags & CKF_TOKEN_INITIALIZED) == 0) continue;
+      if (uri.matches_token(info.label, info.manufacturer, info.model, info.serial)) matches.push_back(info);
+    }
   }
   if (matches.empty()) {
     throw HsmError(ErrorKind::not_found, "no token matches " + uri.text() + " in module " + module->name());

@@ -594,6 +594,22 @@ TEST_CASE("triggers refuse UPDATE, DELETE and out-of-chain INSERTs", "[audit][lo
   CHECK_THROWS_AS(t.db.exec("DELETE FROM audit_meta WHERE key = 'entries'"), SqliteError);
 }
 
+TEST_CASE("a log made with the earlier json_extract index gets the current index at its next append", "[audit][log][schema]") {
+  TempLog t;
+  t.db.exec("DROP INDEX entries_by_superseded_tail");
+  t.db.exec("CREATE INDEX entries_by_superseded ON entries(json_extract(record, '$.supersedes_license')) WHERE kind = 'issued'");
+  const auto index_names = [&] {
+    std::set<std::string> names;
+    auto st = t.db.prepare("SELECT name FROM sqlite_schema WHERE type = 'index' AND name LIKE 'entries_by_superseded%'");
+    while (st.step()) names.insert(st.column_text(0));
+    return names;
+  };
+  CHECK(index_names() == std::set<std::string>{"entries_by_superseded"});
+  Log log(t.db);
+  log.append({TempLog::note("x")}, TempLog::options());
+  CHECK(index_names() == std::set<std::string>{"entries_by_superseded_tail"});
+}
+
 TEST_CASE("a log of another schema version, a database without the tables and a non-SQLite file are refused",
           "[audit][log][schema]") {
   SECTION("schema version 2") {

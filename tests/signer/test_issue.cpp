@@ -219,3 +219,23 @@ TEST_CASE("a batch read twice must read the same: a line changed between the pas
   CHECK(app.count("kind = 'issued'") < 590);
   CHECK(app.count("kind = 'issued' AND json_extract(record, '$.manifest.seats') != 10") == 0);
 }
+
+TEST_CASE("supersedes_license ends every issued record, where the log's index finds it", "[issue]") {
+  Appliance app;
+  app.issue({order("BASE")}, *app.key);
+  app.issue({order("RENEW", "renewal", "order:BASE")}, *app.key);
+  const auto base = *app.log.issued_for_order("BASE").front().license_id;
+  const auto renew = app.log.issued_for_order("RENEW").front();
+  CHECK(renew.record.ends_with(",\"supersedes_license\":\"" + base + "\"}"));
+  CHECK(app.log.issued_for_order("BASE").front().record.ends_with(",\"supersedes_license\":null}"));
+  CHECK(app.log.is_superseded(base));
+  CHECK_FALSE(app.log.is_superseded(*renew.license_id));
+  // The lookup goes through the index, not a scan of every record.
+  auto plan = app.db.prepare(
+      "EXPLAIN QUERY PLAN SELECT 1 FROM entries WHERE kind = 'issued' "
+      "AND substr(CAST(record AS BLOB), -50, 22) = CAST('\"supersedes_license\":\"' AS BLOB) "
+      "AND substr(CAST(record AS BLOB), -28, 26) = CAST(?1 AS BLOB) "
+      "AND json_extract(record, '$.supersedes_license') = ?1 LIMIT 1");
+  REQUIRE(plan.step());
+  CHECK(plan.column_text(3).find("entries_by_superseded_tail") != std::string::npos);
+}

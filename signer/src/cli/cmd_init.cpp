@@ -38,6 +38,8 @@ int init(Context& ctx, const InitOptions& o) {
   const Config config = load_config(file);
   try {
     auto db = Database::open(config.database, Database::Mode::create);
+    // 16 KiB pages hold several ~3 KB entries each: fewer pages to write and read.
+    db.exec("PRAGMA page_size=16384");
     db.exec("PRAGMA journal_mode=WAL");
     Transaction tx(db);
     keystore::KeyRegistry::create_schema(db);

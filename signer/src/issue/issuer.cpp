@@ -32,13 +32,6 @@ std::string nonprod_file(const std::string& order_id, std::int64_t n) {
   return order_id + ".nonprod-" + std::to_string(n) + ".license";
 }
 
-bool superseded_already(Database& db, const std::string& license_id) {
-  auto st = db.prepare_cached(
-      "SELECT 1 FROM entries WHERE kind = 'issued' AND json_extract(record, '$.supersedes_license') = ? LIMIT 1");
-  st->bind(1, license_id);
-  return st->step();
-}
-
 class Validator {
  public:
   Validator(IssueContext& ctx, TimePoint now) : m_ctx(ctx), m_now(now) {}
@@ -84,7 +77,7 @@ class Validator {
     if (m_now > sup_expires + grace)
       problem("/supersedes", "license " + lid + " expired on " + format_rfc3339(sup_expires) + ", past its " +
                                  std::to_string(m_ctx.read.policy.grace_days) + "-day grace period");
-    if (!m_superseding.insert(lid).second || superseded_already(m_ctx.db, lid))
+    if (!m_superseding.insert(lid).second || m_ctx.log.is_superseded(lid))
       problem("/supersedes", "license " + lid + " has already been superseded by another order");
     switch (o.kind) {
       case OrderKind::renewal:
@@ -442,7 +435,7 @@ IssueSummary issue_batch(IssueContext& ctx, const IssueRequest& req) {
           revoked.reset();
           revoked.bind(1, lid);
           if (revoked.step()) throw meanwhile("license " + lid + " was revoked");
-          if (superseded_already(db, lid)) throw meanwhile("license " + lid + " was superseded");
+          if (audit::superseded_by_any(db, lid)) throw meanwhile("license " + lid + " was superseded");
         }
       };
       const auto appended = commit_log.append(std::move(entries), options);

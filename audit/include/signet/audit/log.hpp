@@ -106,11 +106,19 @@ class Log {
   [[nodiscard]] std::vector<Entry> issued_for_order(const std::string& order_id) const;
   [[nodiscard]] std::optional<Entry> issued_license(const std::string& license_id) const;
   [[nodiscard]] bool is_revoked(const std::string& license_id) const;
+  // Whether an `issued` entry supersedes the license (through the index on the
+  // record's supersedes_license, confirmed with json_extract).
+  [[nodiscard]] bool is_superseded(const std::string& license_id) const;
 
  private:
   Database& m_db;
   std::string m_log_id;
+  bool m_indexes_current = false;  // the index set of this version is in place
 };
+
+// Whether an `issued` entry of the database supersedes the license (Log::is_superseded
+// on a connection without a Log, e.g. inside AppendOptions::precheck).
+bool superseded_by_any(Database& db, const std::string& license_id);
 
 // Reads a database's entries in seq order, handing each over to be kept (moved).
 void scan_entries(Database& db, const std::function<void(Entry&&)>& fn);
