@@ -1,4 +1,5 @@
 find_package(PkgConfig)
+find_package(Threads REQUIRED)
 if(NOT PKG_CONFIG_FOUND)
   message(FATAL_ERROR "pkg-config not found: install the Debian package 'pkg-config' (make deps does)")
 endif()
@@ -23,6 +24,36 @@ signet_require_pc(SODIUM libsodium libsodium-dev)
 signet_require_pc(P11KIT p11-kit-1 libp11-kit-dev)
 signet_require_pc(SQLITE3 sqlite3 libsqlite3-dev)
 signet_require_pc(TOMLPP tomlplusplus libtomlplusplus-dev)
+
+# SQLite and libsodium are linked in from their Debian static libraries, and
+# toml++ is used header-only: `signet verify` starts without loading and
+# relocating them (see docs/performance.md). OpenSSL and p11-kit stay shared,
+# so that the system's security updates of its crypto and PKCS#11 stack apply.
+option(SIGNET_STATIC_DEPS "Link SQLite and libsodium statically, toml++ header-only" ON)
+if(SIGNET_STATIC_DEPS)
+  find_library(SQLITE3_STATIC NAMES libsqlite3.a HINTS ${SQLITE3_LIBRARY_DIRS})
+  find_library(SODIUM_STATIC NAMES libsodium.a HINTS ${SODIUM_LIBRARY_DIRS})
+  if(NOT SQLITE3_STATIC OR NOT SODIUM_STATIC)
+    message(FATAL_ERROR "libsqlite3.a or libsodium.a not found (Debian's libsqlite3-dev and libsodium-dev ship them); "
+                        "or configure with -DSIGNET_STATIC_DEPS=OFF")
+  endif()
+  add_library(signet_sqlite3 INTERFACE)
+  target_include_directories(signet_sqlite3 SYSTEM INTERFACE ${SQLITE3_INCLUDE_DIRS})
+  target_link_libraries(signet_sqlite3 INTERFACE ${SQLITE3_STATIC} m dl Threads::Threads)
+  add_library(signet_sodium INTERFACE)
+  target_include_directories(signet_sodium SYSTEM INTERFACE ${SODIUM_INCLUDE_DIRS})
+  target_link_libraries(signet_sodium INTERFACE ${SODIUM_STATIC} Threads::Threads)
+  add_library(signet_toml INTERFACE)
+  target_include_directories(signet_toml SYSTEM INTERFACE ${TOMLPP_INCLUDE_DIRS})
+  target_compile_definitions(signet_toml INTERFACE TOML_HEADER_ONLY=1)
+else()
+  add_library(signet_sqlite3 INTERFACE)
+  target_link_libraries(signet_sqlite3 INTERFACE PkgConfig::SQLITE3)
+  add_library(signet_sodium INTERFACE)
+  target_link_libraries(signet_sodium INTERFACE PkgConfig::SODIUM)
+  add_library(signet_toml INTERFACE)
+  target_link_libraries(signet_toml INTERFACE PkgConfig::TOMLPP)
+endif()
 signet_require_pkg(CLI11 libcli11-dev)
 signet_require_pkg(nlohmann_json nlohmann-json3-dev)
 
@@ -39,4 +70,4 @@ endif()
 if(SIGNET_BENCH)
   signet_require_pkg(benchmark libbenchmark-dev)
 endif()
-find_package(Threads REQUIRED)
+
