@@ -9,6 +9,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <cmath>
 #include <map>
 #include <regex>
 #include <set>
@@ -50,6 +51,17 @@ TEST_CASE("license ids are 26 characters of a-z0-9 and differ", "[license]") {
     seen.insert(id);
   }
   CHECK(seen.size() == 1000);
+  // Every character equally likely: 20,000 ids, each count within 5% of the
+  // expectation (6 standard deviations; a plain byte % 36 would put a-d 14% high).
+  std::map<char, int> counts;
+  for (int i = 0; i < 20000; ++i)
+    for (const char c : signet::new_license_id()) ++counts[c];
+  CHECK(counts.size() == 36);
+  const double expected = 20000.0 * 26 / 36;
+  for (const auto& [c, n] : counts) {
+    INFO(c);
+    CHECK(std::abs(n - expected) < 0.05 * expected);
+  }
 }
 
 TEST_CASE("the payload has what the product reads, every flag explicit", "[license]") {

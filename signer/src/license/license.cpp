@@ -23,18 +23,21 @@ std::optional<Encoding> parse_encoding(std::string_view text) noexcept {
 
 std::string new_license_id() {
   static constexpr std::string_view kAlphabet = "abcdefghijklmnopqrstuvwxyz0123456789";
-  // One random draw per id (not one per character): bytes >= 252 are rejected so
-  // that each of the 36 characters is equally likely (252 = 7 * 36).
+  // Random bytes drawn from libsodium a few KiB at a time per thread (not one
+  // system call per id); bytes >= 252 are rejected so that each of the 36
+  // characters is equally likely (252 = 7 * 36). Ids are public, not secret.
+  thread_local std::array<std::uint8_t, 4096> pool{};
+  thread_local std::size_t used = pool.size();
   std::string id;
   id.reserve(kLicenseIdChars);
   while (id.size() < kLicenseIdChars) {
-    std::array<std::uint8_t, 40> r{};
-    random_fill(r);
-    for (const auto b : r) {
-      if (b >= 252) continue;
-      id += kAlphabet[b % kAlphabet.size()];
-      if (id.size() == kLicenseIdChars) break;
+    if (used == pool.size()) {
+      random_fill(pool);
+      used = 0;
     }
+    const auto b = pool[used++];
+    if (b >= 252) continue;
+    id += kAlphabet[b % kAlphabet.size()];
   }
   return id;
 }
