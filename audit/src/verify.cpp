@@ -304,7 +304,10 @@ ExportHeader read_export(const std::filesystem::path& path, const std::function<
     ++line_no;
     if (line.size() > kMaxLine) throw bad("line longer than 1 MiB");
     if (line.empty()) continue;
-    const Json j = Json::parse(line, nullptr, false);
+    std::string why;
+    const auto parsed = parse_strict_json(line, why);
+    if (!parsed) throw bad("not strict JSON: " + why);
+    const Json& j = *parsed;
     if (!j.is_object()) throw bad("not a JSON object");
     if (!have_header) {
       const auto fmt = j.find("signet_audit_export");

@@ -758,6 +758,22 @@ TEST_CASE("an exported log verifies and a changed character in it is found", "[a
     CHECK_FALSE(r.ok);
     CHECK(r.failed_seq == std::optional<std::int64_t>(7));
   }
+  SECTION("a line with a duplicate key (which a reader would take differently)") {
+    auto doubled = lines;
+    auto& line = doubled[2];  // seq 2: the issuance
+    const auto pos = line.find("\"channel\":\"direct\"");
+    REQUIRE(pos != std::string::npos);
+    line.insert(pos, "\"channel\":\"government\",");
+    write_lines(file, doubled);
+    try {
+      (void)verify_export(file, opts);
+      FAIL("an export line with a duplicate key was read");
+    } catch (const AuditError& e) {
+      CHECK(e.kind() == ErrorKind::bad_data);
+      CHECK_THAT(std::string(e.what()), Catch::Contains(file.string() + ":3:"));
+      CHECK_THAT(std::string(e.what()), Catch::Contains("duplicate key"));
+    }
+  }
   SECTION("the header not on the first line") {
     auto swapped = lines;
     std::swap(swapped[0], swapped[1]);
