@@ -63,12 +63,7 @@ keystore::TokenKeys& Appliance::token() {
 }
 
 keystore::KeyRecord Appliance::active_key(std::string_view key_id_or_prefix) {
-  auto key = registry.get(key_id_or_prefix);
-  if (key.state != keystore::KeyState::active) {
-    throw keystore::KeyError(ErrorKind::config, "key " + key.key_id + " (" + key.label +
-                                                    ") is retired: it signs nothing more (see `signet key list`)");
-  }
-  return key;
+  return vouched_key(db, registry.get(key_id_or_prefix));
 }
 
 std::shared_ptr<keystore::SigningKey> Appliance::audit_key(const std::shared_ptr<keystore::SigningKey>& fallback) {

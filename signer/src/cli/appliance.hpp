@@ -35,7 +35,9 @@ struct Appliance {
 
   // Logs in to the token (reads the PIN once); later calls reuse the login.
   keystore::TokenKeys& token();
-  // An active registered key by id or prefix; Error(not_found) / Error(config) if retired.
+  // An active registered key by id or prefix, as the log vouches for it
+  // (vouched_key): Error(not_found), KeyError(bad_data) when the registry and the
+  // log disagree, KeyError(config) when retired.
   keystore::KeyRecord active_key(std::string_view key_id_or_prefix);
   // The key that signs checkpoints: signing.audit_key, else `fallback`.
   std::shared_ptr<keystore::SigningKey> audit_key(const std::shared_ptr<keystore::SigningKey>& fallback);

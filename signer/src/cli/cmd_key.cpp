@@ -88,6 +88,7 @@ int retire(Context& ctx, const std::string& kid) {
   if (record.state == keystore::KeyState::retired) {
     throw keystore::KeyError(ErrorKind::bad_data, "key " + record.key_id + " is already retired");
   }
+  (void)app.active_key(record.key_id);  // the log must vouch for it too
   Events events(app);
   events.key_retired(record);
   if (!ctx.global.quiet) std::cout << "retired key " << record.key_id << " (" << record.label << ")\n";

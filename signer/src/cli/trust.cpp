@@ -37,4 +37,56 @@ void TokenAnchor::store(const audit::LogHead& head) {
   m_token().write_object(anchor_label(head.log_id), as_bytes(text));
 }
 
+keystore::KeyRecord vouched_key(Database& db, const keystore::KeyRecord& record) {
+  const auto& id = record.key_id;
+  const auto history = audit::key_history(db, id);
+  const auto outside = " (the keys table was changed outside signet; the log and the HSM decide what signs)";
+  if (!history.generated_seq)
+    throw keystore::KeyError(ErrorKind::bad_data, "key " + id + " is in the key registry but the audit log has no key_generated entry for it" + outside);
+  bool same = false;
+  try {
+    same = keystore::PublicKey::from_pem(history.public_key_pem).der() == record.spki_der;
+  } catch (const Error&) {
+    same = false;
+  }
+  if (!same)
+    throw keystore::KeyError(ErrorKind::bad_data, "key " + id + ": the registry's public key is not the one its key_generated entry (seq " +
+                                                      std::to_string(*history.generated_seq) + ") announces" + outside);
+  if (history.retired_seq && record.state == keystore::KeyState::active)
+    throw keystore::KeyError(ErrorKind::bad_data, "key " + id + " is active in the key registry but the audit log retired it (seq " +
+                                                      std::to_string(*history.retired_seq) + ")" + outside);
+  if (history.retired_seq || record.state == keystore::KeyState::retired)
+    throw keystore::KeyError(ErrorKind::config, "key " + id + " (" + record.label +
+                                                    ") is retired: it signs nothing more (see `signet key list`)");
+  return record;
+}
+
+std::vector<keystore::PublicKey> vouched_desk_keys(Database& db, const keystore::KeyRegistry& registry) {
+  const auto logged = audit::logged_desk_keys(db);
+  const auto outside = " (the desk_keys table was changed outside signet; only `signet key trust-desk` trusts an order desk)";
+  std::size_t matched = 0;
+  for (const auto& desk : registry.desk_keys()) {
+    const auto it = logged.find(desk.key_id);
+    if (it == logged.end())
+      throw keystore::KeyError(ErrorKind::bad_data, "order-desk key " + desk.key_id +
+                                                        " is in the desk_keys table but has no desk_key_trusted entry in the audit log" + outside);
+    if (it->second.der() != desk.spki_der)
+      throw keystore::KeyError(ErrorKind::bad_data, "order-desk key " + desk.key_id +
+                                                        ": the desk_keys table's public key is not the one the audit log trusts" + outside);
+    ++matched;
+  }
+  if (matched != logged.size()) {
+    for (const auto& [id, key] : logged) {
+      bool present = false;
+      for (const auto& desk : registry.desk_keys()) present = present || desk.key_id == id;
+      if (!present)
+        throw keystore::KeyError(ErrorKind::bad_data, "order-desk key " + id +
+                                                          " is trusted by the audit log but missing from the desk_keys table" + outside);
+    }
+  }
+  std::vector<keystore::PublicKey> out;
+  for (const auto& [id, key] : logged) out.push_back(key);
+  return out;
+}
+
 }  // namespace signet::cli

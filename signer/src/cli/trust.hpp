@@ -1,13 +1,18 @@
-// What the write commands trust beyond the file: the log's head is anchored in
-// the token (a CKO_DATA object per log id) so that a log cut back to an older
-// checkpoint is refused.
+// What the write commands trust, and why: the key registry tables (`keys`,
+// `desk_keys`) are bookkeeping outside the hash chain, so every trust decision
+// is taken from what the audit log and the HSM vouch for, and the tables must
+// agree with them. The log's head is anchored in the token (a CKO_DATA object
+// per log id) so that a log cut back to an older checkpoint is refused.
 #pragma once
 
 #include "signet/audit/trust.hpp"
+#include "signet/core/sqlite.hpp"
+#include "signet/keystore/registry.hpp"
 #include "signet/keystore/token.hpp"
 
 #include <functional>
 #include <string>
+#include <vector>
 
 namespace signet::cli {
 
@@ -27,5 +32,15 @@ class TokenAnchor final : public audit::HeadAnchor {
  private:
   std::function<keystore::TokenKeys&()> m_token;
 };
+
+// A registered key checked against the log: its key_generated entry announces
+// the same public key and it has no key_retired entry. KeyError(bad_data, 65)
+// naming the key when the registry disagrees with the log (the table was changed
+// outside signet), KeyError(config, 78) when it is retired.
+keystore::KeyRecord vouched_key(Database& db, const keystore::KeyRecord& record);
+
+// The trusted order-desk keys: exactly those with a desk_key_trusted entry in the
+// log. KeyError(bad_data, 65) naming the key id when the desk_keys table differs.
+std::vector<keystore::PublicKey> vouched_desk_keys(Database& db, const keystore::KeyRegistry& registry);
 
 }  // namespace signet::cli
