@@ -1,10 +1,12 @@
 // What writers trust: the key registry tables (outside the hash chain) only as
-// far as the log and the HSM vouch for them.
+// far as the log and the HSM vouch for them; a key pair is never left in the
+// token without its log entry.
 #include "appliance.hpp"
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include <thread>
 
 using nlohmann::json;
 using signet::test::TestAppliance;
@@ -26,6 +28,17 @@ std::string query(const TestAppliance& app, const std::string& sql) {
 }
 
 std::string entries(const TestAppliance& app) { return query(app, "SELECT COUNT(*) FROM entries"); }
+
+// How many token objects carry this label, as pkcs11-tool (OpenSC) lists them.
+std::size_t token_objects(const TestAppliance& app, const std::string& label) {
+  const auto r = app.shell("pkcs11-tool --module '" + app.hsm().module_path() + "' --token-label '" + app.hsm().token_label() +
+                           "' --login --pin " + app.hsm().user_pin() + " --list-objects 2>/dev/null");
+  REQUIRE(r.exit_code == 0);
+  std::size_t n = 0;
+  const auto needle = "label:      " + label + "\n";
+  for (auto pos = r.out.find(needle); pos != std::string::npos; pos = r.out.find(needle, pos + 1)) ++n;
+  return n;
+}
 
 }  // namespace
 
@@ -116,4 +129,25 @@ TEST_CASE("signet verify without --pubkey trusts the keys the log announces, not
   const auto r = app.signet({"verify", "forged.license"});
   CHECK(r.exit_code == 1);
   CHECK(r.err.find("INVALID") != std::string::npos);
+}
+
+TEST_CASE("key generate while another writer holds the log: exit 75, the new pair destroyed, a retry works",
+          "[e2e][trust][keys]") {
+  TestAppliance app("e2e-keygen-busy");
+  const auto before = entries(app);
+  const auto r = app.shell("( echo 'BEGIN IMMEDIATE;'; sleep 8 ) | sqlite3 signet.db & sleep 1; "
+                           "\"$SIGNET\" key generate --alg ed25519 --label audit-2027; code=$?; wait; exit $code");
+  INFO(r.err);
+  CHECK(r.exit_code == 75);
+  CHECK(r.err.find("the new key pair was destroyed in the token") != std::string::npos);
+  CHECK(token_objects(app, "audit-2027") == 0);
+  CHECK(entries(app) == before);
+  CHECK(query(app, "SELECT COUNT(*) FROM keys WHERE label = 'audit-2027'") == "0\n");
+  // The label is free: a retry generates, registers and logs the key.
+  const auto again = app.signet({"key", "generate", "--alg", "ed25519", "--label", "audit-2027", "--json"});
+  INFO(again.err);
+  REQUIRE(again.exit_code == 0);
+  CHECK(token_objects(app, "audit-2027") == 2);  // its private and public halves
+  const auto kid = json::parse(again.out).at("key_id").get<std::string>();
+  CHECK(query(app, "SELECT COUNT(*) FROM entries WHERE kind = 'key_generated' AND key_id = '" + kid + "'") == "1\n");
 }

@@ -27,10 +27,22 @@ int generate(Context& ctx, const std::string& alg_text, const std::string& label
   Appliance app(ctx.load_config());
   auto& token = app.token();
   auto record = token.generate(*alg, label);
-  auto key = token.signing_key(record);
-  Events events(app);
-  // The registry row and the log entry are written in one transaction.
-  events.key_generated(record, key);
+  try {
+    auto key = token.signing_key(record);
+    Events events(app);
+    // The registry row and the log entry are written in one transaction.
+    events.key_generated(record, key);
+  } catch (const Error& e) {
+    // A key the log does not announce must not stay in the token (nor take its label).
+    std::string outcome = "; the new key pair was destroyed in the token, nothing was generated";
+    try {
+      token.destroy(record);
+    } catch (const Error& d) {
+      outcome = "; destroying the new key pair failed too (" + std::string(d.what()) + "): remove " + record.token_uri +
+                " from the token by hand";
+    }
+    throw Error(e.kind(), std::string(e.what()) + outcome);
+  }
   if (json) {
     std::cout << key_json(record).dump(2) << "\n";
   } else if (!ctx.global.quiet) {
