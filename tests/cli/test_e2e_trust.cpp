@@ -1,6 +1,6 @@
 // What writers trust: the key registry tables (outside the hash chain) only as
 // far as the log and the HSM vouch for them; a key pair is never left in the
-// token without its log entry.
+// token without its log entry; the database must be owner-only.
 #include "appliance.hpp"
 
 #include <catch2/catch.hpp>
@@ -150,4 +150,37 @@ TEST_CASE("key generate while another writer holds the log: exit 75, the new pai
   CHECK(token_objects(app, "audit-2027") == 2);  // its private and public halves
   const auto kid = json::parse(again.out).at("key_id").get<std::string>();
   CHECK(query(app, "SELECT COUNT(*) FROM entries WHERE kind = 'key_generated' AND key_id = '" + kid + "'") == "1\n");
+}
+
+TEST_CASE("a database group or others may write is refused (78, with the chmod); one they may read is warned about",
+          "[e2e][trust][permissions]") {
+  TestAppliance app("e2e-perms");
+  write_order(app, "P-1");
+  std::filesystem::permissions(app.db(), std::filesystem::perms::owner_read | std::filesystem::perms::owner_write |
+                                             std::filesystem::perms::group_write | std::filesystem::perms::others_read |
+                                             std::filesystem::perms::others_write | std::filesystem::perms::group_read);
+  for (const auto& args : std::vector<std::vector<std::string>>{{"sign", "P-1.json", "--out", "out"},
+                                                                 {"key", "generate", "--alg", "ed25519", "--label", "x"},
+                                                                 {"audit", "checkpoint"}}) {
+    const auto r = app.signet(args);
+    INFO(args[0] << ": " << r.err);
+    CHECK(r.exit_code == 78);
+    CHECK(r.err.find("mode 0666") != std::string::npos);
+    CHECK(r.err.find("chmod 600 " + app.db().string()) != std::string::npos);
+  }
+  CHECK(token_objects(app, "x") == 0);
+  // Readers still read (an auditor's copy need not be owner-only); a reader may
+  // leave -wal and -shm files with the database's mode, which the refusal names too.
+  CHECK(app.signet({"audit", "verify", "--pubkey", app.ed_pem.string(), "--pubkey", app.rsa_pem.string()}).exit_code == 0);
+  // What the message says to run, then group-readable as `chmod 640 signet.db*` makes it.
+  for (const auto* suffix : {"", "-wal", "-shm"}) {
+    const auto file = app.db().string() + suffix;
+    if (std::filesystem::exists(file))
+      std::filesystem::permissions(file, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write |
+                                             std::filesystem::perms::group_read);
+  }
+  const auto r = app.signet({"sign", "P-1.json", "--out", "out"});
+  INFO(r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(r.err.find("warning: " + app.db().string() + ": mode 0640 lets other users read") != std::string::npos);
 }

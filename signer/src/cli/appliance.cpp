@@ -51,6 +51,7 @@ Appliance::Appliance(Config c)
           throw Error(ErrorKind::config, config.file.string() + ": database.path: " + config.database.string() +
                                              " does not exist (run `signet init`)");
         }
+        check_permissions(config.database);
         return Database::open(config.database, Database::Mode::read_write);
       }()),
       registry(db) {}

@@ -28,7 +28,8 @@ struct Appliance {
   Database db;
   keystore::KeyRegistry registry;
 
-  // Opens the configured database read-write (Error(config) if it does not exist).
+  // Opens the configured database read-write: Error(config) if it does not exist
+  // or group or others may write it (check_permissions).
   explicit Appliance(Config c);
   Appliance(const Appliance&) = delete;  // the registry refers to db
   Appliance& operator=(const Appliance&) = delete;

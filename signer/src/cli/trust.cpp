@@ -2,8 +2,23 @@
 
 #include "signet/core/json.hpp"
 
+#include <cstdio>
+#include <iostream>
+#include <utility>
+#include <vector>
+#include <sys/stat.h>
 
 namespace signet::cli {
+
+namespace {
+
+std::string octal_mode(mode_t mode) {
+  char buf[8];
+  std::snprintf(buf, sizeof buf, "%04o", static_cast<unsigned>(mode & 07777U));
+  return buf;
+}
+
+}  // namespace
 
 std::string anchor_label(const std::string& log_id) { return "signet-audit-head:" + log_id; }
 
@@ -87,6 +102,30 @@ std::vector<keystore::PublicKey> vouched_desk_keys(Database& db, const keystore:
   std::vector<keystore::PublicKey> out;
   for (const auto& [id, key] : logged) out.push_back(key);
   return out;
+}
+
+void check_permissions(const std::filesystem::path& database) {
+  std::vector<std::pair<std::string, mode_t>> files;
+  for (const auto* suffix : {"", "-wal", "-shm"}) {
+    struct stat st{};
+    const auto file = database.string() + suffix;
+    if (::stat(file.c_str(), &st) == 0) files.emplace_back(file, st.st_mode);
+  }
+  std::string chmod = "chmod 600";
+  for (const auto& [file, mode] : files) chmod += " " + file;
+  for (const auto& [file, mode] : files) {
+    if ((mode & (S_IWGRP | S_IWOTH)) != 0)
+      throw Error(ErrorKind::config, file + ": mode " + octal_mode(mode) +
+                                         " lets other users write the appliance database (key registry and audit log); "
+                                         "refusing to use it: run `" + chmod + "` (and find out who changed it)");
+  }
+  for (const auto& [file, mode] : files) {
+    if ((mode & (S_IRGRP | S_IROTH)) != 0) {
+      std::cerr << "signet: warning: " << file << ": mode " << octal_mode(mode)
+                << " lets other users read the appliance database; run `" << chmod << "`\n";
+      break;
+    }
+  }
 }
 
 }  // namespace signet::cli

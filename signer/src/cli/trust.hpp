@@ -43,4 +43,8 @@ keystore::KeyRecord vouched_key(Database& db, const keystore::KeyRecord& record)
 // log. KeyError(bad_data, 65) naming the key id when the desk_keys table differs.
 std::vector<keystore::PublicKey> vouched_desk_keys(Database& db, const keystore::KeyRegistry& registry);
 
+// A writer refuses a database that group or others may write (Error(config), with
+// the chmod to run) and warns when they may read it; the -wal and -shm files too.
+void check_permissions(const std::filesystem::path& database);
+
 }  // namespace signet::cli
