@@ -63,6 +63,11 @@ TEST_CASE("a retired key revived in the keys table signs nothing (65); the log d
   r = app.signet({"sign", "R-1.json", "--out", "out", "--key", app.rsa_kid});
   CHECK(r.exit_code == 65);
   CHECK(r.err.find("is not the one its key_generated entry") != std::string::npos);
+  // Nor is it exported for the product to embed.
+  r = app.signet({"key", "export", app.rsa_kid});
+  CHECK(r.exit_code == 65);
+  CHECK(r.out.empty());
+  CHECK(app.signet({"key", "export", app.ed_kid}).exit_code == 0);  // retired, but still the announced key
 }
 
 TEST_CASE("order-desk keys are those the log trusts: a row added to or removed from desk_keys is refused (65)",

@@ -83,6 +83,8 @@ int export_key(Context& ctx, const std::string& kid, const std::string& format) 
   auto db = Database::open(config.database, Database::Mode::read_only);
   keystore::KeyRegistry registry(db);
   const auto record = registry.get(kid);
+  // What the product embeds must be the key the log announced, not whatever the table holds.
+  (void)announced_key(db, record);
   const auto key = keystore::PublicKey::from_der(record.spki_der);
   if (format == "pem") {
     std::cout << key.pem();

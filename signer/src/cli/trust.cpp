@@ -52,10 +52,16 @@ void TokenAnchor::store(const audit::LogHead& head) {
   m_token().write_object(anchor_label(head.log_id), as_bytes(text));
 }
 
-keystore::KeyRecord vouched_key(Database& db, const keystore::KeyRecord& record) {
+namespace {
+
+constexpr std::string_view kKeysOutside = " (the keys table was changed outside signet; the log and the HSM decide what signs)";
+
+}  // namespace
+
+audit::KeyHistory announced_key(Database& db, const keystore::KeyRecord& record) {
   const auto& id = record.key_id;
   const auto history = audit::key_history(db, id);
-  const auto outside = " (the keys table was changed outside signet; the log and the HSM decide what signs)";
+  const std::string outside(kKeysOutside);
   if (!history.generated_seq)
     throw keystore::KeyError(ErrorKind::bad_data, "key " + id + " is in the key registry but the audit log has no key_generated entry for it" + outside);
   bool same = false;
@@ -67,6 +73,13 @@ keystore::KeyRecord vouched_key(Database& db, const keystore::KeyRecord& record)
   if (!same)
     throw keystore::KeyError(ErrorKind::bad_data, "key " + id + ": the registry's public key is not the one its key_generated entry (seq " +
                                                       std::to_string(*history.generated_seq) + ") announces" + outside);
+  return history;
+}
+
+keystore::KeyRecord vouched_key(Database& db, const keystore::KeyRecord& record) {
+  const auto& id = record.key_id;
+  const auto history = announced_key(db, record);
+  const std::string outside(kKeysOutside);
   if (history.retired_seq && record.state == keystore::KeyState::active)
     throw keystore::KeyError(ErrorKind::bad_data, "key " + id + " is active in the key registry but the audit log retired it (seq " +
                                                       std::to_string(*history.retired_seq) + ")" + outside);

@@ -33,6 +33,10 @@ class TokenAnchor final : public audit::HeadAnchor {
   std::function<keystore::TokenKeys&()> m_token;
 };
 
+// A registered key as the log announces it: its key_generated entry has the
+// registry's public key. KeyError(bad_data, 65) naming the key otherwise.
+audit::KeyHistory announced_key(Database& db, const keystore::KeyRecord& record);
+
 // A registered key checked against the log: its key_generated entry announces
 // the same public key and it has no key_retired entry. KeyError(bad_data, 65)
 // naming the key when the registry disagrees with the log (the table was changed
