@@ -1,21 +1,23 @@
 #include "head.hpp"
 
-#include "signet/core/bytes.hpp"
-
 #include <array>
+
+#include "signet/core/bytes.hpp"
 
 namespace signet::audit::detail {
 
 namespace {
 
-constexpr std::array<std::string_view, 5> kTriggers = {"entries_no_update", "entries_no_delete", "entries_chain",
-                                                       "entries_count", "audit_meta_no_delete"};
+constexpr std::array<std::string_view, 5> kTriggers = {
+    "entries_no_update", "entries_no_delete", "entries_chain", "entries_count", "audit_meta_no_delete"};
 
-constexpr std::string_view kRecovery = " (see docs/operator-guide.md, \"The audit log was changed outside signet\")";
+constexpr std::string_view kRecovery =
+    " (see docs/operator-guide.md, \"The audit log was changed outside signet\")";
 
 // A refusal to append to a log that does not hold what signet wrote.
 [[noreturn]] void refuse(const Database& db, const std::string& why) {
-  throw AuditError(ErrorKind::bad_data, db.path().string() + ": " + why + "; nothing was appended" + std::string(kRecovery));
+  throw AuditError(ErrorKind::bad_data,
+                   db.path().string() + ": " + why + "; nothing was appended" + std::string(kRecovery));
 }
 
 std::optional<Entry> entry_at(Database& db, std::int64_t seq) {
@@ -50,7 +52,8 @@ Checkpoint read_checkpoint(Database& db, const Entry& e, const std::string& log_
   }
   auto text = [&](const char* name) {
     const auto it = record->find(name);
-    if (it == record->end() || !it->is_string()) refuse(db, where + ": record." + name + " is missing or not a string");
+    if (it == record->end() || !it->is_string())
+      refuse(db, where + ": record." + name + " is missing or not a string");
     return it->get<std::string>();
   };
   Checkpoint cp;
@@ -66,7 +69,8 @@ Checkpoint read_checkpoint(Database& db, const Entry& e, const std::string& log_
   if (cp.tree_size != static_cast<std::uint64_t>(e.seq - 1))
     refuse(db, where + ": record.tree_size " + std::to_string(cp.tree_size) + " must be its seq - 1");
   if (cp.time != e.at) refuse(db, where + ": record.time differs from the entry's time " + e.at);
-  if (!e.key_id || *e.key_id != cp.key_id) refuse(db, where + ": record.key_id differs from the entry's key_id column");
+  if (!e.key_id || *e.key_id != cp.key_id)
+    refuse(db, where + ": record.key_id differs from the entry's key_id column");
   const auto root = hash_from_hex(cp.root_hex);
   if (!root) refuse(db, where + ": record.root_hash is not 64 hex digits");
   if (!sig) refuse(db, where + ": record.signature is not base64");
@@ -79,42 +83,49 @@ void check_schema(Database& db, std::int64_t last_seq) {
   for (const auto name : kTriggers) {
     auto st = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND name = ?");
     st.bind(1, name);
-    if (!st.step()) refuse(db, "the audit log's trigger " + std::string(name) + " was dropped outside signet");
+    if (!st.step())
+      refuse(db, "the audit log's trigger " + std::string(name) + " was dropped outside signet");
   }
   auto st = db.prepare("SELECT value FROM audit_meta WHERE key = 'entries'");
   const auto recorded = st.step() ? st.column_text(0) : std::string("(none)");
   if (recorded != std::to_string(last_seq))
-    refuse(db, "audit_meta.entries records " + recorded + " entries but the log has " + std::to_string(last_seq) +
-                   " (entries were removed or added outside signet)");
+    refuse(db, "audit_meta.entries records " + recorded + " entries but the log has " +
+                   std::to_string(last_seq) + " (entries were removed or added outside signet)");
 }
 
-void check_signature(Database& db, const std::string& log_id, const Checkpoint& cp, const HsmKeyLookup& hsm_key) {
+void check_signature(Database& db, const std::string& log_id, const Checkpoint& cp,
+                     const HsmKeyLookup& hsm_key) {
   const auto where = "the last checkpoint (seq " + std::to_string(cp.seq) + ")";
   const auto key = hsm_key(cp.key_id);
   if (!key || key->key_id() != cp.key_id)
-    refuse(db, where + " is signed by key " + cp.key_id + ", which is not in the HSM: only a key the token holds vouches for the log");
+    refuse(db, where + " is signed by key " + cp.key_id +
+                   ", which is not in the HSM: only a key the token holds vouches for the log");
   if (!key->verify(as_bytes(checkpoint_message(log_id, cp.tree_size, cp.root_hex, cp.time)), cp.signature))
     refuse(db, where + ": its signature does not verify with the HSM's key " + cp.key_id +
                    " (the checkpoint was forged or changed outside signet)");
 }
 
-void check_anchor(Database& db, const std::string& log_id, const std::optional<Checkpoint>& cp, HeadAnchor& anchor) {
+void check_anchor(Database& db, const std::string& log_id, const std::optional<Checkpoint>& cp,
+                  HeadAnchor& anchor) {
   const auto head = anchor.load(log_id);
   if (!head) return;  // the first write to this log, or an appliance from before anchors
   if (head->log_id != log_id) refuse(db, "the HSM's anchor for log " + log_id + " names log " + head->log_id);
   const auto size = std::to_string(head->tree_size);
   if (!cp || cp->tree_size < head->tree_size)
-    refuse(db, "the audit log was cut back outside signet: the HSM anchors a checkpoint of tree size " + size +
+    refuse(db, "the audit log was cut back outside signet: the HSM anchors a checkpoint of tree size " +
+                   size +
                    " (the head after the last signet write), but the log's last checkpoint has tree size " +
                    (cp ? std::to_string(cp->tree_size) : std::string("0 (the log has no checkpoint)")));
   const auto anchored = entry_at(db, static_cast<std::int64_t>(head->tree_size) + 1);
-  const auto record = anchored && anchored->kind == "checkpoint" ? Json::parse(anchored->record, nullptr, false) : Json();
+  const auto record =
+      anchored && anchored->kind == "checkpoint" ? Json::parse(anchored->record, nullptr, false) : Json();
   const auto root = record.is_object() ? record.value("root_hash", std::string()) : std::string();
   if (root != head->root_hash)
-    refuse(db, "the audit log was rewritten outside signet: the HSM anchors the checkpoint of tree size " + size +
-                   " with root " + head->root_hash + ", but the log's entry " + std::to_string(head->tree_size + 1) +
-                   (root.empty() ? " is not that checkpoint" : " has root " + root) + " (the log's last checkpoint has tree size " +
-                   std::to_string(cp->tree_size) + ")");
+    refuse(db, "the audit log was rewritten outside signet: the HSM anchors the checkpoint of tree size " +
+                   size + " with root " + head->root_hash + ", but the log's entry " +
+                   std::to_string(head->tree_size + 1) +
+                   (root.empty() ? " is not that checkpoint" : " has root " + root) +
+                   " (the log's last checkpoint has tree size " + std::to_string(cp->tree_size) + ")");
 }
 
 std::optional<Frontier> stored_frontier(Database& db) {
@@ -141,8 +152,8 @@ Frontier rebuild(Database& db, std::int64_t size) {
 
 }  // namespace
 
-Frontier check_head(Database& db, const std::string& log_id, const LogTrust& trust, const std::optional<Entry>& last,
-                    const std::function<void(const std::string&)>& warn) {
+Frontier check_head(Database& db, const std::string& log_id, const LogTrust& trust,
+                    const std::optional<Entry>& last, const std::function<void(const std::string&)>& warn) {
   const std::int64_t last_seq = last ? last->seq : 0;
   check_schema(db, last_seq);
   std::optional<Checkpoint> cp;
@@ -150,9 +161,10 @@ Frontier check_head(Database& db, const std::string& log_id, const LogTrust& tru
     if (last->kind != "checkpoint") {
       const auto last_cp = scalar(db, "SELECT COALESCE(MAX(seq), 0) FROM entries WHERE kind = 'checkpoint'");
       const auto first = entry_at(db, last_cp + 1);
-      refuse(db, "the audit log was extended or cut outside signet: entry " + std::to_string(last_cp + 1) + " (" +
-                     (first ? first->kind + ", " + first->at : std::string("?")) + ") follows " +
-                     (last_cp > 0 ? "the last checkpoint (seq " + std::to_string(last_cp) + ")" : std::string("no checkpoint")) +
+      refuse(db, "the audit log was extended or cut outside signet: entry " + std::to_string(last_cp + 1) +
+                     " (" + (first ? first->kind + ", " + first->at : std::string("?")) + ") follows " +
+                     (last_cp > 0 ? "the last checkpoint (seq " + std::to_string(last_cp) + ")"
+                                  : std::string("no checkpoint")) +
                      ", but every signet write ends with a checkpoint");
     }
     if (entry_hash(last->prev_hash, entry_encoding(*last)) != last->hash)
@@ -171,20 +183,23 @@ Frontier check_head(Database& db, const std::string& log_id, const LogTrust& tru
     // checkpoint's own leaf) or changed: the entries and the signed root decide.
     f = rebuild(db, static_cast<std::int64_t>(cp->tree_size));
     if (f.root() != cp->root)
-      refuse(db, "the audit log does not match its own last signed checkpoint (seq " + std::to_string(cp->seq) +
-                     "): the Merkle root of entries 1.." + std::to_string(cp->tree_size) + " is " + to_hex(f.root()) +
-                     ", the checkpoint signed " + cp->root_hex + "; an entry at or before seq " +
-                     std::to_string(cp->tree_size) + " was changed outside signet");
+      refuse(db, "the audit log does not match its own last signed checkpoint (seq " +
+                     std::to_string(cp->seq) + "): the Merkle root of entries 1.." +
+                     std::to_string(cp->tree_size) + " is " + to_hex(f.root()) + ", the checkpoint signed " +
+                     cp->root_hex + "; an entry at or before seq " + std::to_string(cp->tree_size) +
+                     " was changed outside signet");
     if (stored && stored->size() == cp->tree_size && warn)
-      warn("warning: " + db.path().string() + ": the stored Merkle frontier did not match the last checkpoint (seq " +
-           std::to_string(cp->seq) + ") and was rebuilt from the entries (merkle_frontier was changed outside signet)");
+      warn("warning: " + db.path().string() +
+           ": the stored Merkle frontier did not match the last checkpoint (seq " + std::to_string(cp->seq) +
+           ") and was rebuilt from the entries (merkle_frontier was changed outside signet)");
   }
   f.append(leaf_hash(as_bytes(entry_encoding(*last))));
   return f;
 }
 
 Frontier unchecked_frontier(Database& db, std::int64_t last_seq) {
-  if (auto stored = stored_frontier(db); stored && stored->size() == static_cast<std::uint64_t>(last_seq)) return *stored;
+  if (auto stored = stored_frontier(db); stored && stored->size() == static_cast<std::uint64_t>(last_seq))
+    return *stored;
   return rebuild(db, last_seq);
 }
 
@@ -196,7 +211,8 @@ void save_frontier(Database& db, const Frontier& f) {
   st->run();
 }
 
-void check_checkpoint_key(Database& db, const keystore::SigningKey& key, const std::vector<NewEntry>& pending) {
+void check_checkpoint_key(Database& db, const keystore::SigningKey& key,
+                          const std::vector<NewEntry>& pending) {
   const auto& id = key.key_id();
   const auto history = key_history(db, id);
   std::optional<std::string> pem;
@@ -212,8 +228,9 @@ void check_checkpoint_key(Database& db, const keystore::SigningKey& key, const s
   }
   const auto file = db.path().string();
   if (!pem)
-    throw AuditError(ErrorKind::bad_data, file + ": key " + id +
-                                              " has no key_generated entry in the audit log: it cannot sign checkpoints");
+    throw AuditError(
+        ErrorKind::bad_data,
+        file + ": key " + id + " has no key_generated entry in the audit log: it cannot sign checkpoints");
   bool same = false;
   try {
     same = keystore::PublicKey::from_pem(*pem).der() == key.public_key().der();
@@ -224,9 +241,10 @@ void check_checkpoint_key(Database& db, const keystore::SigningKey& key, const s
     throw AuditError(ErrorKind::bad_data, file + ": the key_generated entry of key " + id +
                                               " announces another public key: it cannot sign checkpoints");
   if (retired)
-    throw AuditError(ErrorKind::config, file + ": key " + id + " is retired in the audit log" +
-                                            (history.retired_seq ? " (seq " + std::to_string(*history.retired_seq) + ")" : "") +
-                                            ": it signs no more checkpoints");
+    throw AuditError(ErrorKind::config,
+                     file + ": key " + id + " is retired in the audit log" +
+                         (history.retired_seq ? " (seq " + std::to_string(*history.retired_seq) + ")" : "") +
+                         ": it signs no more checkpoints");
 }
 
 void advance_anchor(Database& db, HeadAnchor& anchor, const LogHead& head,
@@ -238,7 +256,8 @@ void advance_anchor(Database& db, HeadAnchor& anchor, const LogHead& head,
   } catch (const Error& e) {
     if (warn)
       warn("warning: the checkpoint of tree size " + std::to_string(head.tree_size) +
-           " is committed but its head was not anchored in the HSM (" + e.what() + "); the next write anchors its own");
+           " is committed but its head was not anchored in the HSM (" + e.what() +
+           "); the next write anchors its own");
   }
 }
 

@@ -15,8 +15,8 @@ namespace signet::audit::detail {
 // rebuilt from the entries) has its root. Returns that frontier extended with
 // the checkpoint's own leaf: the tree over every entry. AuditError(bad_data)
 // naming the file, the seq and the rule otherwise.
-Frontier check_head(Database& db, const std::string& log_id, const LogTrust& trust, const std::optional<Entry>& last,
-                    const std::function<void(const std::string&)>& warn);
+Frontier check_head(Database& db, const std::string& log_id, const LogTrust& trust,
+                    const std::optional<Entry>& last, const std::function<void(const std::string&)>& warn);
 
 // The frontier over all `last_seq` entries without proving it (appends without
 // trust: tests of the log alone): the stored one when it has that size, else rebuilt.
@@ -27,7 +27,8 @@ void save_frontier(Database& db, const Frontier& f);
 
 // The checkpoint key must be announced by a key_generated entry (in the log or
 // among the entries being appended) with its public key, and not be retired.
-void check_checkpoint_key(Database& db, const keystore::SigningKey& key, const std::vector<NewEntry>& pending);
+void check_checkpoint_key(Database& db, const keystore::SigningKey& key,
+                          const std::vector<NewEntry>& pending);
 
 // After the commit: moves the HSM anchor forward to `head` (never back), with
 // the write lock taken again so that writers do not interleave. A failure is a

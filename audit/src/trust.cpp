@@ -18,17 +18,16 @@ std::optional<std::string> public_key_of(const Entry& e) {
 
 KeyHistory key_history(Database& db, const std::string& key_id) {
   KeyHistory h;
-  read_entries(
-      db,
-      [&](const Entry& e) {
-        if (e.kind == "key_generated" && !h.generated_seq) {
-          h.generated_seq = e.seq;
-          h.public_key_pem = public_key_of(e).value_or("");
-        } else if (e.kind == "key_retired" && !h.retired_seq) {
-          h.retired_seq = e.seq;
-        }
-      },
-      "kind IN ('key_generated', 'key_retired') AND key_id = ?", {key_id});
+  read_entries(db,
+               [&](const Entry& e) {
+                 if (e.kind == "key_generated" && !h.generated_seq) {
+                   h.generated_seq = e.seq;
+                   h.public_key_pem = public_key_of(e).value_or("");
+                 } else if (e.kind == "key_retired" && !h.retired_seq) {
+                   h.retired_seq = e.seq;
+                 }
+               },
+               "kind IN ('key_generated', 'key_retired') AND key_id = ?", {key_id});
   return h;
 }
 
@@ -55,9 +54,11 @@ std::map<std::string, keystore::PublicKey> logged_desk_keys(Database& db) {
   read_entries(
       db,
       [&](const Entry& e) {
-        const auto where = db.path().string() + ": audit entry " + std::to_string(e.seq) + " (desk_key_trusted)";
+        const auto where =
+            db.path().string() + ": audit entry " + std::to_string(e.seq) + " (desk_key_trusted)";
         const auto pem = public_key_of(e);
-        if (!pem || !e.key_id) throw AuditError(ErrorKind::bad_data, where + ": no key_id or record.public_key");
+        if (!pem || !e.key_id)
+          throw AuditError(ErrorKind::bad_data, where + ": no key_id or record.public_key");
         std::optional<keystore::PublicKey> key;
         try {
           key = keystore::PublicKey::from_pem(*pem);

@@ -1,8 +1,8 @@
 // Token objects other than signing: destroying a key pair, and the small data
 // objects (CKO_DATA) Signet keeps in the token, such as the audit log's anchored head.
-#include "p11.hpp"
-
 #include <array>
+
+#include "p11.hpp"
 
 namespace signet::hsm {
 
@@ -22,7 +22,8 @@ class FindOperation {
  public:
   FindOperation(CK_FUNCTION_LIST* fn, CK_SESSION_HANDLE session, std::vector<CK_ATTRIBUTE>& tmpl)
       : m_fn(fn), m_session(session) {
-    check(fn->C_FindObjectsInit(session, tmpl.data(), static_cast<CK_ULONG>(tmpl.size())), "C_FindObjectsInit");
+    check(fn->C_FindObjectsInit(session, tmpl.data(), static_cast<CK_ULONG>(tmpl.size())),
+          "C_FindObjectsInit");
   }
   ~FindOperation() noexcept {
     if (m_open) m_fn->C_FindObjectsFinal(m_session);
@@ -52,8 +53,8 @@ class FindOperation {
 };
 
 // The data objects with this application and label.
-std::vector<CK_OBJECT_HANDLE> find_data(CK_FUNCTION_LIST* fn, CK_SESSION_HANDLE session, const std::string& application,
-                                        const std::string& label) {
+std::vector<CK_OBJECT_HANDLE> find_data(CK_FUNCTION_LIST* fn, CK_SESSION_HANDLE session,
+                                        const std::string& application, const std::string& label) {
   const CK_OBJECT_CLASS data_class = CKO_DATA;
   std::vector<CK_ATTRIBUTE> tmpl{attr(CKA_CLASS, &data_class, sizeof data_class),
                                  attr(CKA_APPLICATION, application.data(), application.size()),
@@ -77,7 +78,8 @@ std::vector<Bytes> Token::read_data(const std::string& application, const std::s
   CK_FUNCTION_LIST* fn = fns(*m_module);
   const SessionLease session(*this);
   std::vector<Bytes> values;
-  const std::string what = "C_GetAttributeValue(CKA_VALUE of '" + label + "') on token '" + m_info.label + "'";
+  const std::string what =
+      "C_GetAttributeValue(CKA_VALUE of '" + label + "') on token '" + m_info.label + "'";
   for (const auto handle : find_data(fn, session.get(), application, label)) {
     CK_ATTRIBUTE a = attr(CKA_VALUE, nullptr, 0);
     check(fn->C_GetAttributeValue(session.get(), handle, &a, 1), what);
@@ -116,7 +118,8 @@ void Token::write_data(const std::string& application, const std::string& label,
   CK_OBJECT_HANDLE created = 0;
   check(fn->C_CreateObject(session.get(), tmpl.data(), static_cast<CK_ULONG>(tmpl.size()), &created),
         "C_CreateObject of " + where);
-  for (const auto old : existing) check(fn->C_DestroyObject(session.get(), old), "C_DestroyObject of an older " + where);
+  for (const auto old : existing)
+    check(fn->C_DestroyObject(session.get(), old), "C_DestroyObject of an older " + where);
 }
 
 }  // namespace signet::hsm

@@ -3,6 +3,14 @@
 // append with a checkpoint signed by it (with the head checked against it).
 #pragma once
 
+#include <sodium.h>
+
+#include <array>
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+
+#include "appliance.hpp"
 #include "signet/audit/log.hpp"
 #include "signet/audit/query.hpp"
 #include "signet/audit/verify.hpp"
@@ -10,16 +18,6 @@
 #include "signet/core/crypto.hpp"
 #include "signet/core/json.hpp"
 #include "signet/core/sqlite.hpp"
-
-#include "appliance.hpp"
-
-#include <sodium.h>
-
-#include <catch2/catch.hpp>
-
-#include <array>
-#include <filesystem>
-#include <fstream>
 
 namespace signet::audit::testing {
 
@@ -78,9 +76,9 @@ struct TempLog {
 };
 
 inline bool same(const Entry& a, const Entry& b) {
-  return a.seq == b.seq && a.at == b.at && a.kind == b.kind && a.actor == b.actor && a.order_id == b.order_id &&
-         a.license_id == b.license_id && a.key_id == b.key_id && a.record == b.record && a.prev_hash == b.prev_hash &&
-         a.hash == b.hash;
+  return a.seq == b.seq && a.at == b.at && a.kind == b.kind && a.actor == b.actor &&
+         a.order_id == b.order_id && a.license_id == b.license_id && a.key_id == b.key_id &&
+         a.record == b.record && a.prev_hash == b.prev_hash && a.hash == b.hash;
 }
 
 inline bool same(const std::vector<Entry>& a, const std::vector<Entry>& b) {
@@ -119,7 +117,8 @@ class SoftEd25519 final : public keystore::SigningKey {
 inline AppendOptions signed_options(keystore::SigningKey& key, HeadAnchor* anchor = nullptr) {
   auto o = TempLog::options();
   o.checkpoint_key = &key;
-  o.trust.hsm_key = [public_key = key.public_key()](const std::string& id) -> std::optional<keystore::PublicKey> {
+  o.trust.hsm_key = [public_key =
+                         key.public_key()](const std::string& id) -> std::optional<keystore::PublicKey> {
     if (id == public_key.key_id()) return public_key;
     return std::nullopt;
   };
@@ -141,7 +140,8 @@ inline NewEntry announce(const keystore::SigningKey& key) {
 // chained and checked, and only the unprotected tail fails.
 inline bool holds_but_unprotected(const VerifyReport& r) {
   return !r.ok && r.failed_seq == r.last_checkpoint_seq + 1 && r.entries >= r.last_checkpoint_seq + 1 &&
-         r.unprotected == r.entries - r.last_checkpoint_seq && r.reason.find("outside signet") != std::string::npos;
+         r.unprotected == r.entries - r.last_checkpoint_seq &&
+         r.reason.find("outside signet") != std::string::npos;
 }
 
 inline VerifyOptions trusting(const keystore::PublicKey& key) {

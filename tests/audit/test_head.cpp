@@ -3,12 +3,11 @@
 // signed root, it is at or beyond the head anchored in the HSM, and the
 // checkpoint key is announced and not retired. Also verify's rules on which key
 // may sign what. Real SQLite files; the in-memory key stands in for the HSM's.
-#include "log_fixture.hpp"
+#include <catch2/catch.hpp>
 
+#include "log_fixture.hpp"
 #include "signet/audit/merkle.hpp"
 #include "signet/audit/trust.hpp"
-
-#include <catch2/catch.hpp>
 
 using namespace signet;
 using namespace signet::audit;
@@ -51,7 +50,9 @@ std::string refusal(TempLog& t, const std::vector<NewEntry>& entries, const Appe
   return {};
 }
 
-std::string bad_data() { return std::to_string(static_cast<int>(ErrorKind::bad_data)) + " "; }
+std::string bad_data() {
+  return std::to_string(static_cast<int>(ErrorKind::bad_data)) + " ";
+}
 
 // Rewrites the whole log as someone with the file but without the HSM would:
 // drops the entries `drop` says, renumbers and re-chains the rest, fixes the
@@ -66,8 +67,9 @@ void rewrite(Database& db, const std::function<bool(const Entry&)>& drop) {
   read_entries(db, [&](const Entry& e) {
     if (!drop(e)) kept.push_back(e);
   });
-  db.exec("DROP TRIGGER entries_no_update; DROP TRIGGER entries_no_delete; DROP TRIGGER entries_chain; "
-          "DROP TRIGGER entries_count; DELETE FROM entries; DELETE FROM merkle_frontier");
+  db.exec(
+      "DROP TRIGGER entries_no_update; DROP TRIGGER entries_no_delete; DROP TRIGGER entries_chain; "
+      "DROP TRIGGER entries_count; DELETE FROM entries; DELETE FROM merkle_frontier");
   std::string prev(kGenesisHash);
   std::int64_t seq = 0;
   for (auto& e : kept) {
@@ -76,13 +78,22 @@ void rewrite(Database& db, const std::function<bool(const Entry&)>& drop) {
     e.hash = entry_hash(prev, entry_encoding(e));
     prev = e.hash;
     auto st = db.prepare("INSERT INTO entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
-    st.bind(1, e.seq).bind(2, e.at).bind(3, e.kind).bind(4, e.actor).bind(5, e.order_id).bind(6, e.license_id)
-        .bind(7, e.key_id).bind(8, e.record).bind(9, e.prev_hash).bind(10, e.hash);
+    st.bind(1, e.seq)
+        .bind(2, e.at)
+        .bind(3, e.kind)
+        .bind(4, e.actor)
+        .bind(5, e.order_id)
+        .bind(6, e.license_id)
+        .bind(7, e.key_id)
+        .bind(8, e.record)
+        .bind(9, e.prev_hash)
+        .bind(10, e.hash);
     st.run();
   }
   db.exec("UPDATE audit_meta SET value = '" + std::to_string(seq) + "' WHERE key = 'entries'");
   for (const auto& sql : triggers)
-    if (sql.find("entries") != std::string::npos && sql.find("audit_meta_no_delete") == std::string::npos) db.exec(sql);
+    if (sql.find("entries") != std::string::npos && sql.find("audit_meta_no_delete") == std::string::npos)
+      db.exec(sql);
 }
 
 // Appends a checkpoint over every entry, signed by `key`, as someone holding the
@@ -102,13 +113,24 @@ void forge_checkpoint(Database& db, keystore::SigningKey& key, const std::string
   cp.key_id = key.key_id();
   const auto root = to_hex(f.root());
   const auto sig = key.sign(as_bytes(checkpoint_message(log_id, f.size(), root, cp.at)));
-  cp.record = canonical_json(Json{{"alg", "ed25519"}, {"key_id", key.key_id()}, {"log_id", log_id}, {"root_hash", root},
-                                  {"signature", base64_encode(sig)}, {"time", cp.at}, {"tree_size", f.size()}});
+  cp.record = canonical_json(Json{{"alg", "ed25519"},
+                                  {"key_id", key.key_id()},
+                                  {"log_id", log_id},
+                                  {"root_hash", root},
+                                  {"signature", base64_encode(sig)},
+                                  {"time", cp.at},
+                                  {"tree_size", f.size()}});
   cp.prev_hash = last ? last->hash : std::string(kGenesisHash);
   cp.hash = entry_hash(cp.prev_hash, entry_encoding(cp));
   auto st = db.prepare("INSERT INTO entries VALUES (?, ?, ?, ?, NULL, NULL, ?, ?, ?, ?)");
-  st.bind(1, cp.seq).bind(2, cp.at).bind(3, cp.kind).bind(4, cp.actor).bind(5, cp.key_id).bind(6, cp.record)
-      .bind(7, cp.prev_hash).bind(8, cp.hash);
+  st.bind(1, cp.seq)
+      .bind(2, cp.at)
+      .bind(3, cp.kind)
+      .bind(4, cp.actor)
+      .bind(5, cp.key_id)
+      .bind(6, cp.record)
+      .bind(7, cp.prev_hash)
+      .bind(8, cp.hash);
   st.run();
 }
 
@@ -155,7 +177,9 @@ TEST_CASE("a writer refuses a log that does not end with a checkpoint, naming th
   }
   SECTION("a rewrite that removed an entry and every checkpoint, re-chained, triggers restored") {
     two_writes(t, key);
-    rewrite(t.db, [](const Entry& e) { return e.kind == "checkpoint" || e.record.find("secret") != std::string::npos; });
+    rewrite(t.db, [](const Entry& e) {
+      return e.kind == "checkpoint" || e.record.find("secret") != std::string::npos;
+    });
     REQUIRE(holds_but_unprotected(verify_database(t.path, trusting(key.public_key()))));
     const auto why = refusal(t, {TempLog::note("next")}, signed_options(key));
     CHECK_THAT(why, Catch::Contains("entry 1 (key_generated,"));
@@ -185,7 +209,8 @@ TEST_CASE("a writer refuses a last checkpoint that a key in the HSM did not sign
     options.trust.hsm_key = [](const std::string&) { return std::optional<keystore::PublicKey>(); };
     const auto why = refusal(t, {TempLog::note("next")}, options);
     CHECK_THAT(why, Catch::StartsWith(bad_data()));
-    CHECK_THAT(why, Catch::Contains("the last checkpoint (seq 6) is signed by key " + key.key_id() + ", which is not in the HSM"));
+    CHECK_THAT(why, Catch::Contains("the last checkpoint (seq 6) is signed by key " + key.key_id() +
+                                    ", which is not in the HSM"));
   }
   SECTION("a checkpoint re-signed by a key of the attacker's, over a rewritten log") {
     // The attacker drops the "secret" entry and the checkpoint after it, and
@@ -210,14 +235,16 @@ TEST_CASE("a writer refuses a last checkpoint that a key in the HSM did not sign
     rechain(t.db, 6);
     const auto why = refusal(t, {TempLog::note("next")}, signed_options(key));
     CHECK_THAT(why, Catch::Contains("trigger entries_no_update was dropped"));
-    t.db.exec("CREATE TRIGGER entries_no_update BEFORE UPDATE ON entries "
-              "BEGIN SELECT RAISE(ABORT, 'audit log is append-only: UPDATE refused'); END");
+    t.db.exec(
+        "CREATE TRIGGER entries_no_update BEFORE UPDATE ON entries "
+        "BEGIN SELECT RAISE(ABORT, 'audit log is append-only: UPDATE refused'); END");
     CHECK_THAT(refusal(t, {TempLog::note("next")}, signed_options(key)),
                Catch::Contains("its signature does not verify with the HSM's key"));
   }
 }
 
-TEST_CASE("the Merkle frontier a new checkpoint extends is proven against the last signed root", "[audit][head]") {
+TEST_CASE("the Merkle frontier a new checkpoint extends is proven against the last signed root",
+          "[audit][head]") {
   TempLog t;
   SoftEd25519 key;
   two_writes(t, key);
@@ -262,8 +289,9 @@ TEST_CASE("the Merkle frontier a new checkpoint extends is proven against the la
     t.db.exec("DROP TRIGGER entries_no_update");
     t.db.exec(R"(UPDATE entries SET record = '{"text":"nothing to see"}' WHERE seq = 5)");
     rechain(t.db, 5);
-    t.db.exec("CREATE TRIGGER entries_no_update BEFORE UPDATE ON entries "
-              "BEGIN SELECT RAISE(ABORT, 'audit log is append-only: UPDATE refused'); END");
+    t.db.exec(
+        "CREATE TRIGGER entries_no_update BEFORE UPDATE ON entries "
+        "BEGIN SELECT RAISE(ABORT, 'audit log is append-only: UPDATE refused'); END");
     Frontier forged;
     read_entries(t.db, [&](const Entry& e) {
       if (e.seq <= 5) forged.append(leaf_hash(as_bytes(entry_encoding(e))));
@@ -277,15 +305,18 @@ TEST_CASE("the Merkle frontier a new checkpoint extends is proven against the la
     CHECK_THAT(why, Catch::Contains("does not match its own last signed checkpoint (seq 6)"));
     CHECK_THAT(why, Catch::Contains("at or before seq 5 was changed outside signet"));
   }
-  SECTION("a changed entry the stored frontier does not show stays detectable: the next root extends the signed tree") {
+  SECTION(
+      "a changed entry the stored frontier does not show stays detectable: the next root extends the signed "
+      "tree") {
     // Only the entry is changed (and re-chained): the stored frontier still has
     // the signed root, so the writer extends that tree, and verify still fails
     // at the checkpoint that covered the original entry.
     t.db.exec("DROP TRIGGER entries_no_update");
     t.db.exec(R"(UPDATE entries SET record = '{"text":"nothing to see"}' WHERE seq = 5)");
     rechain(t.db, 5);
-    t.db.exec("CREATE TRIGGER entries_no_update BEFORE UPDATE ON entries "
-              "BEGIN SELECT RAISE(ABORT, 'audit log is append-only: UPDATE refused'); END");
+    t.db.exec(
+        "CREATE TRIGGER entries_no_update BEFORE UPDATE ON entries "
+        "BEGIN SELECT RAISE(ABORT, 'audit log is append-only: UPDATE refused'); END");
     REQUIRE(t.log.append({TempLog::note("next")}, options).size() == 2);
     const auto r = verify_database(t.path, trusted);
     CHECK_FALSE(r.ok);
@@ -293,7 +324,8 @@ TEST_CASE("the Merkle frontier a new checkpoint extends is proven against the la
   }
 }
 
-TEST_CASE("the head anchored in the HSM: created, moved forward only, and a cut-back log refused", "[audit][head][anchor]") {
+TEST_CASE("the head anchored in the HSM: created, moved forward only, and a cut-back log refused",
+          "[audit][head][anchor]") {
   TempLog t;
   SoftEd25519 key;
   MemoryAnchor anchor;
@@ -305,10 +337,12 @@ TEST_CASE("the head anchored in the HSM: created, moved forward only, and a cut-
   CHECK(anchor.head->root_hash == Json::parse(t.log.get(6)->record).at("root_hash"));
 
   SECTION("a tail cut back to an earlier checkpoint, with the entry count fixed too") {
-    t.db.exec("DROP TRIGGER entries_no_delete; DELETE FROM entries WHERE seq > 3; "
-              "UPDATE audit_meta SET value = '3' WHERE key = 'entries'");
-    t.db.exec("CREATE TRIGGER entries_no_delete BEFORE DELETE ON entries "
-              "BEGIN SELECT RAISE(ABORT, 'audit log is append-only: DELETE refused'); END");
+    t.db.exec(
+        "DROP TRIGGER entries_no_delete; DELETE FROM entries WHERE seq > 3; "
+        "UPDATE audit_meta SET value = '3' WHERE key = 'entries'");
+    t.db.exec(
+        "CREATE TRIGGER entries_no_delete BEFORE DELETE ON entries "
+        "BEGIN SELECT RAISE(ABORT, 'audit log is append-only: DELETE refused'); END");
     REQUIRE(verify_database(t.path, trusting(key.public_key())).ok);  // the file alone cannot show it
     const auto why = refusal(t, {TempLog::note("next")}, signed_options(key, &anchor));
     CHECK_THAT(why, Catch::StartsWith(bad_data()));
@@ -384,7 +418,8 @@ TEST_CASE("a checkpoint key must be announced in the log and not retired", "[aud
   }
 }
 
-TEST_CASE("verify: an issued or checkpoint entry needs a key announced before it and not retired", "[audit][verify]") {
+TEST_CASE("verify: an issued or checkpoint entry needs a key announced before it and not retired",
+          "[audit][verify]") {
   TempLog t;
   SoftEd25519 key, other;
   const auto options = [&] {
@@ -398,7 +433,8 @@ TEST_CASE("verify: an issued or checkpoint entry needs a key announced before it
     const auto r = verify_database(t.path, options);
     CHECK_FALSE(r.ok);
     CHECK(r.failed_seq == std::optional<std::int64_t>(2));
-    CHECK_THAT(r.reason, Catch::Contains("checkpoint entry made by key " + key.key_id() + ", which has no earlier key_generated entry"));
+    CHECK_THAT(r.reason, Catch::Contains("checkpoint entry made by key " + key.key_id() +
+                                         ", which has no earlier key_generated entry"));
   }
   SECTION("an issuance by a key no key_generated entry announces") {
     t.log.append({announce(other), issued_by(key.key_id(), "O-1")}, TempLog::options());
@@ -413,8 +449,8 @@ TEST_CASE("verify: an issued or checkpoint entry needs a key announced before it
     CHECK(verify_database(t.path, options).failed_seq == std::optional<std::int64_t>(2));
   }
   SECTION("an issuance after the key's key_retired entry") {
-    t.log.append({announce(key), announce(other), issued_by(key.key_id(), "O-1"), key_event("key_retired", key),
-                  issued_by(key.key_id(), "O-2")},
+    t.log.append({announce(key), announce(other), issued_by(key.key_id(), "O-1"),
+                  key_event("key_retired", key), issued_by(key.key_id(), "O-2")},
                  TempLog::options());
     forge_checkpoint(t.db, other, t.log.log_id());
     const auto r = verify_database(t.path, options);
@@ -426,11 +462,13 @@ TEST_CASE("verify: an issued or checkpoint entry needs a key announced before it
     forge_checkpoint(t.db, key, t.log.log_id());
     const auto r = verify_database(t.path, options);
     CHECK(r.failed_seq == std::optional<std::int64_t>(3));
-    CHECK_THAT(r.reason, Catch::Contains("checkpoint entry made by key " + key.key_id() + " after its key_retired entry (seq 2)"));
+    CHECK_THAT(r.reason, Catch::Contains("checkpoint entry made by key " + key.key_id() +
+                                         " after its key_retired entry (seq 2)"));
   }
   SECTION("the same log with the retirement's checkpoint made by another key holds") {
-    t.log.append({announce(key), announce(other), issued_by(key.key_id(), "O-1"), key_event("key_retired", key)},
-                 TempLog::options());
+    t.log.append(
+        {announce(key), announce(other), issued_by(key.key_id(), "O-1"), key_event("key_retired", key)},
+        TempLog::options());
     forge_checkpoint(t.db, other, t.log.log_id());
     CHECK(verify_database(t.path, options).ok);
   }

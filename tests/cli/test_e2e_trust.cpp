@@ -1,12 +1,11 @@
 // What writers trust: the key registry tables (outside the hash chain) only as
 // far as the log and the HSM vouch for them; a key pair is never left in the
 // token without its log entry; the database must be owner-only.
-#include "appliance.hpp"
-
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
-
 #include <thread>
+
+#include "appliance.hpp"
 
 using nlohmann::json;
 using signet::test::TestAppliance;
@@ -14,9 +13,16 @@ using signet::test::TestAppliance;
 namespace {
 
 void write_order(const TestAppliance& app, const std::string& id, int seats = 10) {
-  const json o{{"manifest_version", 1}, {"order_id", id}, {"kind", "new"}, {"channel", "direct"},
-               {"customer", {{"id", "c-" + id}, {"name", "N"}, {"email", "n@example.com"}, {"company", "Co"}}},
-               {"sku", "enterprise"}, {"seats", seats}, {"starts_at", "2026-11-01"}, {"expires_at", "2027-11-01"}};
+  const json o{
+      {"manifest_version", 1},
+      {"order_id", id},
+      {"kind", "new"},
+      {"channel", "direct"},
+      {"customer", {{"id", "c-" + id}, {"name", "N"}, {"email", "n@example.com"}, {"company", "Co"}}},
+      {"sku", "enterprise"},
+      {"seats", seats},
+      {"starts_at", "2026-11-01"},
+      {"expires_at", "2027-11-01"}};
   signet::test::write_file(app.dir() / (id + ".json"), o.dump());
 }
 
@@ -27,12 +33,15 @@ std::string query(const TestAppliance& app, const std::string& sql) {
   return r.out;
 }
 
-std::string entries(const TestAppliance& app) { return query(app, "SELECT COUNT(*) FROM entries"); }
+std::string entries(const TestAppliance& app) {
+  return query(app, "SELECT COUNT(*) FROM entries");
+}
 
 // How many token objects carry this label, as pkcs11-tool (OpenSC) lists them.
 std::size_t token_objects(const TestAppliance& app, const std::string& label) {
-  const auto r = app.shell("pkcs11-tool --module '" + app.hsm().module_path() + "' --token-label '" + app.hsm().token_label() +
-                           "' --login --pin " + app.hsm().user_pin() + " --list-objects 2>/dev/null");
+  const auto r = app.shell("pkcs11-tool --module '" + app.hsm().module_path() + "' --token-label '" +
+                           app.hsm().token_label() + "' --login --pin " + app.hsm().user_pin() +
+                           " --list-objects 2>/dev/null");
   REQUIRE(r.exit_code == 0);
   std::size_t n = 0;
   const auto needle = "label:      " + label + "\n";
@@ -53,13 +62,13 @@ TEST_CASE("a retired key revived in the keys table signs nothing (65); the log d
   r = app.signet({"sign", "R-1.json", "--out", "out", "--key", app.ed_kid});
   INFO(r.err);
   CHECK(r.exit_code == 65);
-  CHECK(r.err.find("key " + app.ed_kid + " is active in the key registry but the audit log retired it (seq ") !=
-        std::string::npos);
+  CHECK(r.err.find("key " + app.ed_kid +
+                   " is active in the key registry but the audit log retired it (seq ") != std::string::npos);
   CHECK(entries(app) == before);
   CHECK_FALSE(std::filesystem::exists(app.dir() / "out" / "R-1.license"));
   // A key whose registry row carries another public key is refused too.
-  query(app, "UPDATE keys SET spki = (SELECT spki FROM keys WHERE key_id = '" + app.ed_kid + "') WHERE key_id = '" +
-                 app.rsa_kid + "'");
+  query(app, "UPDATE keys SET spki = (SELECT spki FROM keys WHERE key_id = '" + app.ed_kid +
+                 "') WHERE key_id = '" + app.rsa_kid + "'");
   r = app.signet({"sign", "R-1.json", "--out", "out", "--key", app.rsa_kid});
   CHECK(r.exit_code == 65);
   CHECK(r.err.find("is not the one its key_generated entry") != std::string::npos);
@@ -70,16 +79,22 @@ TEST_CASE("a retired key revived in the keys table signs nothing (65); the log d
   CHECK(app.signet({"key", "export", app.ed_kid}).exit_code == 0);  // retired, but still the announced key
 }
 
-TEST_CASE("order-desk keys are those the log trusts: a row added to or removed from desk_keys is refused (65)",
-          "[e2e][trust]") {
+TEST_CASE(
+    "order-desk keys are those the log trusts: a row added to or removed from desk_keys is refused (65)",
+    "[e2e][trust]") {
   TestAppliance app("e2e-desk");
-  REQUIRE(app.shell("openssl genpkey -algorithm ed25519 -out legit.key && openssl pkey -in legit.key -pubout -out legit.pem && "
-                    "openssl genpkey -algorithm ed25519 -out evil.key && openssl pkey -in evil.key -pubout -out evil.pem")
+  REQUIRE(app.shell("openssl genpkey -algorithm ed25519 -out legit.key && openssl pkey -in legit.key -pubout "
+                    "-out legit.pem && "
+                    "openssl genpkey -algorithm ed25519 -out evil.key && openssl pkey -in evil.key -pubout "
+                    "-out evil.pem")
               .exit_code == 0);
   REQUIRE(app.signet({"key", "trust-desk", "legit.pem"}).exit_code == 0);
   write_order(app, "EVIL-1", 999999);
-  REQUIRE(app.shell("openssl pkeyutl -sign -inkey evil.key -rawin -in EVIL-1.json | base64 -w0 > EVIL-1.json.sig").exit_code == 0);
-  const auto evil_kid = app.shell("openssl pkey -pubin -in evil.pem -outform DER | sha256sum | cut -c1-64").out.substr(0, 64);
+  REQUIRE(
+      app.shell("openssl pkeyutl -sign -inkey evil.key -rawin -in EVIL-1.json | base64 -w0 > EVIL-1.json.sig")
+          .exit_code == 0);
+  const auto evil_kid =
+      app.shell("openssl pkey -pubin -in evil.pem -outform DER | sha256sum | cut -c1-64").out.substr(0, 64);
   SECTION("a desk key inserted into the table") {
     query(app, "INSERT INTO desk_keys VALUES('" + evil_kid + "', 'order-desk', X'" +
                    app.shell("openssl pkey -pubin -in evil.pem -outform DER | xxd -p | tr -d '\\n'").out +
@@ -88,15 +103,16 @@ TEST_CASE("order-desk keys are those the log trusts: a row added to or removed f
     const auto r = app.signet({"sign", "EVIL-1.json", "--out", "out", "--key", app.rsa_kid});
     INFO(r.err);
     CHECK(r.exit_code == 65);
-    CHECK(r.err.find("order-desk key " + evil_kid + " is in the desk_keys table but has no desk_key_trusted entry") !=
-          std::string::npos);
+    CHECK(r.err.find("order-desk key " + evil_kid +
+                     " is in the desk_keys table but has no desk_key_trusted entry") != std::string::npos);
     CHECK(entries(app) == before);
   }
   SECTION("the trusted desk key's row deleted") {
     query(app, "DELETE FROM desk_keys");
     const auto r = app.signet({"sign", "EVIL-1.json", "--out", "out", "--key", app.rsa_kid});
     CHECK(r.exit_code == 65);
-    CHECK(r.err.find("is trusted by the audit log but missing from the desk_keys table") != std::string::npos);
+    CHECK(r.err.find("is trusted by the audit log but missing from the desk_keys table") !=
+          std::string::npos);
   }
   SECTION("untouched tables: the evil signature is refused as before") {
     const auto r = app.signet({"sign", "EVIL-1.json", "--out", "out", "--key", app.rsa_kid});
@@ -105,8 +121,9 @@ TEST_CASE("order-desk keys are those the log trusts: a row added to or removed f
   }
 }
 
-TEST_CASE("signet verify without --pubkey trusts the keys the log announces, not a key only in the keys table",
-          "[e2e][trust][verify]") {
+TEST_CASE(
+    "signet verify without --pubkey trusts the keys the log announces, not a key only in the keys table",
+    "[e2e][trust][verify]") {
   TestAppliance app("e2e-verify-keys");
   write_order(app, "V-1");
   REQUIRE(app.signet({"sign", "V-1.json", "--out", "out", "--key", app.ed_kid}).exit_code == 0);
@@ -130,7 +147,8 @@ TEST_CASE("signet verify without --pubkey trusts the keys the log announces, not
   )sh");
   INFO(forged.err);
   REQUIRE(forged.exit_code == 0);
-  REQUIRE(app.signet({"verify", "forged.license", "--pubkey", "evil.pem"}).exit_code == 0);  // a well-formed forgery
+  REQUIRE(app.signet({"verify", "forged.license", "--pubkey", "evil.pem"}).exit_code ==
+          0);  // a well-formed forgery
   const auto r = app.signet({"verify", "forged.license"});
   CHECK(r.exit_code == 1);
   CHECK(r.err.find("INVALID") != std::string::npos);
@@ -140,8 +158,9 @@ TEST_CASE("key generate while another writer holds the log: exit 75, the new pai
           "[e2e][trust][keys]") {
   TestAppliance app("e2e-keygen-busy");
   const auto before = entries(app);
-  const auto r = app.shell("( echo 'BEGIN IMMEDIATE;'; sleep 8 ) | sqlite3 signet.db & sleep 1; "
-                           "\"$SIGNET\" key generate --alg ed25519 --label audit-2027; code=$?; wait; exit $code");
+  const auto r = app.shell(
+      "( echo 'BEGIN IMMEDIATE;'; sleep 8 ) | sqlite3 signet.db & sleep 1; "
+      "\"$SIGNET\" key generate --alg ed25519 --label audit-2027; code=$?; wait; exit $code");
   INFO(r.err);
   CHECK(r.exit_code == 75);
   CHECK(r.err.find("the new key pair was destroyed in the token") != std::string::npos);
@@ -154,19 +173,23 @@ TEST_CASE("key generate while another writer holds the log: exit 75, the new pai
   REQUIRE(again.exit_code == 0);
   CHECK(token_objects(app, "audit-2027") == 2);  // its private and public halves
   const auto kid = json::parse(again.out).at("key_id").get<std::string>();
-  CHECK(query(app, "SELECT COUNT(*) FROM entries WHERE kind = 'key_generated' AND key_id = '" + kid + "'") == "1\n");
+  CHECK(query(app, "SELECT COUNT(*) FROM entries WHERE kind = 'key_generated' AND key_id = '" + kid + "'") ==
+        "1\n");
 }
 
-TEST_CASE("a database group or others may write is refused (78, with the chmod); one they may read is warned about",
-          "[e2e][trust][permissions]") {
+TEST_CASE(
+    "a database group or others may write is refused (78, with the chmod); one they may read is warned about",
+    "[e2e][trust][permissions]") {
   TestAppliance app("e2e-perms");
   write_order(app, "P-1");
-  std::filesystem::permissions(app.db(), std::filesystem::perms::owner_read | std::filesystem::perms::owner_write |
-                                             std::filesystem::perms::group_write | std::filesystem::perms::others_read |
-                                             std::filesystem::perms::others_write | std::filesystem::perms::group_read);
-  for (const auto& args : std::vector<std::vector<std::string>>{{"sign", "P-1.json", "--out", "out"},
-                                                                 {"key", "generate", "--alg", "ed25519", "--label", "x"},
-                                                                 {"audit", "checkpoint"}}) {
+  std::filesystem::permissions(app.db(),
+                               std::filesystem::perms::owner_read | std::filesystem::perms::owner_write |
+                                   std::filesystem::perms::group_write | std::filesystem::perms::others_read |
+                                   std::filesystem::perms::others_write | std::filesystem::perms::group_read);
+  for (const auto& args :
+       std::vector<std::vector<std::string>>{{"sign", "P-1.json", "--out", "out"},
+                                             {"key", "generate", "--alg", "ed25519", "--label", "x"},
+                                             {"audit", "checkpoint"}}) {
     const auto r = app.signet(args);
     INFO(args[0] << ": " << r.err);
     CHECK(r.exit_code == 78);
@@ -176,16 +199,19 @@ TEST_CASE("a database group or others may write is refused (78, with the chmod);
   CHECK(token_objects(app, "x") == 0);
   // Readers still read (an auditor's copy need not be owner-only); a reader may
   // leave -wal and -shm files with the database's mode, which the refusal names too.
-  CHECK(app.signet({"audit", "verify", "--pubkey", app.ed_pem.string(), "--pubkey", app.rsa_pem.string()}).exit_code == 0);
+  CHECK(app.signet({"audit", "verify", "--pubkey", app.ed_pem.string(), "--pubkey", app.rsa_pem.string()})
+            .exit_code == 0);
   // What the message says to run, then group-readable as `chmod 640 signet.db*` makes it.
   for (const auto* suffix : {"", "-wal", "-shm"}) {
     const auto file = app.db().string() + suffix;
     if (std::filesystem::exists(file))
-      std::filesystem::permissions(file, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write |
+      std::filesystem::permissions(file, std::filesystem::perms::owner_read |
+                                             std::filesystem::perms::owner_write |
                                              std::filesystem::perms::group_read);
   }
   const auto r = app.signet({"sign", "P-1.json", "--out", "out"});
   INFO(r.err);
   CHECK(r.exit_code == 0);
-  CHECK(r.err.find("warning: " + app.db().string() + ": mode 0640 lets other users read") != std::string::npos);
+  CHECK(r.err.find("warning: " + app.db().string() + ": mode 0640 lets other users read") !=
+        std::string::npos);
 }

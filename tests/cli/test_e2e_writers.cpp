@@ -2,15 +2,14 @@
 // access to the file but without the HSM rewrites, re-chains, cuts or rolls it
 // back (with SQLite directly, triggers put back); the next `signet sign` refuses
 // with exit 65 and a message naming what does not hold, and appends nothing.
-#include "appliance.hpp"
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
 
+#include "appliance.hpp"
 #include "signet/audit/log.hpp"
 #include "signet/audit/merkle.hpp"
 #include "signet/core/bytes.hpp"
 #include "signet/core/sqlite.hpp"
-
-#include <catch2/catch.hpp>
-#include <nlohmann/json.hpp>
 
 using nlohmann::json;
 using signet::test::TestAppliance;
@@ -18,13 +17,21 @@ using signet::test::TestAppliance;
 namespace {
 
 void write_order(const TestAppliance& app, const std::string& id) {
-  const json o{{"manifest_version", 1}, {"order_id", id}, {"kind", "new"}, {"channel", "direct"},
-               {"customer", {{"id", "c-" + id}, {"name", "N"}, {"email", "n@example.com"}, {"company", "Co"}}},
-               {"sku", "enterprise"}, {"seats", 10}, {"starts_at", "2026-11-01"}, {"expires_at", "2027-11-01"}};
+  const json o{
+      {"manifest_version", 1},
+      {"order_id", id},
+      {"kind", "new"},
+      {"channel", "direct"},
+      {"customer", {{"id", "c-" + id}, {"name", "N"}, {"email", "n@example.com"}, {"company", "Co"}}},
+      {"sku", "enterprise"},
+      {"seats", 10},
+      {"starts_at", "2026-11-01"},
+      {"expires_at", "2027-11-01"}};
   signet::test::write_file(app.dir() / (id + ".json"), o.dump());
 }
 
-signet::test::RunResult sign(const TestAppliance& app, const std::string& id, const std::string& out = "out") {
+signet::test::RunResult sign(const TestAppliance& app, const std::string& id,
+                             const std::string& out = "out") {
   write_order(app, id);
   return app.signet({"sign", id + ".json", "--out", out, "--key", app.ed_kid});
 }
@@ -38,7 +45,9 @@ std::string query(const TestAppliance& app, const std::string& sql) {
 
 // What an append would change: the row count and the last hash.
 std::string log_state(const TestAppliance& app) {
-  return query(app, "SELECT COUNT(*) || ' ' || COALESCE((SELECT hash FROM entries ORDER BY seq DESC LIMIT 1), '') FROM entries");
+  return query(app,
+               "SELECT COUNT(*) || ' ' || COALESCE((SELECT hash FROM entries ORDER BY seq DESC LIMIT 1), '') "
+               "FROM entries");
 }
 
 signet::test::RunResult audit_verify(const TestAppliance& app) {
@@ -60,7 +69,8 @@ void next_sign_refused(const TestAppliance& app, const std::string& why) {
 // Rewrites the log without the HSM: drops the entries `drop` says, renumbers and
 // re-chains the rest, fixes audit_meta's count, empties the frontier, and (when
 // asked) puts the triggers back exactly as they were.
-void rewrite(const TestAppliance& app, const std::function<bool(const signet::audit::Entry&)>& drop, bool restore_triggers) {
+void rewrite(const TestAppliance& app, const std::function<bool(const signet::audit::Entry&)>& drop,
+             bool restore_triggers) {
   auto db = signet::Database::open(app.db(), signet::Database::Mode::read_write);
   std::vector<std::string> triggers;
   {
@@ -71,8 +81,9 @@ void rewrite(const TestAppliance& app, const std::function<bool(const signet::au
   signet::audit::read_entries(db, [&](const signet::audit::Entry& e) {
     if (!drop(e)) kept.push_back(e);
   });
-  db.exec("DROP TRIGGER entries_no_update; DROP TRIGGER entries_no_delete; DROP TRIGGER entries_chain; "
-          "DROP TRIGGER entries_count; DELETE FROM entries; DELETE FROM merkle_frontier");
+  db.exec(
+      "DROP TRIGGER entries_no_update; DROP TRIGGER entries_no_delete; DROP TRIGGER entries_chain; "
+      "DROP TRIGGER entries_count; DELETE FROM entries; DELETE FROM merkle_frontier");
   std::string prev(signet::audit::kGenesisHash);
   std::int64_t seq = 0;
   for (auto& e : kept) {
@@ -81,8 +92,16 @@ void rewrite(const TestAppliance& app, const std::function<bool(const signet::au
     e.hash = signet::audit::entry_hash(prev, signet::audit::entry_encoding(e));
     prev = e.hash;
     auto st = db.prepare("INSERT INTO entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
-    st.bind(1, e.seq).bind(2, e.at).bind(3, e.kind).bind(4, e.actor).bind(5, e.order_id).bind(6, e.license_id)
-        .bind(7, e.key_id).bind(8, e.record).bind(9, e.prev_hash).bind(10, e.hash);
+    st.bind(1, e.seq)
+        .bind(2, e.at)
+        .bind(3, e.kind)
+        .bind(4, e.actor)
+        .bind(5, e.order_id)
+        .bind(6, e.license_id)
+        .bind(7, e.key_id)
+        .bind(8, e.record)
+        .bind(9, e.prev_hash)
+        .bind(10, e.hash);
     st.run();
   }
   db.exec("UPDATE audit_meta SET value = '" + std::to_string(seq) + "' WHERE key = 'entries'");
@@ -96,7 +115,9 @@ TEST_CASE("a log rewritten and re-chained without the HSM, checkpoints removed: 
           "[e2e][writers][tamper]") {
   TestAppliance app("e2e-rewrite");
   for (const auto* id : {"GOOD-1", "SECRET-1", "GOOD-2"}) REQUIRE(sign(app, id).exit_code == 0);
-  const auto drop = [](const signet::audit::Entry& e) { return e.kind == "checkpoint" || e.order_id == "SECRET-1"; };
+  const auto drop = [](const signet::audit::Entry& e) {
+    return e.kind == "checkpoint" || e.order_id == "SECRET-1";
+  };
   SECTION("triggers put back") {
     rewrite(app, drop, true);
     const auto v = audit_verify(app);
@@ -113,14 +134,19 @@ TEST_CASE("a log rewritten and re-chained without the HSM, checkpoints removed: 
   }
 }
 
-TEST_CASE("a tail cut back to an earlier checkpoint, entry count fixed: the next sign refuses (65) naming both sizes",
-          "[e2e][writers][tamper]") {
+TEST_CASE(
+    "a tail cut back to an earlier checkpoint, entry count fixed: the next sign refuses (65) naming both "
+    "sizes",
+    "[e2e][writers][tamper]") {
   TestAppliance app("e2e-cutback");
   for (const auto* id : {"T-1", "T-2", "T-3"}) REQUIRE(sign(app, id).exit_code == 0);
-  const auto last_tree = query(app, "SELECT json_extract(record, '$.tree_size') FROM entries ORDER BY seq DESC LIMIT 1");
-  const auto cut = std::stoll(query(app, "SELECT MAX(seq) FROM entries WHERE kind = 'checkpoint' AND seq < "
-                                         "(SELECT seq FROM entries WHERE order_id = 'T-3')"));
-  rewrite(app, [&](const signet::audit::Entry& e) { return e.seq > cut; }, true);
+  const auto last_tree =
+      query(app, "SELECT json_extract(record, '$.tree_size') FROM entries ORDER BY seq DESC LIMIT 1");
+  const auto cut = std::stoll(query(app,
+                                    "SELECT MAX(seq) FROM entries WHERE kind = 'checkpoint' AND seq < "
+                                    "(SELECT seq FROM entries WHERE order_id = 'T-3')"));
+  rewrite(
+      app, [&](const signet::audit::Entry& e) { return e.seq > cut; }, true);
   // From the file alone the shorter log holds...
   CHECK(audit_verify(app).exit_code == 0);
   // ...but the HSM anchored the head of the last write.
@@ -129,7 +155,8 @@ TEST_CASE("a tail cut back to an earlier checkpoint, entry count fixed: the next
   next_sign_refused(app, "the log's last checkpoint has tree size " + std::to_string(cut - 1));
 }
 
-TEST_CASE("the database file without its -wal (a committed write lost): the next sign refuses (65)", "[e2e][writers][tamper]") {
+TEST_CASE("the database file without its -wal (a committed write lost): the next sign refuses (65)",
+          "[e2e][writers][tamper]") {
   TestAppliance app("e2e-wal");
   REQUIRE(sign(app, "A").exit_code == 0);
   std::filesystem::path main_only = app.dir() / "main-only.db";
@@ -160,7 +187,8 @@ TEST_CASE("a changed merkle_frontier never reaches a signature; with a changed e
   TestAppliance app("e2e-frontier");
   REQUIRE(sign(app, "A").exit_code == 0);
   SECTION("the frontier alone: rebuilt from the entries, with a warning, and the log verifies") {
-    query(app, "UPDATE merkle_frontier SET nodes = json_set(nodes, '\\$[0]', '" + std::string(64, 'a') + "')");
+    query(app,
+          "UPDATE merkle_frontier SET nodes = json_set(nodes, '\\$[0]', '" + std::string(64, 'a') + "')");
     const auto r = sign(app, "B");
     INFO(r.err);
     CHECK(r.exit_code == 0);
@@ -184,7 +212,8 @@ TEST_CASE("a changed merkle_frontier never reaches a signature; with a changed e
         e.prev_hash = prev;
         e.hash = signet::audit::entry_hash(prev, signet::audit::entry_encoding(e));
         prev = e.hash;
-        if (e.seq < entries.back().seq) frontier.append(signet::audit::leaf_hash(signet::as_bytes(signet::audit::entry_encoding(e))));
+        if (e.seq < entries.back().seq)
+          frontier.append(signet::audit::leaf_hash(signet::as_bytes(signet::audit::entry_encoding(e))));
         auto st = db.prepare("UPDATE entries SET record = ?, prev_hash = ?, hash = ? WHERE seq = ?");
         st.bind(1, e.record).bind(2, e.prev_hash).bind(3, e.hash).bind(4, e.seq).run();
       }
@@ -192,27 +221,31 @@ TEST_CASE("a changed merkle_frontier never reaches a signature; with a changed e
       for (const auto& n : frontier.nodes()) nodes.push_back(signet::audit::to_hex(n));
       auto st = db.prepare("UPDATE merkle_frontier SET size = ?, nodes = ?");
       st.bind(1, static_cast<std::int64_t>(frontier.size())).bind(2, nodes.dump()).run();
-      db.exec("CREATE TRIGGER entries_no_update BEFORE UPDATE ON entries "
-              "BEGIN SELECT RAISE(ABORT, 'audit log is append-only: UPDATE refused'); END");
+      db.exec(
+          "CREATE TRIGGER entries_no_update BEFORE UPDATE ON entries "
+          "BEGIN SELECT RAISE(ABORT, 'audit log is append-only: UPDATE refused'); END");
     }
     next_sign_refused(app, "does not match its own last signed checkpoint");
   }
 }
 
-TEST_CASE("the head is anchored in the token: a private data object that moves forward, recreated when missing",
-          "[e2e][writers][anchor]") {
+TEST_CASE(
+    "the head is anchored in the token: a private data object that moves forward, recreated when missing",
+    "[e2e][writers][anchor]") {
   TestAppliance app("e2e-anchor");
   const auto log_id = query(app, "SELECT value FROM audit_meta WHERE key = 'log_id'");
   const auto label = "signet-audit-head:" + log_id.substr(0, log_id.size() - 1);
-  const auto tool = "pkcs11-tool --module '" + app.hsm().module_path() + "' --token-label e2e-anchor --login --pin " +
-                    app.hsm().user_pin();
+  const auto tool = "pkcs11-tool --module '" + app.hsm().module_path() +
+                    "' --token-label e2e-anchor --login --pin " + app.hsm().user_pin();
   auto anchored = [&] {
-    const auto r = app.shell(tool + " --read-object --type data --application-label signet --label " + label + " 2>/dev/null");
+    const auto r = app.shell(tool + " --read-object --type data --application-label signet --label " + label +
+                             " 2>/dev/null");
     REQUIRE(r.exit_code == 0);
     return json::parse(r.out);
   };
   auto last_checkpoint = [&] {
-    return json::parse(query(app, "SELECT record FROM entries WHERE kind = 'checkpoint' ORDER BY seq DESC LIMIT 1"));
+    return json::parse(
+        query(app, "SELECT record FROM entries WHERE kind = 'checkpoint' ORDER BY seq DESC LIMIT 1"));
   };
   // Two key generations so far: the anchor has the head of the second.
   CHECK(anchored().at("tree_size") == last_checkpoint().at("tree_size"));
@@ -224,7 +257,8 @@ TEST_CASE("the head is anchored in the token: a private data object that moves f
   CHECK(listing.out.find("label:          '" + label + "'") != std::string::npos);
   CHECK(listing.out.find("modifiable private") != std::string::npos);
   // An appliance from before anchors has none: the next write creates it.
-  REQUIRE(app.shell(tool + " --delete-object --type data --application-label signet --label " + label).exit_code == 0);
+  REQUIRE(app.shell(tool + " --delete-object --type data --application-label signet --label " + label)
+              .exit_code == 0);
   REQUIRE(app.signet({"audit", "checkpoint"}).exit_code == 0);
   CHECK(anchored().at("tree_size") == last_checkpoint().at("tree_size"));
   CHECK(audit_verify(app).exit_code == 0);

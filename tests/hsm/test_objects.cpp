@@ -1,9 +1,8 @@
 // Token objects other than signing: destroying a key pair, and the data objects
 // (CKO_DATA) that keep the audit log's anchored head. Checked with OpenSC's
 // pkcs11-tool, which Signet did not write.
-#include <catch2/catch.hpp>
-
 #include <array>
+#include <catch2/catch.hpp>
 #include <cstdio>
 #include <string>
 
@@ -37,8 +36,9 @@ Opened open_logged_in(const SoftHsm& softhsm) {
 
 // pkcs11-tool's standard output for the arguments (with the token and the PIN).
 std::string pkcs11_tool(const SoftHsm& softhsm, const std::string& args) {
-  const std::string cmd = "pkcs11-tool --module " + softhsm.module_path() + " --token-label '" + softhsm.token_label() +
-                          "' --login --pin " + softhsm.user_pin() + " " + args + " 2>/dev/null";
+  const std::string cmd = "pkcs11-tool --module " + softhsm.module_path() + " --token-label '" +
+                          softhsm.token_label() + "' --login --pin " + softhsm.user_pin() + " " + args +
+                          " 2>/dev/null";
   FILE* p = ::popen(cmd.c_str(), "r");
   REQUIRE(p != nullptr);
   std::string out;
@@ -54,20 +54,24 @@ std::size_t count(const std::string& text, const std::string& what) {
   return n;
 }
 
-Bytes bytes(std::string_view text) { return {text.begin(), text.end()}; }
+Bytes bytes(std::string_view text) {
+  return {text.begin(), text.end()};
+}
 
 }  // namespace
 
 TEST_CASE("destroy removes both halves of a generated key pair", "[hsm][key][destroy]") {
   auto& softhsm = SoftHsm::shared();
   auto s = open_logged_in(softhsm);
-  const auto pair = s.token->generate({.type = KeyType::ed25519, .rsa_bits = 0, .label = "doomed", .id = Bytes{0xde, 0xad}});
+  const auto pair = s.token->generate(
+      {.type = KeyType::ed25519, .rsa_bits = 0, .label = "doomed", .id = Bytes{0xde, 0xad}});
   REQUIRE(count(pkcs11_tool(softhsm, "--list-objects"), "label:      doomed") == 2);
   s.token->destroy(pair);
   CHECK_FALSE(s.token->find_by_id(Bytes{0xde, 0xad}));
   CHECK(count(pkcs11_tool(softhsm, "--list-objects"), "label:      doomed") == 0);
   // The label is free again.
-  const auto again = s.token->generate({.type = KeyType::ed25519, .rsa_bits = 0, .label = "doomed", .id = Bytes{0xde, 0xae}});
+  const auto again = s.token->generate(
+      {.type = KeyType::ed25519, .rsa_bits = 0, .label = "doomed", .id = Bytes{0xde, 0xae}});
   CHECK(again.label == "doomed");
   s.token->destroy(again);
   // Destroying what is gone is an error with the CKR_ name, not silence.
@@ -86,7 +90,8 @@ TEST_CASE("data objects: written, replaced, read back, private and found by labe
   REQUIRE(values.size() == 1);
   CHECK(values[0] == bytes("first"));
   // pkcs11-tool reads the same value, and only with the login (CKA_PRIVATE).
-  CHECK(pkcs11_tool(softhsm, "--read-object --type data --label " + label + " --application-label " + app) == "first");
+  CHECK(pkcs11_tool(softhsm, "--read-object --type data --label " + label + " --application-label " + app) ==
+        "first");
   const auto listing = pkcs11_tool(softhsm, "--list-objects --type data");
   CHECK(count(listing, "label:          '" + label + "'") == 1);
   CHECK(listing.find("application:    '" + app + "'") != std::string::npos);

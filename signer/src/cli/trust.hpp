@@ -5,14 +5,14 @@
 // per log id) so that a log cut back to an older checkpoint is refused.
 #pragma once
 
+#include <functional>
+#include <string>
+#include <vector>
+
 #include "signet/audit/trust.hpp"
 #include "signet/core/sqlite.hpp"
 #include "signet/keystore/registry.hpp"
 #include "signet/keystore/token.hpp"
-
-#include <functional>
-#include <string>
-#include <vector>
 
 namespace signet::cli {
 

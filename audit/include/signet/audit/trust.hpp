@@ -8,14 +8,14 @@
 // desk_key_trusted entries), which is what writers take trust decisions from.
 #pragma once
 
-#include "signet/core/sqlite.hpp"
-#include "signet/keystore/keys.hpp"
-
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <optional>
 #include <string>
+
+#include "signet/core/sqlite.hpp"
+#include "signet/keystore/keys.hpp"
 
 namespace signet::audit {
 
