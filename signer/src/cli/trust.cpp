@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <array>
 #include <cstdio>
 #include <iostream>
 #include <utility>
@@ -14,9 +15,9 @@ namespace signet::cli {
 namespace {
 
 std::string octal_mode(mode_t mode) {
-  char buf[8];
-  std::snprintf(buf, sizeof buf, "%04o", static_cast<unsigned>(mode & 07777U));
-  return buf;
+  std::array<char, 8> buf{};
+  (void)std::snprintf(buf.data(), buf.size(), "%04o", static_cast<unsigned>(mode & 07777U));
+  return buf.data();
 }
 
 }  // namespace
@@ -68,7 +69,7 @@ constexpr std::string_view kKeysOutside =
 
 audit::KeyHistory announced_key(Database& db, const keystore::KeyRecord& record) {
   const auto& id = record.key_id;
-  const auto history = audit::key_history(db, id);
+  auto history = audit::key_history(db, id);
   const std::string outside(kKeysOutside);
   if (!history.generated_seq)
     throw keystore::KeyError(
@@ -136,6 +137,7 @@ std::vector<keystore::PublicKey> vouched_desk_keys(Database& db, const keystore:
     }
   }
   std::vector<keystore::PublicKey> out;
+  out.reserve(logged.size());
   for (const auto& [id, key] : logged) out.push_back(key);
   return out;
 }
