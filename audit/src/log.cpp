@@ -1,5 +1,6 @@
 #include "signet/audit/log.hpp"
 
+#include "head.hpp"
 #include "signet/audit/merkle.hpp"
 #include "signet/core/bytes.hpp"
 #include "signet/core/crypto.hpp"
@@ -116,39 +117,6 @@ std::string meta(Database& db, const std::string& key) {
   return st->column_text(0);
 }
 
-Frontier load_frontier(Database& db, std::int64_t last_seq) {
-  {
-    auto st = db.prepare_cached("SELECT size, nodes FROM merkle_frontier WHERE id = 1");
-    if (st->step() && st->column_int(0) == last_seq) {
-      std::vector<Hash> nodes;
-      bool ok = true;
-      const auto parsed = Json::parse(st->column_view(1), nullptr, false);
-      if (parsed.is_array()) {
-        for (const auto& n : parsed) {
-          const auto h = n.is_string() ? hash_from_hex(n.get<std::string>()) : std::nullopt;
-          if (!h) { ok = false; break; }
-          nodes.push_back(*h);
-        }
-        if (ok) {
-          if (auto f = Frontier::restore(static_cast<std::uint64_t>(last_seq), std::move(nodes))) return *f;
-        }
-      }
-    }
-  }
-  // The stored frontier is missing or stale: rebuild it from the entries.
-  Frontier f;
-  read_entries(db, [&](const Entry& e) { f.append(leaf_hash(as_bytes(entry_encoding(e)))); });
-  return f;
-}
-
-void save_frontier(Database& db, const Frontier& f) {
-  Json nodes = Json::array();
-  for (const auto& n : f.nodes()) nodes.push_back(to_hex(n));
-  auto st = db.prepare_cached("INSERT OR REPLACE INTO merkle_frontier(id, size, nodes) VALUES (1, ?, ?)");
-  st->bind(1, static_cast<std::int64_t>(f.size())).bind(2, nodes.dump());
-  st->run();
-}
-
 }  // namespace
 
 namespace {
@@ -211,7 +179,7 @@ void Log::create_schema(Database& db) {
   st.reset();
   st.bind(1, "entries").bind(2, "0");
   st.run();
-  save_frontier(db, Frontier{});
+  detail::save_frontier(db, Frontier{});
 }
 
 Log::Log(Database& db) : m_db(db) {
@@ -230,9 +198,16 @@ Log::Log(Database& db) : m_db(db) {
 }
 
 std::vector<Entry> Log::append(std::vector<NewEntry> entries, const AppendOptions& options) {
+  if (options.checkpoint_key != nullptr && !options.trust.hsm_key)
+    throw AuditError(ErrorKind::software, "appending a checkpoint needs the HSM's keys to check the log's head");
   m_db.busy_timeout(options.busy_timeout_ms);
+  const auto warn = [&options](const std::string& msg) {
+    if (options.warn) options.warn(msg);
+    else std::cerr << msg << '\n';
+  };
   std::vector<Entry> appended;
   appended.reserve(entries.size() + 1);
+  std::optional<LogHead> head;
   try {
     m_db.exec("PRAGMA synchronous=FULL; PRAGMA temp_store=MEMORY");
     Transaction tx(m_db, Transaction::Kind::immediate);
@@ -240,8 +215,12 @@ std::vector<Entry> Log::append(std::vector<NewEntry> entries, const AppendOption
       m_db.exec(kSupersededIndex);  // logs made by earlier versions get the current index once
       m_indexes_current = true;
     }
-    if (options.precheck) options.precheck(m_db);
     const auto last_entry = last();
+    // The head is proven before anything else runs in the transaction.
+    auto frontier = options.trust.hsm_key ? detail::check_head(m_db, m_log_id, options.trust, last_entry, warn)
+                                          : detail::unchecked_frontier(m_db, last_entry ? last_entry->seq : 0);
+    if (options.checkpoint_key != nullptr) detail::check_checkpoint_key(m_db, *options.checkpoint_key, entries);
+    if (options.precheck) options.precheck(m_db);
     const auto now = now_utc();
     if (last_entry) {
       const auto last_at = parse_rfc3339_utc(last_entry->at);
@@ -254,10 +233,9 @@ std::vector<Entry> Log::append(std::vector<NewEntry> entries, const AppendOption
         const auto msg = "warning: the clock (" + format_rfc3339(now) + ") is more than " +
                          std::to_string(options.clock_margin.count()) + " minutes ahead of the last audit entry (" +
                          last_entry->at + "); check the clock";
-        if (options.warn) options.warn(msg); else std::cerr << msg << '\n';
+        warn(msg);
       }
     }
-    auto frontier = load_frontier(m_db, last_entry ? last_entry->seq : 0);
     std::string prev = last_entry ? last_entry->hash : std::string(kGenesisHash);
     std::int64_t seq = last_entry ? last_entry->seq : 0;
     const auto at = format_rfc3339(now);
@@ -282,11 +260,16 @@ std::vector<Entry> Log::append(std::vector<NewEntry> entries, const AppendOption
                            {"root_hash", root}, {"time", at},
                            {"key_id", key.key_id()}, {"alg", std::string(keystore::to_string(key.algorithm()))},
                            {"signature", base64_encode(signature)}};
+      // The stored frontier is the tree this checkpoint signs, so that the next
+      // writer can compare it with the signed root directly.
+      detail::save_frontier(m_db, frontier);
+      head = LogHead{.log_id = m_log_id, .tree_size = size, .root_hash = root};
       add(NewEntry{.kind = "checkpoint", .order_id = std::nullopt, .license_id = std::nullopt, .key_id = key.key_id(),
                    .record = record, .record_text = {}});
+    } else {
+      detail::save_frontier(m_db, frontier);
     }
     insert_entries(m_db, appended);
-    save_frontier(m_db, frontier);
     tx.commit();
   } catch (const SqliteError& e) {
     if (e.kind() == ErrorKind::busy)
@@ -294,6 +277,7 @@ std::vector<Entry> Log::append(std::vector<NewEntry> entries, const AppendOption
                                             "; nothing was appended, try again");
     throw AuditError(e.kind(), "appending to the audit log " + m_db.path().string() + ": " + e.what());
   }
+  if (head && options.trust.anchor != nullptr) detail::advance_anchor(m_db, *options.trust.anchor, *head, warn);
   return appended;
 }
 

@@ -97,6 +97,17 @@ bool Verifier::check_checkpoint(const Entry& e, const Json& record) {
   return true;
 }
 
+bool Verifier::check_key_use(const Entry& e) {
+  if (!e.key_id) return fail(e.seq, "an " + e.kind + " entry must name its key (key_id is null)");
+  const auto& id = *e.key_id;
+  if (!m_generated.contains(id))
+    return fail(e.seq, e.kind + " entry made by key " + id + ", which has no earlier key_generated entry in the log");
+  if (const auto it = m_retired.find(id); it != m_retired.end())
+    return fail(e.seq, e.kind + " entry made by key " + id + " after its key_retired entry (seq " +
+                           seq_text(it->second) + ")");
+  return true;
+}
+
 bool Verifier::add(const Entry& e) {
   if (!m_report.ok) return false;
   const auto expected = m_report.entries + 1;
@@ -125,10 +136,16 @@ bool Verifier::add(const Entry& e) {
     return fail(e.seq, "hash does not match the entry's contents (an entry field was changed)");
   if (e.at != m_prev_at && !parse_rfc3339_utc(e.at)) return fail(e.seq, "at is not an RFC 3339 UTC time");
   if (!m_prev_at.empty() && e.at < m_prev_at) return fail(e.seq, "time goes backwards: " + e.at + " after " + m_prev_at);
+  if (e.kind == "checkpoint" || e.kind == "issued") {
+    if (!check_key_use(e)) return false;
+  }
   if (e.kind == "checkpoint") {
     if (!check_checkpoint(e, record)) return false;
   } else if (e.kind == "key_generated") {
     learn_key(e, record);
+    if (e.key_id) m_generated.emplace(*e.key_id, e.seq);
+  } else if (e.kind == "key_retired") {
+    if (e.key_id) m_retired.emplace(*e.key_id, e.seq);
   }
   const auto leaf = leaf_hash(as_bytes(encoding));
   m_frontier.append(leaf);
@@ -179,6 +196,16 @@ VerifyReport Verifier::finish() {
     }
   }
   m_report.unprotected = m_report.entries - m_report.last_checkpoint_seq;
+  // Every signet write ends with a checkpoint: entries after the last one were
+  // added, or the log was cut, by something other than signet.
+  if (m_report.ok && m_report.unprotected > 0) {
+    const auto first = m_report.last_checkpoint_seq + 1;
+    fail(first, "entries " + seq_text(first) + ".." + seq_text(m_report.entries) + " (" + seq_text(m_report.unprotected) +
+                    ") follow " +
+                    (m_report.last_checkpoint_seq > 0 ? "the last checkpoint (seq " + seq_text(m_report.last_checkpoint_seq) + ")"
+                                                      : std::string("no checkpoint at all")) +
+                    ": signet ends every write with a checkpoint, so the log was extended or cut outside signet");
+  }
   return m_report;
 }
 
@@ -277,7 +304,10 @@ ExportHeader read_export(const std::filesystem::path& path, const std::function<
     ++line_no;
     if (line.size() > kMaxLine) throw bad("line longer than 1 MiB");
     if (line.empty()) continue;
-    const Json j = Json::parse(line, nullptr, false);
+    std::string why;
+    const auto parsed = parse_strict_json(line, why);
+    if (!parsed) throw bad("not strict JSON: " + why);
+    const Json& j = *parsed;
     if (!j.is_object()) throw bad("not a JSON object");
     if (!have_header) {
       const auto fmt = j.find("signet_audit_export");
@@ -352,14 +382,18 @@ std::string describe(const VerifyReport& r) {
         << "  " << r.entries << " entries: hash chain intact\n"
         << "  " << r.checkpoints << " checkpoints: Merkle roots and signatures verified\n"
         << "  checkpoint keys: " << r.key_source << "\n";
-    if (r.unprotected > 0)
-      out << "  " << r.unprotected << " entries after the last checkpoint (seq " << r.last_checkpoint_seq
-          << ") are unprotected: chained but not yet covered by a signed checkpoint\n";
-    else
-      out << "  every entry is covered by a signed checkpoint\n";
+    out << "  every entry is covered by a signed checkpoint\n";
   } else {
-    out << "audit log " << r.log_id << ": FAILED at seq " << (r.failed_seq ? *r.failed_seq : 0) << ": " << r.reason << "\n"
-        << "  " << r.entries << " entries and " << r.checkpoints << " checkpoints held before it\n";
+    out << "audit log " << r.log_id << ": FAILED at seq " << (r.failed_seq ? *r.failed_seq : 0) << ": " << r.reason << "\n";
+    if (r.failed_seq && r.entries >= *r.failed_seq) {
+      // Everything was checked; only the tail lacks a checkpoint.
+      out << "  " << r.entries << " entries: hash chain intact; " << r.checkpoints
+          << " checkpoints: Merkle roots and signatures verified\n"
+          << "  " << r.unprotected << " entries after the last checkpoint (seq " << r.last_checkpoint_seq
+          << ") are unprotected: chained but covered by no signed checkpoint\n";
+    } else {
+      out << "  " << r.entries << " entries and " << r.checkpoints << " checkpoints held before it\n";
+    }
   }
   return out.str();
 }

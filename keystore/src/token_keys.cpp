@@ -3,10 +3,15 @@
 #include "signet/hsm/hsm.hpp"
 
 #include <array>
+#include <map>
+#include <mutex>
 
 namespace signet::keystore {
 
 namespace {
+
+// CKA_APPLICATION of the data objects Signet keeps in the token.
+constexpr std::string_view kApplication = "signet";
 
 // A registered key signing through the token; thread-safe (Token::sign takes a pooled session).
 class HsmSigningKey final : public SigningKey {
@@ -38,6 +43,8 @@ hsm::KeySpec spec_for(Algorithm algorithm, const std::string& label, Bytes id) {
 struct TokenKeys::Impl {
   std::shared_ptr<hsm::Module> module;
   std::shared_ptr<hsm::Token> token;
+  std::mutex mutex;
+  std::map<std::string, PublicKey> in_token;  // key id -> public key, as read from the token
 };
 
 TokenKeys::TokenKeys(std::unique_ptr<Impl> impl) : m_impl(std::move(impl)) {}
@@ -88,6 +95,40 @@ std::shared_ptr<SigningKey> TokenKeys::signing_key(const KeyRecord& key) {
     throw KeyError(ErrorKind::unavailable, "key " + key.key_id + ": the token's key at " + key.token_uri +
                                                " is not the registered public key");
   return std::make_shared<HsmSigningKey>(m_impl->token, std::move(*pair), std::move(registered));
+}
+
+std::optional<PublicKey> TokenKeys::public_key_in_token(const std::string& key_id) {
+  const std::lock_guard lock(m_impl->mutex);
+  if (const auto it = m_impl->in_token.find(key_id); it != m_impl->in_token.end()) return it->second;
+  // Not seen yet: read every key pair's public half again (a key may be new).
+  for (const auto& pair : m_impl->token->find(hsm::Uri::parse("pkcs11:type=private"))) {
+    if (pair.public_handle == 0) continue;
+    auto key = PublicKey::from_der(m_impl->token->public_key_der(pair));
+    m_impl->in_token.insert_or_assign(key.key_id(), key);
+  }
+  if (const auto it = m_impl->in_token.find(key_id); it != m_impl->in_token.end()) return it->second;
+  return std::nullopt;
+}
+
+void TokenKeys::destroy(const KeyRecord& key) {
+  const auto id = from_hex(key.hsm_id);
+  if (!id) throw KeyError(ErrorKind::bad_data, "key " + key.key_id + ": CKA_ID is not hex");
+  const auto pair = m_impl->token->find_by_id(*id);
+  if (!pair) throw KeyError(ErrorKind::not_found, "key " + key.key_id + " not found in the token: " + key.token_uri);
+  if (m_impl->token->public_key_der(*pair) != key.spki_der)
+    throw KeyError(ErrorKind::unavailable, "key " + key.key_id + ": the token's key at " + key.token_uri +
+                                               " is not this key; not destroyed");
+  m_impl->token->destroy(*pair);
+  const std::lock_guard lock(m_impl->mutex);
+  m_impl->in_token.erase(key.key_id);
+}
+
+std::vector<Bytes> TokenKeys::read_objects(const std::string& label) {
+  return m_impl->token->read_data(std::string(kApplication), label);
+}
+
+void TokenKeys::write_object(const std::string& label, ByteView value) {
+  m_impl->token->write_data(std::string(kApplication), label, value);
 }
 
 }  // namespace signet::keystore

@@ -12,6 +12,7 @@
 #include "signet/core/time.hpp"
 
 #include "appliance.hpp"
+#include "log_fixture.hpp"
 
 #include <sodium.h>
 
@@ -31,6 +32,7 @@
 
 using namespace signet;
 using namespace signet::audit;
+using namespace signet::audit::testing;
 namespace fs = std::filesystem;
 
 namespace {
@@ -85,71 +87,6 @@ std::vector<Hash> ct_leaf_hashes() {
     out.push_back(leaf_hash(*bytes));
   }
   return out;
-}
-
-// A fresh audit log in a real SQLite file (WAL), removed afterwards.
-struct TempLog {
-  fs::path dir = signet::test::temp_dir("signet-audit-test");
-  fs::path path = dir / "audit.db";
-  Database db = create(path);
-  Log log{db};
-
-  static Database create(const fs::path& p) {
-    auto db = Database::open(p, Database::Mode::create);
-    db.exec("PRAGMA journal_mode=WAL");
-    Transaction tx(db);
-    Log::create_schema(db);
-    tx.commit();
-    return db;
-  }
-
-  TempLog() = default;
-  ~TempLog() {
-    std::error_code ec;
-    fs::remove_all(dir, ec);
-  }
-  TempLog(const TempLog&) = delete;  // owns a folder and a connection
-  TempLog& operator=(const TempLog&) = delete;
-
-  static AppendOptions options(int busy_ms = 5000) {
-    AppendOptions o;
-    o.actor = "tester";
-    o.checkpoint_key = nullptr;
-    o.busy_timeout_ms = busy_ms;
-    o.warn = [](const std::string&) {};
-    return o;
-  }
-
-  static NewEntry note(const std::string& text) {
-    NewEntry n;
-    n.kind = "note";
-    n.record = Json{{"text", text}};
-    return n;
-  }
-
-  // Appends n notes "hello 1".."hello n", one append each.
-  void append_notes(int n) {
-    for (int i = 1; i <= n; ++i) log.append({note("hello " + std::to_string(i))}, options());
-  }
-
-  std::vector<Entry> all() const {
-    std::vector<Entry> out;
-    log.for_each([&](const Entry& e) { out.push_back(e); });
-    return out;
-  }
-};
-
-bool same(const Entry& a, const Entry& b) {
-  return a.seq == b.seq && a.at == b.at && a.kind == b.kind && a.actor == b.actor && a.order_id == b.order_id &&
-         a.license_id == b.license_id && a.key_id == b.key_id && a.record == b.record && a.prev_hash == b.prev_hash &&
-         a.hash == b.hash;
-}
-
-bool same(const std::vector<Entry>& a, const std::vector<Entry>& b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if (!same(a[i], b[i])) return false;
-  return true;
 }
 
 // SHA-256 of a file with the OpenSSL command-line tool, independent of our code.
@@ -583,11 +520,11 @@ TEST_CASE("triggers refuse UPDATE, DELETE and out-of-chain INSERTs", "[audit][lo
   CHECK(same(t.all(), before));
 
   // The chain rule is what refused them: an in-chain INSERT passes the triggers
-  // (the log then still verifies, since the hash is right).
+  // (its hash is right, so the chain holds; only the missing checkpoint shows).
   insert(last.seq + 1, last.hash);
   CHECK(t.all().size() == before.size() + 1);
   const auto report = verify_database(t.path, {});
-  CHECK(report.ok);
+  CHECK(holds_but_unprotected(report));
   CHECK(report.entries == 5);
 
   // audit_meta rows cannot be deleted.
@@ -704,7 +641,7 @@ TEST_CASE("an append while another connection holds the write lock fails busy an
   REQUIRE(r.size() == 1);
   CHECK(r[0].seq == 3);
   CHECK(r[0].prev_hash == before.back().hash);
-  CHECK(verify_database(t.path, {}).ok);
+  CHECK(holds_but_unprotected(verify_database(t.path, {})));
 }
 
 // ---------------------------------------------------------------- verification
@@ -713,16 +650,21 @@ TEST_CASE("verify_database accepts an intact log and finds the first changed or 
           "[audit][verify]") {
   TempLog t;
   t.append_notes(5);
+  // Entries and no checkpoint: Signet never writes such a log, so it fails at
+  // the first entry, after every entry was checked.
   const auto good = verify_database(t.path, {});
-  CHECK(good.ok);
+  CHECK(holds_but_unprotected(good));
   CHECK(good.entries == 5);
   CHECK(good.unprotected == 5);
   CHECK(good.checkpoints == 0);
   CHECK(good.last_checkpoint_seq == 0);
-  CHECK_FALSE(good.failed_seq.has_value());
+  CHECK(good.failed_seq == std::optional<std::int64_t>(1));
+  CHECK_THAT(good.reason, Catch::Contains("no checkpoint at all"));
   CHECK(good.log_id == t.log.log_id());
-  CHECK_THAT(describe(good), Catch::Contains("OK"));
-  CHECK(to_json(good).at("ok") == true);
+  CHECK_THAT(describe(good), Catch::Contains("FAILED at seq 1"));
+  CHECK_THAT(describe(good), Catch::Contains("5 entries after the last checkpoint (seq 0) are unprotected"));
+  CHECK(to_json(good).at("ok") == false);
+  CHECK(to_json(good).at("unprotected") == 5);
 
   SECTION("a changed field") {
     t.db.exec("DROP TRIGGER entries_no_update");
@@ -768,14 +710,19 @@ TEST_CASE("verify_database accepts an intact log and finds the first changed or 
 
 TEST_CASE("an exported log verifies and a changed character in it is found", "[audit][export]") {
   TempLog t;
+  SoftEd25519 key;
   NewEntry issued;
   issued.kind = "issued";
   issued.order_id = "O-1";
   issued.license_id = "L-1";
+  issued.key_id = key.key_id();
   issued.record = Json{{"manifest", Json{{"channel", "direct"}}}};
-  t.log.append({issued}, TempLog::options());
-  t.append_notes(4);  // seqs 2..5: "hello 1".."hello 4"
+  // seq 1 announces the key, 2 is the issuance, 3..6 "hello 1".."hello 4", 7 the checkpoint.
+  t.log.append({announce(key), issued, TempLog::note("hello 1"), TempLog::note("hello 2"), TempLog::note("hello 3"),
+                TempLog::note("hello 4")},
+               signed_options(key));
   const auto stored = t.all();
+  const auto opts = trusting(key.public_key());
   const auto file = t.dir / "export.jsonl";
   {
     std::ofstream out(file, std::ios::binary);
@@ -783,48 +730,65 @@ TEST_CASE("an exported log verifies and a changed character in it is found", "[a
     REQUIRE(out.good());
   }
   const auto lines = read_lines(file);
-  REQUIRE(lines.size() == 6);
+  REQUIRE(lines.size() == 8);
   const auto header = Json::parse(lines[0]);
   CHECK(header.at("signet_audit_export") == 1);
   CHECK(header.at("log_id") == t.log.log_id());
-  CHECK(header.at("entries") == 5);
+  CHECK(header.at("entries") == 7);
 
   std::vector<Entry> read;
   const auto h = read_export(file, [&](const Entry& e) { read.push_back(e); });
   CHECK(h.log_id == t.log.log_id());
-  CHECK(h.entries == 5);
+  CHECK(h.entries == 7);
   CHECK(same(read, stored));
 
-  const auto ok = verify_export(file, {});
+  const auto ok = verify_export(file, opts);
   CHECK(ok.ok);
-  CHECK(ok.entries == 5);
+  CHECK(ok.entries == 7);
+  CHECK(ok.checkpoints == 1);
   CHECK(ok.log_id == t.log.log_id());
 
   std::vector<Hash> leaves;
-  CHECK(verify_export(file, {}, &leaves).ok);
-  REQUIRE(leaves.size() == 5);
+  CHECK(verify_export(file, opts, &leaves).ok);
+  REQUIRE(leaves.size() == 7);
   CHECK(leaves[2] == leaf_hash(as_bytes(entry_encoding(stored[2]))));
 
   SECTION("a changed character in a record") {
     auto changed = lines;
-    auto& line = changed[3];  // seq 3: "hello 2"
+    auto& line = changed[4];  // seq 4: "hello 2"
     const auto rec = line.find("\"record\":");
     REQUIRE(rec != std::string::npos);
     const auto pos = line.find("hello 2", rec);
     REQUIRE(pos != std::string::npos);
     line[pos] = 'j';
     write_lines(file, changed);
-    const auto r = verify_export(file, {});
+    const auto r = verify_export(file, opts);
     CHECK_FALSE(r.ok);
-    CHECK(r.failed_seq == std::optional<std::int64_t>(3));
+    CHECK(r.failed_seq == std::optional<std::int64_t>(4));
   }
   SECTION("a truncated export") {
     auto shorter = lines;
     shorter.pop_back();
     write_lines(file, shorter);
-    const auto r = verify_export(file, {});
+    const auto r = verify_export(file, opts);
     CHECK_FALSE(r.ok);
-    CHECK(r.failed_seq == std::optional<std::int64_t>(5));
+    CHECK(r.failed_seq == std::optional<std::int64_t>(7));
+  }
+  SECTION("a line with a duplicate key (which a reader would take differently)") {
+    auto doubled = lines;
+    auto& line = doubled[2];  // seq 2: the issuance
+    const auto pos = line.find("\"channel\":\"direct\"");
+    REQUIRE(pos != std::string::npos);
+    line.insert(pos, "\"channel\":\"government\",");
+    write_lines(file, doubled);
+    try {
+      (void)verify_export(file, opts);
+      FAIL("an export line with a duplicate key was read");
+    } catch (const AuditError& e) {
+      CHECK(e.kind() == ErrorKind::bad_data);
+      CHECK_THAT(std::string(e.what()), Catch::Contains(file.string() + ":3:"));
+      CHECK_THAT(std::string(e.what()), Catch::Contains("duplicate key"));
+    }
   }
   SECTION("the header not on the first line") {
     auto swapped = lines;
@@ -1034,129 +998,75 @@ TEST_CASE("an append refuses a clock behind the last entry and warns about one f
     warnings.clear();
     t.log.append({TempLog::note("y")}, opts);
     CHECK(warnings.empty());
-    CHECK(verify_database(t.path, {}).ok);
+    CHECK(holds_but_unprotected(verify_database(t.path, {})));
   }
 }
 
 // ---------------------------------------------------------------- checkpoints
 
-namespace {
-
-// An Ed25519 key in memory (libsodium), standing in for an HSM key.
-class SoftEd25519 final : public keystore::SigningKey {
- public:
-  SoftEd25519() {
-    ensure_sodium();
-    std::array<std::uint8_t, crypto_sign_PUBLICKEYBYTES> pk{};
-    ::crypto_sign_keypair(pk.data(), m_sk.data());
-    // SubjectPublicKeyInfo: SEQUENCE { SEQUENCE { OID 1.3.101.112 }, BIT STRING pk }.
-    Bytes der = {0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00};
-    der.insert(der.end(), pk.begin(), pk.end());
-    m_public = keystore::PublicKey::from_der(der);
-  }
-  Bytes sign(ByteView message) override {
-    Bytes sig(crypto_sign_BYTES);
-    ::crypto_sign_detached(sig.data(), nullptr, message.data(), message.size(), m_sk.data());
-    return sig;
-  }
-  [[nodiscard]] const keystore::PublicKey& public_key() const noexcept override { return m_public; }
-
- private:
-  std::array<std::uint8_t, crypto_sign_SECRETKEYBYTES> m_sk{};
-  keystore::PublicKey m_public;
-};
-
-AppendOptions signed_options(keystore::SigningKey& key) {
-  auto o = TempLog::options();
-  o.checkpoint_key = &key;
-  return o;
-}
-
-VerifyOptions trusting(const keystore::PublicKey& key) {
-  VerifyOptions o;
-  o.trusted_keys.push_back(key);
-  return o;
-}
-
-void export_to(Database& db, const fs::path& file) {
-  std::ofstream out(file, std::ios::binary);
-  export_jsonl(db, out);
-  REQUIRE(out.good());
-}
-
-// Recomputes every hash from seq `from` on, as someone rewriting the file would.
-void rechain(Database& db, std::int64_t from) {
-  std::vector<Entry> entries;
-  read_entries(db, [&](const Entry& e) { entries.push_back(e); });
-  std::string prev = from > 1 ? entries[static_cast<std::size_t>(from - 2)].hash : std::string(kGenesisHash);
-  for (auto& e : entries) {
-    if (e.seq < from) continue;
-    e.prev_hash = prev;
-    e.hash = entry_hash(prev, entry_encoding(e));
-    auto st = db.prepare("UPDATE entries SET prev_hash = ?, hash = ? WHERE seq = ?");
-    st.bind(1, e.prev_hash).bind(2, e.hash).bind(3, e.seq);
-    st.run();
-    prev = e.hash;
-  }
-}
-
-}  // namespace
-
 TEST_CASE("a checkpoint signs the RFC 9162 root of the entries before it", "[audit][checkpoint]") {
   TempLog t;
   SoftEd25519 key;
-  const auto r = t.log.append({TempLog::note("a"), TempLog::note("b"), TempLog::note("c")}, signed_options(key));
-  REQUIRE(r.size() == 4);
-  const auto& cp = r[3];
+  const auto r =
+      t.log.append({announce(key), TempLog::note("a"), TempLog::note("b"), TempLog::note("c")}, signed_options(key));
+  REQUIRE(r.size() == 5);
+  const auto& cp = r[4];
   CHECK(cp.kind == "checkpoint");
-  CHECK(cp.seq == 4);
+  CHECK(cp.seq == 5);
   CHECK(cp.key_id == std::optional<std::string>(key.key_id()));
   const auto rec = Json::parse(cp.record);
-  CHECK(rec.at("tree_size") == 3);
+  CHECK(rec.at("tree_size") == 4);
   CHECK(rec.at("log_id") == t.log.log_id());
   CHECK(rec.at("time") == cp.at);
   CHECK(rec.at("alg") == "ed25519");
   std::vector<Hash> leaves;
-  for (int i = 0; i < 3; ++i) leaves.push_back(leaf_hash(as_bytes(entry_encoding(r[static_cast<std::size_t>(i)]))));
+  for (int i = 0; i < 4; ++i) leaves.push_back(leaf_hash(as_bytes(entry_encoding(r[static_cast<std::size_t>(i)]))));
   CHECK(rec.at("root_hash") == to_hex(tree_root(leaves)));
   const auto sig = base64_decode(rec.at("signature").get<std::string>());
   REQUIRE(sig.has_value());
-  const auto message = checkpoint_message(t.log.log_id(), 3, to_hex(tree_root(leaves)), cp.at);
+  const auto message = checkpoint_message(t.log.log_id(), 4, to_hex(tree_root(leaves)), cp.at);
   CHECK(message == std::string(kCheckpointDomain) + R"({"log_id":")" + t.log.log_id() + R"(","root_hash":")" +
-                       to_hex(tree_root(leaves)) + R"(","time":")" + cp.at + R"(","tree_size":3})");
+                       to_hex(tree_root(leaves)) + R"(","time":")" + cp.at + R"(","tree_size":4})");
   CHECK(key.public_key().verify(as_bytes(message), *sig));
 
-  // The stored frontier continues the tree: the next checkpoint covers all 4 + 2 entries.
+  // The next checkpoint extends the signed tree: it covers all 5 + 2 entries.
   const auto r2 = t.log.append({TempLog::note("d"), TempLog::note("e")}, signed_options(key));
   REQUIRE(r2.size() == 3);
   leaves.push_back(leaf_hash(as_bytes(entry_encoding(cp))));
   for (int i = 0; i < 2; ++i) leaves.push_back(leaf_hash(as_bytes(entry_encoding(r2[static_cast<std::size_t>(i)]))));
   const auto rec2 = Json::parse(r2[2].record);
-  CHECK(rec2.at("tree_size") == 6);
+  CHECK(rec2.at("tree_size") == 7);
   CHECK(rec2.at("root_hash") == to_hex(tree_root(leaves)));
 
   const auto report = verify_database(t.path, trusting(key.public_key()));
   CHECK(report.ok);
-  CHECK(report.entries == 7);
+  CHECK(report.entries == 8);
   CHECK(report.checkpoints == 2);
-  CHECK(report.last_checkpoint_seq == 7);
-  CHECK(report.last_tree_size == 6);
+  CHECK(report.last_checkpoint_seq == 8);
+  CHECK(report.last_tree_size == 7);
   CHECK(report.last_root == tree_root(leaves));
   CHECK(report.unprotected == 0);
 
-  t.append_notes(2);
-  CHECK(verify_database(t.path, trusting(key.public_key())).unprotected == 2);
-
+  SECTION("entries after the last checkpoint fail, named by seq and counted") {
+    t.append_notes(2);
+    const auto tail = verify_database(t.path, trusting(key.public_key()));
+    CHECK(holds_but_unprotected(tail));
+    CHECK(tail.failed_seq == std::optional<std::int64_t>(9));
+    CHECK(tail.unprotected == 2);
+    CHECK(tail.checkpoints == 2);
+    CHECK_THAT(tail.reason, Catch::Contains("entries 9..10"));
+    CHECK(to_json(tail).at("unprotected") == 2);
+  }
   SECTION("an untrusted key") {
     SoftEd25519 other;
     const auto bad = verify_database(t.path, trusting(other.public_key()));
     CHECK_FALSE(bad.ok);
-    CHECK(bad.failed_seq == std::optional<std::int64_t>(4));
+    CHECK(bad.failed_seq == std::optional<std::int64_t>(5));
   }
-  SECTION("no keys given and none announced") {
-    const auto bad = verify_database(t.path, {});
-    CHECK_FALSE(bad.ok);
-    CHECK(bad.failed_seq == std::optional<std::int64_t>(4));
+  SECTION("no keys given: the log's own announcement is used, and said to be not independent") {
+    const auto self = verify_database(t.path, {});
+    CHECK(self.ok);
+    CHECK_THAT(self.key_source, Catch::Contains("not independent"));
   }
   SECTION("a rewritten, re-chained log fails at the checkpoint") {
     t.db.exec("DROP TRIGGER entries_no_update");
@@ -1164,19 +1074,19 @@ TEST_CASE("a checkpoint signs the RFC 9162 root of the entries before it", "[aud
     rechain(t.db, 2);
     const auto bad = verify_database(t.path, trusting(key.public_key()));
     CHECK_FALSE(bad.ok);
-    CHECK(bad.failed_seq == std::optional<std::int64_t>(4));
+    CHECK(bad.failed_seq == std::optional<std::int64_t>(5));
     CHECK_THAT(bad.reason, Catch::Contains("root_hash"));
   }
   SECTION("a log cut back before a checkpoint held outside it") {
     t.db.exec("DROP TRIGGER entries_no_delete");
-    t.db.exec("DELETE FROM entries WHERE seq >= 5");
-    t.db.exec("UPDATE audit_meta SET value = '4' WHERE key = 'entries'");  // hide the count too
+    t.db.exec("DELETE FROM entries WHERE seq >= 6");
+    t.db.exec("UPDATE audit_meta SET value = '5' WHERE key = 'entries'");  // hide the count too
     CHECK(verify_database(t.path, trusting(key.public_key())).ok);  // nothing inside the file shows it
     auto opts = trusting(key.public_key());
     opts.known_checkpoints.push_back(rec2);
     const auto bad = verify_database(t.path, opts);
     CHECK_FALSE(bad.ok);
-    CHECK(bad.failed_seq == std::optional<std::int64_t>(5));
+    CHECK(bad.failed_seq == std::optional<std::int64_t>(6));
     CHECK_THAT(bad.reason, Catch::Contains("truncated"));
   }
   SECTION("an external checkpoint that matches") {
@@ -1190,11 +1100,7 @@ TEST_CASE("a checkpoint signs the RFC 9162 root of the entries before it", "[aud
 TEST_CASE("a key announced in a key_generated entry verifies checkpoints when no key is given", "[audit][checkpoint]") {
   TempLog t;
   SoftEd25519 key;
-  NewEntry announce;
-  announce.kind = "key_generated";
-  announce.key_id = key.key_id();
-  announce.record = Json{{"algorithm", "ed25519"}, {"label", "k"}, {"public_key", key.public_key().pem()}};
-  t.log.append({announce, TempLog::note("a")}, signed_options(key));
+  t.log.append({announce(key), TempLog::note("a")}, signed_options(key));
   const auto report = verify_database(t.path, {});
   CHECK(report.ok);
   CHECK(report.checkpoints == 1);
@@ -1204,15 +1110,16 @@ TEST_CASE("a key announced in a key_generated entry verifies checkpoints when no
 TEST_CASE("inclusion proofs of entries against a signed checkpoint", "[audit][checkpoint][proof]") {
   TempLog t;
   SoftEd25519 key;
-  t.log.append({TempLog::note("a"), TempLog::note("b"), TempLog::note("c"), TempLog::note("d"), TempLog::note("e")},
-               signed_options(key));  // checkpoint at seq 6, tree_size 5
-  t.append_notes(1);                   // seq 7, not covered
+  t.log.append({announce(key), TempLog::note("a"), TempLog::note("b"), TempLog::note("c"), TempLog::note("d"),
+                TempLog::note("e")},
+               signed_options(key));  // checkpoint at seq 7, tree_size 6
+  t.append_notes(1);                   // seq 8, not covered
   const std::vector<keystore::PublicKey> keys{key.public_key()};
-  for (std::int64_t seq = 1; seq <= 5; ++seq) {
+  for (std::int64_t seq = 1; seq <= 6; ++seq) {
     INFO("seq " << seq);
     const auto proof = prove_inclusion(t.path, seq);
-    CHECK(proof.at("tree_size") == 5);
-    CHECK(proof.at("checkpoint_seq") == 6);
+    CHECK(proof.at("tree_size") == 6);
+    CHECK(proof.at("checkpoint_seq") == 7);
     CHECK(proof.at("entry") == entry_encoding(*t.log.get(seq)));
     CHECK(verify_inclusion_proof(proof, keys).empty());
     CHECK(verify_inclusion_proof(proof, {}).empty());
@@ -1223,7 +1130,7 @@ TEST_CASE("inclusion proofs of entries against a signed checkpoint", "[audit][ch
     bad["entry"] = text;
     CHECK_FALSE(verify_inclusion_proof(bad, keys).empty());
     bad = proof;
-    bad["leaf_index"] = (seq % 5);
+    bad["leaf_index"] = (seq % 6);
     CHECK_FALSE(verify_inclusion_proof(bad, keys).empty());
     bad = proof;
     auto p = bad.at("path").get<std::vector<std::string>>();
@@ -1252,11 +1159,13 @@ TEST_CASE("inclusion proofs of entries against a signed checkpoint", "[audit][ch
     const auto j = Json::parse(text, nullptr, false);
     if (j.is_object() && j.contains("checkpoint")) CHECK_FALSE(verify_inclusion_proof(j, keys).empty());
   }
-  try {
-    (void)prove_inclusion(t.path, 7);
-    FAIL("an entry after the last checkpoint was proven");
-  } catch (const AuditError& e) {
-    CHECK(e.kind() == ErrorKind::not_found);
+  for (const std::int64_t uncovered : {7, 8}) {
+    try {
+      (void)prove_inclusion(t.path, uncovered);
+      FAIL("an entry not covered by a checkpoint was proven");
+    } catch (const AuditError& e) {
+      CHECK(e.kind() == ErrorKind::not_found);
+    }
   }
   CHECK_THROWS_AS(prove_inclusion(t.path, 99), AuditError);
 }
@@ -1265,33 +1174,38 @@ TEST_CASE("consistency between two exports of a growing log, and of a rewritten 
   TempLog t;
   SoftEd25519 key;
   const auto opts = trusting(key.public_key());
-  t.log.append({TempLog::note("a"), TempLog::note("b"), TempLog::note("c")}, signed_options(key));  // cp tree 3
+  t.log.append({announce(key), TempLog::note("a"), TempLog::note("b"), TempLog::note("c")}, signed_options(key));  // cp tree 4
   const auto old_file = t.dir / "old.jsonl";
   export_to(t.db, old_file);
-  t.log.append({TempLog::note("d"), TempLog::note("e")}, signed_options(key));  // cp tree 6
-  t.append_notes(1);
+  t.log.append({TempLog::note("d"), TempLog::note("e")}, signed_options(key));  // cp tree 7
   const auto new_file = t.dir / "new.jsonl";
   export_to(t.db, new_file);
 
   Json proof;
   CHECK(check_consistency(old_file, new_file, opts, &proof) == "");
-  CHECK(proof.at("old_size") == 3);
-  CHECK(proof.at("new_size") == 6);
+  CHECK(proof.at("old_size") == 4);
+  CHECK(proof.at("new_size") == 7);
   CHECK(check_consistency(old_file, old_file, opts) == "");
   CHECK_FALSE(check_consistency(new_file, old_file, opts).empty());  // the older is not an extension
 
   SECTION("a rewritten log with fresh signatures does not extend the old export") {
-    // Someone with the key rewrites entry 2 and re-signs: each export verifies on
+    // Someone with the key rewrites entry 3 and re-signs: each export verifies on
     // its own, but the newer one is not an extension of the older one.
     TempLog forged;
     forged.db.exec("UPDATE audit_meta SET value = '" + t.log.log_id() + "' WHERE key = 'log_id'");
     Log relog(forged.db);
-    relog.append({TempLog::note("a"), TempLog::note("B"), TempLog::note("c")}, signed_options(key));
+    relog.append({announce(key), TempLog::note("a"), TempLog::note("B"), TempLog::note("c")}, signed_options(key));
     relog.append({TempLog::note("d"), TempLog::note("e")}, signed_options(key));
     const auto forged_file = t.dir / "forged.jsonl";
     export_to(forged.db, forged_file);
     REQUIRE(verify_export(forged_file, opts).ok);
     CHECK_THAT(check_consistency(old_file, forged_file, opts), Catch::Contains("does not extend"));
+  }
+  SECTION("an export with entries after its last checkpoint does not verify") {
+    t.append_notes(1);
+    const auto tail_file = t.dir / "tail.jsonl";
+    export_to(t.db, tail_file);
+    CHECK_THAT(check_consistency(old_file, tail_file, opts), Catch::Contains("does not verify"));
   }
 }
 

@@ -1,14 +1,23 @@
 // Builds a large audit log for the verification benchmark, and measures raw
 // SHA-256 (OpenSSL) over exactly the bytes `signet audit verify` hashes.
-//   bench_auditlog build DB N     append N issued-like entries (no checkpoint)
+//   bench_auditlog build DB N     append N issued-like entries by the appliance's
+//                                 Ed25519 key, each chunk closed by a checkpoint it
+//                                 signs in the token (as signet sign would: a writer
+//                                 refuses to extend a log otherwise). Environment:
+//                                 SOFTHSM2_CONF, BENCH_MODULE, BENCH_TOKEN_URI, BENCH_PIN_FILE.
 //   bench_auditlog sha DB         hash every entry's chain input and leaf input;
 //                                 prints "sha_entries_per_s=... bytes=..."
 #include "signet/audit/log.hpp"
 #include "signet/audit/merkle.hpp"
 #include "signet/core/crypto.hpp"
+#include "signet/hsm/pin.hpp"
+#include "signet/keystore/registry.hpp"
+#include "signet/keystore/token.hpp"
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <stdexcept>
 #include <string>
 
 using namespace signet;
@@ -31,18 +40,34 @@ Json record_for(std::int64_t i) {
               {"file", id + ".license"}, {"non_production", 0}, {"supersedes_license", nullptr}, {"source", "bench.jsonl"}};
 }
 
+std::string env(const char* name) {
+  const char* v = std::getenv(name);
+  if (v == nullptr) throw std::runtime_error(std::string(name) + " is not set");
+  return v;
+}
+
 int build(const char* path, std::int64_t n) {
   auto db = Database::open(path, Database::Mode::read_write);
   audit::Log log(db);
+  keystore::KeyRegistry registry(db);
+  std::optional<keystore::KeyRecord> ed;
+  for (auto& k : registry.list())
+    if (k.algorithm == keystore::Algorithm::ed25519 && k.state == keystore::KeyState::active) ed = k;
+  if (!ed) throw std::runtime_error("the database has no active Ed25519 key");
+  auto token = keystore::TokenKeys::open({env("BENCH_MODULE"), env("BENCH_TOKEN_URI")},
+                                         hsm::read_pin(hsm::PinSource::from_file(env("BENCH_PIN_FILE"))));
+  const auto key = token.signing_key(*ed);
   audit::AppendOptions options;
   options.actor = "bench";
   options.clock_margin = std::chrono::minutes(1 << 20);
+  options.checkpoint_key = key.get();
+  options.trust.hsm_key = [&token](const std::string& id) { return token.public_key_in_token(id); };
   constexpr std::int64_t kChunk = 20000;
   for (std::int64_t done = 0; done < n;) {
     std::vector<audit::NewEntry> chunk;
     for (std::int64_t i = 0; i < kChunk && done < n; ++i, ++done) {
       chunk.push_back({.kind = "issued", .order_id = "BENCH-" + std::to_string(done), .license_id = "l" + std::to_string(done),
-                       .key_id = std::string(64, 'a'), .record = record_for(done), .record_text = {}});
+                       .key_id = ed->key_id, .record = record_for(done), .record_text = {}});
     }
     log.append(chunk, options);
   }

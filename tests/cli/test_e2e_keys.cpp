@@ -92,6 +92,21 @@ TEST_CASE("a retired key signs nothing more, and its retirement is logged", "[e2
   CHECK(unknown.err.find("deadbeefdeadbeef") != std::string::npos);
 }
 
+TEST_CASE("a key retirement is checkpointed by another key; the last active key cannot be retired (78)", "[e2e][keys]") {
+  TestAppliance app("e2e-retire-last");
+  auto sql = [&](const std::string& q) { return app.shell("sqlite3 signet.db \"" + q + "\"").out; };
+  REQUIRE(app.signet({"key", "retire", app.ed_kid}).exit_code == 0);
+  // A retired key signs nothing after its key_retired entry: the other key closes it.
+  CHECK(sql("SELECT kind || ' ' || key_id FROM entries ORDER BY seq DESC LIMIT 1") == "checkpoint " + app.rsa_kid + "\n");
+  CHECK(app.signet({"audit", "verify", "--pubkey", app.ed_pem.string(), "--pubkey", app.rsa_pem.string()}).exit_code == 0);
+  const auto before = sql("SELECT COUNT(*) FROM entries");
+  const auto r = app.signet({"key", "retire", app.rsa_kid});
+  INFO(r.err);
+  CHECK(r.exit_code == 78);
+  CHECK(r.err.find("is the last active key") != std::string::npos);
+  CHECK(sql("SELECT COUNT(*) FROM entries") == before);
+}
+
 TEST_CASE("a PIN on the command line is refused and never echoed", "[e2e][pin]") {
   TestAppliance app("e2e-pinarg", false);
   const auto r = app.signet({"--pin", "987654", "key", "list"});

@@ -56,6 +56,8 @@ struct Appliance {
   signet::Database db = create(db_path);
   signet::audit::Log log{db};
   std::shared_ptr<signet::keystore::SigningKey> key = signet::test::shared_key(signet::keystore::Algorithm::ed25519).second;
+  // A second HSM key, to checkpoint the first one's retirement (a key does not sign its own).
+  std::shared_ptr<signet::keystore::SigningKey> other = signet::test::shared_key(signet::keystore::Algorithm::rsa2048).second;
 
   static signet::Database create(const fs::path& p) {
     auto db = signet::Database::open(p, signet::Database::Mode::create);
@@ -67,7 +69,19 @@ struct Appliance {
     return db;
   }
 
-  Appliance() = default;
+  Appliance() {
+    // Every write is checked against the HSM: its keys must be announced in the log first.
+    const auto announce = [](const signet::keystore::SigningKey& k) {
+      return signet::audit::NewEntry{.kind = "key_generated", .order_id = std::nullopt, .license_id = std::nullopt,
+                                     .key_id = k.key_id(),
+                                     .record = Json{{"algorithm", std::string(signet::keystore::to_string(k.algorithm()))},
+                                                    {"label", "signer-test"}, {"public_key", k.public_key().pem()}},
+                                     .record_text = {}};
+    };
+    auto options = append();
+    options.checkpoint_key = key.get();
+    log.append({announce(*key), announce(*other)}, options);
+  }
   ~Appliance() {
     std::error_code ec;
     fs::remove_all(dir, ec);
@@ -75,19 +89,25 @@ struct Appliance {
   Appliance(const Appliance&) = delete;  // owns a folder and a connection
   Appliance& operator=(const Appliance&) = delete;
 
+  // The checkpoints are signed by the HSM key, which is looked up as the token holds it.
   signet::audit::AppendOptions append() const {
     signet::audit::AppendOptions o;
     o.actor = "tester";
     o.warn = [](const std::string&) {};
+    o.trust.hsm_key = [k = key, o2 = other](const std::string& id) -> std::optional<signet::keystore::PublicKey> {
+      if (id == k->key_id()) return k->public_key();
+      if (id == o2->key_id()) return o2->public_key();
+      return std::nullopt;
+    };
     return o;
   }
 
   // Appends an entry through a connection of its own, as another signet process would.
-  void append_elsewhere(signet::audit::NewEntry entry) const {
-    auto other = signet::Database::open(db_path, signet::Database::Mode::read_write);
-    signet::audit::Log other_log(other);
+  void append_elsewhere(signet::audit::NewEntry entry, signet::keystore::SigningKey* checkpoint_key = nullptr) const {
+    auto db2 = signet::Database::open(db_path, signet::Database::Mode::read_write);
+    signet::audit::Log other_log(db2);
     auto options = append();
-    options.checkpoint_key = key.get();
+    options.checkpoint_key = checkpoint_key != nullptr ? checkpoint_key : key.get();
     other_log.append({std::move(entry)}, options);
   }
 
@@ -104,7 +124,8 @@ struct Appliance {
     req.inputs = {file};
     req.out_dir = dir / "out";
     req.encoding = signet::Encoding::signet;
-    signet::IssueContext ctx{db, log, signing, *key, append(), signet::ReadOptions{},
+    // Checkpoints by a separate audit key, as with signing.audit_key set.
+    signet::IssueContext ctx{db, log, signing, *other, append(), signet::ReadOptions{},
                              [this](const std::string& id) -> std::optional<signet::keystore::PublicKey> {
                                if (id == key->key_id()) return key->public_key();
                                return std::nullopt;
@@ -142,14 +163,14 @@ TEST_CASE("what another signet logs while a chunk is signed is checked again ins
   }
   SECTION("the superseded license is superseded by another order meanwhile") {
     meanwhile = [&] {
-      auto other = signet::Database::open(app.db_path, signet::Database::Mode::read_write);
-      signet::audit::Log other_log(other);
+      auto db2 = signet::Database::open(app.db_path, signet::Database::Mode::read_write);
+      signet::audit::Log other_log(db2);
       signet::IssueRequest req;
       req.inputs = {app.dir / "other.jsonl"};
       signet::test::write_file(req.inputs[0], order("RENEW-OTHER", "renewal", "order:BASE").dump() + "\n");
       req.out_dir = app.dir / "out-other";
       req.encoding = signet::Encoding::signet;
-      signet::IssueContext ctx{other, other_log, *app.key, *app.key, app.append(), signet::ReadOptions{}, nullptr};
+      signet::IssueContext ctx{db2, other_log, *app.key, *app.key, app.append(), signet::ReadOptions{}, nullptr};
       signet::issue_batch(ctx, req);
     };
     expected = "license " + base_license + " was superseded";
@@ -157,7 +178,8 @@ TEST_CASE("what another signet logs while a chunk is signed is checked again ins
   SECTION("the signing key is retired meanwhile") {
     meanwhile = [&] {
       app.append_elsewhere({.kind = "key_retired", .order_id = std::nullopt, .license_id = std::nullopt,
-                            .key_id = app.key->key_id(), .record = Json{{"label", "k"}}, .record_text = {}});
+                            .key_id = app.key->key_id(), .record = Json{{"label", "k"}}, .record_text = {}},
+                           app.other.get());
     };
     expected = "key " + app.key->key_id() + " was retired";
   }

@@ -51,6 +51,7 @@ Appliance::Appliance(Config c)
           throw Error(ErrorKind::config, config.file.string() + ": database.path: " + config.database.string() +
                                              " does not exist (run `signet init`)");
         }
+        check_permissions(config.database);
         return Database::open(config.database, Database::Mode::read_write);
       }()),
       registry(db) {}
@@ -62,13 +63,8 @@ keystore::TokenKeys& Appliance::token() {
   return *m_token;
 }
 
-keystore::KeyRecord Appliance::active_key(std::string_view key_id_or_prefix) const {
-  auto key = registry.get(key_id_or_prefix);
-  if (key.state != keystore::KeyState::active) {
-    throw keystore::KeyError(ErrorKind::config, "key " + key.key_id + " (" + key.label +
-                                                    ") is retired: it signs nothing more (see `signet key list`)");
-  }
-  return key;
+keystore::KeyRecord Appliance::active_key(std::string_view key_id_or_prefix) {
+  return vouched_key(db, registry.get(key_id_or_prefix));
 }
 
 std::shared_ptr<keystore::SigningKey> Appliance::audit_key(const std::shared_ptr<keystore::SigningKey>& fallback) {
@@ -81,21 +77,34 @@ std::shared_ptr<keystore::SigningKey> Appliance::audit_key(const std::shared_ptr
   return token().signing_key(record);
 }
 
-std::shared_ptr<keystore::SigningKey> Appliance::checkpoint_key() {
-  if (!config.audit_key.empty()) return audit_key(nullptr);
-  if (!config.signing_key.empty()) return token().signing_key(active_key(config.signing_key));
+std::shared_ptr<keystore::SigningKey> Appliance::checkpoint_key(std::string_view except) {
+  for (const auto& configured : {config.audit_key, config.signing_key}) {
+    if (configured.empty()) continue;
+    const auto record = registry.get(configured);
+    if (record.key_id != except) return token().signing_key(active_key(record.key_id));
+  }
   std::optional<keystore::KeyRecord> newest;
   for (auto& k : registry.list())
-    if (k.state == keystore::KeyState::active && (!newest || k.created_at >= newest->created_at)) newest = k;
-  if (!newest) throw Error(ErrorKind::config, "no active key to sign the checkpoint (signet key generate)");
-  return token().signing_key(*newest);
+    if (k.state == keystore::KeyState::active && k.key_id != except && (!newest || k.created_at >= newest->created_at))
+      newest = k;
+  if (!newest) {
+    if (!except.empty())
+      throw Error(ErrorKind::config, "key " + std::string(except) +
+                                         " is the last active key: a retired key signs nothing after its key_retired "
+                                         "entry, not even the checkpoint that closes it; generate its successor first "
+                                         "(signet key generate), then retire it");
+    throw Error(ErrorKind::config, "no active key to sign the checkpoint (signet key generate)");
+  }
+  return token().signing_key(active_key(newest->key_id));
 }
 
-audit::AppendOptions Appliance::append_options(keystore::SigningKey* checkpoint_key) const {
+audit::AppendOptions Appliance::append_options(keystore::SigningKey* checkpoint_key) {
   audit::AppendOptions o;
   o.actor = actor_name(config);
   o.checkpoint_key = checkpoint_key;
   o.clock_margin = config.policy.clock_margin;
+  o.trust.hsm_key = [this](const std::string& key_id) { return token().public_key_in_token(key_id); };
+  o.trust.anchor = &m_anchor;
   return o;
 }
 

@@ -27,10 +27,22 @@ int generate(Context& ctx, const std::string& alg_text, const std::string& label
   Appliance app(ctx.load_config());
   auto& token = app.token();
   auto record = token.generate(*alg, label);
-  auto key = token.signing_key(record);
-  Events events(app);
-  // The registry row and the log entry are written in one transaction.
-  events.key_generated(record, key);
+  try {
+    auto key = token.signing_key(record);
+    Events events(app);
+    // The registry row and the log entry are written in one transaction.
+    events.key_generated(record, key);
+  } catch (const Error& e) {
+    // A key the log does not announce must not stay in the token (nor take its label).
+    std::string outcome = "; the new key pair was destroyed in the token, nothing was generated";
+    try {
+      token.destroy(record);
+    } catch (const Error& d) {
+      outcome = "; destroying the new key pair failed too (" + std::string(d.what()) + "): remove " + record.token_uri +
+                " from the token by hand";
+    }
+    throw Error(e.kind(), std::string(e.what()) + outcome);
+  }
   if (json) {
     std::cout << key_json(record).dump(2) << "\n";
   } else if (!ctx.global.quiet) {
@@ -71,6 +83,8 @@ int export_key(Context& ctx, const std::string& kid, const std::string& format) 
   auto db = Database::open(config.database, Database::Mode::read_only);
   keystore::KeyRegistry registry(db);
   const auto record = registry.get(kid);
+  // What the product embeds must be the key the log announced, not whatever the table holds.
+  (void)announced_key(db, record);
   const auto key = keystore::PublicKey::from_der(record.spki_der);
   if (format == "pem") {
     std::cout << key.pem();
@@ -88,6 +102,7 @@ int retire(Context& ctx, const std::string& kid) {
   if (record.state == keystore::KeyState::retired) {
     throw keystore::KeyError(ErrorKind::bad_data, "key " + record.key_id + " is already retired");
   }
+  (void)app.active_key(record.key_id);  // the log must vouch for it too
   Events events(app);
   events.key_retired(record);
   if (!ctx.global.quiet) std::cout << "retired key " << record.key_id << " (" << record.label << ")\n";

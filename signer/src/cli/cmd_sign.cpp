@@ -32,7 +32,7 @@ keystore::KeyRecord choose_key(Appliance& app, const SignOptions& o) {
   }
   if (!best) throw Error(ErrorKind::config, "no active key" + (o.format.empty() ? std::string() : " for --format " + o.format) +
                                                 " (signet key generate, or --key KID)");
-  return *best;
+  return app.active_key(best->key_id);
 }
 
 Json problem_json(const ManifestProblem& p) {
@@ -72,7 +72,8 @@ int sign_batch(const Context& ctx, const SignOptions& o) {
   ReadOptions read;
   read.policy = app.config.policy;
   read.require_signature = app.config.policy.require_signed_manifests;
-  for (const auto& d : app.registry.desk_keys()) read.desk_keys.push_back(keystore::PublicKey::from_der(d.spki_der));
+  // The order desks the log trusts (the desk_keys table must agree with it).
+  read.desk_keys = vouched_desk_keys(app.db, app.registry);
 
   audit::Log log(app.db);
   IssueSummary summary;

@@ -1,8 +1,9 @@
 // signet verify LICENSE [--pubkey PEM ...] [--json]: no HSM, no PIN, no config needed.
 #include "cli.hpp"
 
+#include "signet/audit/log.hpp"
+#include "signet/audit/trust.hpp"
 #include "signet/core/sqlite.hpp"
-#include "signet/keystore/registry.hpp"
 #include "signet/signer/license.hpp"
 
 #include <fstream>
@@ -19,7 +20,9 @@ struct VerifyOptions {
   bool json = false;
 };
 
-// Keys to try: --pubkey, else the configured appliance's registered keys.
+// Keys to try: --pubkey, else the keys the configured appliance's audit log
+// announces in key_generated entries (the keys table is not covered by the hash
+// chain, so a key only in the table is not trusted).
 std::vector<keystore::PublicKey> keys_for(const Context& ctx, const VerifyOptions& o) {
   std::vector<keystore::PublicKey> keys;
   for (const auto& f : o.pubkeys) keys.push_back(keystore::PublicKey::from_file(f));
@@ -27,8 +30,8 @@ std::vector<keystore::PublicKey> keys_for(const Context& ctx, const VerifyOption
   try {
     const auto config = ctx.load_config();
     auto db = Database::open(config.database, Database::Mode::read_only);
-    keystore::KeyRegistry registry(db);
-    for (const auto& k : registry.list()) keys.push_back(keystore::PublicKey::from_der(k.spki_der));
+    const audit::Log log(db);  // refuses a file that is not a Signet log
+    keys = audit::logged_keys(db);
   } catch (const Error& e) {
     throw Error(ErrorKind::usage, std::string("give the product's public key with --pubkey PEM (no usable signet.toml: ") +
                                       e.what() + ")");

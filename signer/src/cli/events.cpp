@@ -24,13 +24,9 @@ void Events::key_generated(const keystore::KeyRecord& record, const std::shared_
 
 void Events::key_retired(const keystore::KeyRecord& record) {
   audit::Log log(m_app.db);
-  // The checkpoint is signed by the audit key or, failing that, the key being retired.
-  std::shared_ptr<keystore::SigningKey> signer;
-  if (m_app.config.audit_key.empty() || m_app.registry.get(m_app.config.audit_key).key_id == record.key_id) {
-    signer = m_app.token().signing_key(record);
-  } else {
-    signer = m_app.audit_key(nullptr);
-  }
+  // A retired key signs nothing after its key_retired entry, not even the
+  // checkpoint that closes it: another active key signs that one.
+  const auto signer = m_app.checkpoint_key(record.key_id);
   auto options = m_app.append_options(signer.get());
   options.precheck = [&](Database&) { m_app.registry.retire(record.key_id); };
   audit::NewEntry entry{.kind = "key_retired",

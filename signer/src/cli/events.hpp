@@ -14,7 +14,8 @@ class Events {
   // Registers the key and logs key_generated; the checkpoint is signed by the
   // audit key, or by the new key when no other key can sign yet.
   void key_generated(const keystore::KeyRecord& record, const std::shared_ptr<keystore::SigningKey>& key);
-  // Marks the key retired and logs key_retired.
+  // Marks the key retired and logs key_retired; the checkpoint is signed by
+  // another active key (Error(config) when it is the last one).
   void key_retired(const keystore::KeyRecord& record);
   // Trusts an order-desk key and logs desk_key_trusted.
   keystore::DeskKey desk_trusted(const keystore::PublicKey& key, const std::string& label);

@@ -17,6 +17,7 @@
 #include "signet/core/json.hpp"
 #include "signet/core/sqlite.hpp"
 #include "signet/core/time.hpp"
+#include "signet/audit/trust.hpp"
 #include "signet/keystore/keys.hpp"
 
 #include <functional>
@@ -69,8 +70,14 @@ std::string checkpoint_message(const std::string& log_id, std::uint64_t tree_siz
 
 struct AppendOptions {
   std::string actor;
-  // Signs the checkpoint that closes the append; none = no checkpoint.
+  // Signs the checkpoint that closes the append. Every Signet write has one; an
+  // append without it (tests of the log alone) leaves the log unprotected, and
+  // the next checked append refuses such a log.
   keystore::SigningKey* checkpoint_key = nullptr;
+  // The HSM's keys and anchor, to prove the log's head before appending (see
+  // trust.hpp). Required with a checkpoint key; without trust.hsm_key the head
+  // is not checked (tests of the log alone).
+  LogTrust trust;
   // Warn when the clock runs this far ahead of the last entry.
   std::chrono::minutes clock_margin{24 * 60};
   // Receives warnings (clock far ahead); default: stderr.
@@ -94,8 +101,14 @@ class Log {
   [[nodiscard]] const std::string& log_id() const noexcept { return m_log_id; }
 
   // Appends the entries (and, with a checkpoint key, a checkpoint) in one
-  // transaction, all dated now. AuditError(config, exit 78) when the clock is
-  // behind the last entry, AuditError(busy) when another writer holds the log.
+  // transaction, all dated now. With trust, first proves the log's head inside
+  // the transaction (the log ends with a checkpoint signed by a key in the HSM,
+  // at or beyond the head anchored there, and the Merkle tree it signs is the
+  // one the new checkpoint extends): AuditError(bad_data, exit 65) naming the
+  // seq and the rule when it does not hold. After the commit, anchors the new
+  // head in the HSM (forward only). AuditError(config, exit 78) when the clock
+  // is behind the last entry or the checkpoint key is retired, AuditError(busy)
+  // when another writer holds the log.
   std::vector<Entry> append(std::vector<NewEntry> entries, const AppendOptions& options);
 
   [[nodiscard]] std::optional<Entry> last() const;

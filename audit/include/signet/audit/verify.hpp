@@ -28,7 +28,7 @@ struct VerifyReport {
   std::int64_t entries = 0;           // entries checked
   std::int64_t checkpoints = 0;       // checkpoints whose root and signature hold
   std::int64_t last_checkpoint_seq = 0;
-  std::int64_t unprotected = 0;       // entries after the last checkpoint
+  std::int64_t unprotected = 0;       // entries after the last checkpoint (a failure when > 0)
   std::optional<std::int64_t> failed_seq;
   std::string reason;                 // why failed_seq does not hold
   std::string key_source;             // where the checkpoint keys came from
@@ -51,6 +51,8 @@ class Verifier {
   bool fail(std::int64_t seq, std::string why);
   bool check_checkpoint(const Entry& e, const Json& record);
   void learn_key(const Entry& e, const Json& record);
+  // An issued or checkpoint entry's key must be announced earlier and not retired.
+  bool check_key_use(const Entry& e);
 
   VerifyOptions m_options;
   VerifyReport m_report;
@@ -59,6 +61,8 @@ class Verifier {
   std::string m_prev_at;
   Frontier m_frontier;
   std::map<std::string, keystore::PublicKey> m_keys;
+  std::map<std::string, std::int64_t> m_generated;  // key id -> seq of its key_generated entry
+  std::map<std::string, std::int64_t> m_retired;    // key id -> seq of its key_retired entry
   std::map<std::uint64_t, Json> m_expect;  // external checkpoints by tree size
   bool m_keep = false;
   std::vector<Hash> m_leaves;

@@ -1,6 +1,7 @@
 // PKCS#11 through p11-kit: module loading (by path or by p11-kit module name),
 // RFC 7512 URIs (p11-kit's parser and matchers), one login per token, key-pair
-// generation inside the token, C_Sign, and public key export as SPKI DER.
+// generation inside the token, C_Sign, public key export as SPKI DER, and small
+// data objects (CKO_DATA) kept in the token.
 // Only hsm/ includes PKCS#11 headers; handles cross this boundary as integers.
 //
 // Set-up: Module::load calls C_Initialize once with CKF_OS_LOCKING_OK, so a Token
@@ -151,6 +152,21 @@ class Token {
   void force_rsa_digest_info(bool on) noexcept { m_force_digest_info = on; }
   // The URI of a key in this token ("pkcs11:token=...;object=...;id=...;type=private").
   [[nodiscard]] std::string key_uri(const KeyPair& key) const;
+  // C_DestroyObject on both halves of a key pair (the private half first), e.g. a
+  // pair just generated that could not be recorded. Needs the login.
+  void destroy(const KeyPair& key);
+
+  // Token data objects (CKO_DATA; CKA_TOKEN, CKA_PRIVATE and CKA_MODIFIABLE true),
+  // found by CKA_APPLICATION and CKA_LABEL (objects.cpp). All need the login.
+  // CKA_VALUE of every data object with this application and label
+  // (C_FindObjects, C_GetAttributeValue); empty when there is none.
+  [[nodiscard]] std::vector<Bytes> read_data(const std::string& application, const std::string& label) const;
+  // Makes `value` the value of the one data object with this application and
+  // label: C_SetAttributeValue(CKA_VALUE) on the existing object; where there is
+  // none, several, or the token refuses to change CKA_VALUE (SoftHSM2 2.6:
+  // CKR_ATTRIBUTE_READ_ONLY), C_CreateObject a new one first and then
+  // C_DestroyObject the others, so that an interruption leaves both, never none.
+  void write_data(const std::string& application, const std::string& label, ByteView value);
 
  private:
   class SessionLease;

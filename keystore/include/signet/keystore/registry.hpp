@@ -1,8 +1,10 @@
 // The appliance's key registry, a table in its SQLite file (created by `signet
 // init`): which token keys Signet signs with, and the order-desk keys trusted to
-// sign manifests. The registry is bookkeeping; the audit log is the record of
-// key events (the CLI logs key_generated / key_retired itself). Not thread-safe:
-// use from the thread that owns the Database.
+// sign manifests. The registry is bookkeeping outside the log's hash chain; the
+// audit log is the record of key events (the CLI logs key_generated / key_retired
+// / desk_key_trusted itself), and writers take trust decisions from the log and
+// the token, refusing a registry that disagrees (signer/src/cli/trust.hpp).
+// Not thread-safe: use from the thread that owns the Database.
 #pragma once
 
 #include "signet/core/sqlite.hpp"

@@ -1,8 +1,10 @@
 // The appliance's keys in its token: opening the configured token and logging in
 // once, generating key pairs inside it, and signing with a registered key through
-// C_Sign. This is the only keystore file that talks to hsm/. Thread-safety: a
-// TokenKeys and the SigningKeys it hands out may sign from several threads at once
-// (one PKCS#11 session per thread); generate() is for one thread.
+// C_Sign, and the data objects Signet keeps there. This is the only keystore file
+// that talks to hsm/. Thread-safety: a TokenKeys and the SigningKeys it hands out
+// may sign from several threads at once (one PKCS#11 session per thread), and
+// public_key_in_token/read_objects/write_object may be called from any thread;
+// generate() and destroy() are for one thread.
 #pragma once
 
 #include "signet/core/crypto.hpp"
@@ -10,6 +12,7 @@
 #include "signet/keystore/registry.hpp"
 
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace signet::keystore {
@@ -45,6 +48,21 @@ class TokenKeys {
   // and checks that the token's public key is the registered one.
   // Error(not_found) naming the key's URI when the token no longer has it.
   std::shared_ptr<SigningKey> signing_key(const KeyRecord& key);
+
+  // The public key of the token's key pair whose key id (SHA-256 of its SPKI DER,
+  // read from the token itself) is `key_id`; nullopt when the token holds none.
+  // Independent of the registry table. Thread-safe (keeps what it found).
+  [[nodiscard]] std::optional<PublicKey> public_key_in_token(const std::string& key_id);
+  // Destroys a key pair that generate() made (C_DestroyObject on both halves),
+  // e.g. when it could not be registered and logged. Error(not_found) when gone.
+  void destroy(const KeyRecord& key);
+
+  // Small data objects Signet keeps in the token (CKO_DATA, private, modifiable,
+  // CKA_APPLICATION "signet"), by label: the values of the objects with that
+  // label (none; one; two when a replacement was interrupted).
+  [[nodiscard]] std::vector<Bytes> read_objects(const std::string& label);
+  // Makes `value` the value of the one object with that label (hsm::Token::write_data).
+  void write_object(const std::string& label, ByteView value);
 
  private:
   struct Impl;

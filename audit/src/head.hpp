@@ -1,0 +1,39 @@
+// Private to audit/: what Log::append checks before and after it writes.
+#pragma once
+
+#include "signet/audit/log.hpp"
+#include "signet/audit/merkle.hpp"
+#include "signet/audit/trust.hpp"
+
+namespace signet::audit::detail {
+
+// Proves the log's head before an append (inside the write transaction): the
+// log is empty or ends with a checkpoint; its triggers and entry count are
+// Signet's; that checkpoint is well formed, chained and signed by a key the HSM
+// holds; it is at or beyond the head anchored in the HSM, whose checkpoint it
+// still carries; and the Merkle frontier of the tree it signs (stored, else
+// rebuilt from the entries) has its root. Returns that frontier extended with
+// the checkpoint's own leaf: the tree over every entry. AuditError(bad_data)
+// naming the file, the seq and the rule otherwise.
+Frontier check_head(Database& db, const std::string& log_id, const LogTrust& trust,
+                    const std::optional<Entry>& last, const std::function<void(const std::string&)>& warn);
+
+// The frontier over all `last_seq` entries without proving it (appends without
+// trust: tests of the log alone): the stored one when it has that size, else rebuilt.
+Frontier unchecked_frontier(Database& db, std::int64_t last_seq);
+
+// Stores the frontier (Log::append stores the tree the new checkpoint signs).
+void save_frontier(Database& db, const Frontier& f);
+
+// The checkpoint key must be announced by a key_generated entry (in the log or
+// among the entries being appended) with its public key, and not be retired.
+void check_checkpoint_key(Database& db, const keystore::SigningKey& key,
+                          const std::vector<NewEntry>& pending);
+
+// After the commit: moves the HSM anchor forward to `head` (never back), with
+// the write lock taken again so that writers do not interleave. A failure is a
+// warning (the next write anchors its own head), since the entries are committed.
+void advance_anchor(Database& db, HeadAnchor& anchor, const LogHead& head,
+                    const std::function<void(const std::string&)>& warn);
+
+}  // namespace signet::audit::detail

@@ -1,0 +1,475 @@
+// What a writer proves before it appends (Log::append with trust): the log ends
+// with a checkpoint signed by a key the HSM holds, its Merkle frontier has the
+// signed root, it is at or beyond the head anchored in the HSM, and the
+// checkpoint key is announced and not retired. Also verify's rules on which key
+// may sign what. Real SQLite files; the in-memory key stands in for the HSM's.
+#include <catch2/catch.hpp>
+
+#include "log_fixture.hpp"
+#include "signet/audit/merkle.hpp"
+#include "signet/audit/trust.hpp"
+
+using namespace signet;
+using namespace signet::audit;
+using namespace signet::audit::testing;
+
+namespace {
+
+// An anchor kept in memory, recording what it was asked; `ahead` is what a second
+// load returns (another writer that moved the anchor meanwhile).
+class MemoryAnchor final : public HeadAnchor {
+ public:
+  std::optional<LogHead> head;
+  std::optional<LogHead> ahead;
+  int loads = 0, stores = 0;
+  bool fail_store = false;
+
+  std::optional<LogHead> load(const std::string& log_id) override {
+    ++loads;
+    if (ahead && loads > 1) return ahead;
+    if (head && head->log_id != log_id) return std::nullopt;
+    return head;
+  }
+  void store(const LogHead& h) override {
+    if (fail_store) throw Error(ErrorKind::unavailable, "C_CreateObject: CKR_DEVICE_REMOVED");
+    ++stores;
+    head = h;
+  }
+};
+
+// The refusal an append must give, and that it appended nothing.
+std::string refusal(TempLog& t, const std::vector<NewEntry>& entries, const AppendOptions& options) {
+  const auto before = t.all();
+  try {
+    t.log.append(entries, options);
+  } catch (const AuditError& e) {
+    CHECK(same(t.all(), before));
+    return std::to_string(static_cast<int>(e.kind())) + " " + e.what();
+  }
+  FAIL("the append was not refused");
+  return {};
+}
+
+std::string bad_data() {
+  return std::to_string(static_cast<int>(ErrorKind::bad_data)) + " ";
+}
+
+// Rewrites the whole log as someone with the file but without the HSM would:
+// drops the entries `drop` says, renumbers and re-chains the rest, fixes the
+// entry count, empties the frontier, and puts the triggers back as they were.
+void rewrite(Database& db, const std::function<bool(const Entry&)>& drop) {
+  std::vector<std::string> triggers;
+  {
+    auto st = db.prepare("SELECT sql FROM sqlite_master WHERE type = 'trigger'");
+    while (st.step()) triggers.push_back(st.column_text(0));
+  }
+  std::vector<Entry> kept;
+  read_entries(db, [&](const Entry& e) {
+    if (!drop(e)) kept.push_back(e);
+  });
+  db.exec(
+      "DROP TRIGGER entries_no_update; DROP TRIGGER entries_no_delete; DROP TRIGGER entries_chain; "
+      "DROP TRIGGER entries_count; DELETE FROM entries; DELETE FROM merkle_frontier");
+  std::string prev(kGenesisHash);
+  std::int64_t seq = 0;
+  for (auto& e : kept) {
+    e.seq = ++seq;
+    e.prev_hash = prev;
+    e.hash = entry_hash(prev, entry_encoding(e));
+    prev = e.hash;
+    auto st = db.prepare("INSERT INTO entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    st.bind(1, e.seq)
+        .bind(2, e.at)
+        .bind(3, e.kind)
+        .bind(4, e.actor)
+        .bind(5, e.order_id)
+        .bind(6, e.license_id)
+        .bind(7, e.key_id)
+        .bind(8, e.record)
+        .bind(9, e.prev_hash)
+        .bind(10, e.hash);
+    st.run();
+  }
+  db.exec("UPDATE audit_meta SET value = '" + std::to_string(seq) + "' WHERE key = 'entries'");
+  for (const auto& sql : triggers)
+    if (sql.find("entries") != std::string::npos && sql.find("audit_meta_no_delete") == std::string::npos)
+      db.exec(sql);
+}
+
+// Appends a checkpoint over every entry, signed by `key`, as someone holding the
+// file and `key` (but not the HSM) would: by hand, through the triggers.
+void forge_checkpoint(Database& db, keystore::SigningKey& key, const std::string& log_id) {
+  Frontier f;
+  std::optional<Entry> last;
+  read_entries(db, [&](const Entry& e) {
+    f.append(leaf_hash(as_bytes(entry_encoding(e))));
+    last = e;
+  });
+  Entry cp;
+  cp.seq = last ? last->seq + 1 : 1;
+  cp.at = format_rfc3339(now_utc());
+  cp.kind = "checkpoint";
+  cp.actor = "mallory";
+  cp.key_id = key.key_id();
+  const auto root = to_hex(f.root());
+  const auto sig = key.sign(as_bytes(checkpoint_message(log_id, f.size(), root, cp.at)));
+  cp.record = canonical_json(Json{{"alg", "ed25519"},
+                                  {"key_id", key.key_id()},
+                                  {"log_id", log_id},
+                                  {"root_hash", root},
+                                  {"signature", base64_encode(sig)},
+                                  {"time", cp.at},
+                                  {"tree_size", f.size()}});
+  cp.prev_hash = last ? last->hash : std::string(kGenesisHash);
+  cp.hash = entry_hash(cp.prev_hash, entry_encoding(cp));
+  auto st = db.prepare("INSERT INTO entries VALUES (?, ?, ?, ?, NULL, NULL, ?, ?, ?, ?)");
+  st.bind(1, cp.seq)
+      .bind(2, cp.at)
+      .bind(3, cp.kind)
+      .bind(4, cp.actor)
+      .bind(5, cp.key_id)
+      .bind(6, cp.record)
+      .bind(7, cp.prev_hash)
+      .bind(8, cp.hash);
+  st.run();
+}
+
+NewEntry key_event(const char* kind, const keystore::SigningKey& key) {
+  NewEntry n;
+  n.kind = kind;
+  n.key_id = key.key_id();
+  n.record = Json{{"label", "test key"}, {"algorithm", "ed25519"}};
+  return n;
+}
+
+NewEntry issued_by(const std::optional<std::string>& key_id, const std::string& order) {
+  NewEntry n;
+  n.kind = "issued";
+  n.order_id = order;
+  n.license_id = "lic-" + order;
+  n.key_id = key_id;
+  n.record = Json{{"manifest", Json{{"order_id", order}}}};
+  return n;
+}
+
+// A log of two writes: seq 1 announces the key, 2 a note, 3 a checkpoint (tree 2);
+// 4 and 5 notes ("secret" at 5), 6 a checkpoint (tree 5).
+void two_writes(TempLog& t, SoftEd25519& key, HeadAnchor* anchor = nullptr) {
+  t.log.append({announce(key), TempLog::note("one")}, signed_options(key, anchor));
+  t.log.append({TempLog::note("two"), TempLog::note("secret")}, signed_options(key, anchor));
+}
+
+}  // namespace
+
+TEST_CASE("a writer refuses a log that does not end with a checkpoint, naming the first entry after it",
+          "[audit][head]") {
+  TempLog t;
+  SoftEd25519 key;
+  SECTION("entries after the last checkpoint") {
+    two_writes(t, key);
+    t.append_notes(2);  // seqs 7, 8: no checkpoint
+    const auto why = refusal(t, {TempLog::note("next")}, signed_options(key));
+    CHECK_THAT(why, Catch::StartsWith(bad_data()));
+    CHECK_THAT(why, Catch::Contains(t.path.string()));
+    CHECK_THAT(why, Catch::Contains("entry 7 (note,"));
+    CHECK_THAT(why, Catch::Contains("follows the last checkpoint (seq 6)"));
+    CHECK_THAT(why, Catch::Contains("extended or cut outside signet"));
+  }
+  SECTION("a rewrite that removed an entry and every checkpoint, re-chained, triggers restored") {
+    two_writes(t, key);
+    rewrite(t.db, [](const Entry& e) {
+      return e.kind == "checkpoint" || e.record.find("secret") != std::string::npos;
+    });
+    REQUIRE(holds_but_unprotected(verify_database(t.path, trusting(key.public_key()))));
+    const auto why = refusal(t, {TempLog::note("next")}, signed_options(key));
+    CHECK_THAT(why, Catch::Contains("entry 1 (key_generated,"));
+    CHECK_THAT(why, Catch::Contains("follows no checkpoint"));
+  }
+  SECTION("a dropped trigger") {
+    two_writes(t, key);
+    t.db.exec("DROP TRIGGER entries_no_delete");
+    CHECK_THAT(refusal(t, {TempLog::note("next")}, signed_options(key)),
+               Catch::Contains("trigger entries_no_delete was dropped outside signet"));
+  }
+  SECTION("an entry count that does not match the rows") {
+    two_writes(t, key);
+    t.db.exec("UPDATE audit_meta SET value = '9' WHERE key = 'entries'");
+    CHECK_THAT(refusal(t, {TempLog::note("next")}, signed_options(key)),
+               Catch::Contains("audit_meta.entries records 9 entries but the log has 6"));
+  }
+}
+
+TEST_CASE("a writer refuses a last checkpoint that a key in the HSM did not sign", "[audit][head]") {
+  TempLog t;
+  SoftEd25519 key;
+  two_writes(t, key);
+  SECTION("a key the HSM does not hold") {
+    SoftEd25519 other;
+    auto options = signed_options(key);
+    options.trust.hsm_key = [](const std::string&) { return std::optional<keystore::PublicKey>(); };
+    const auto why = refusal(t, {TempLog::note("next")}, options);
+    CHECK_THAT(why, Catch::StartsWith(bad_data()));
+    CHECK_THAT(why, Catch::Contains("the last checkpoint (seq 6) is signed by key " + key.key_id() +
+                                    ", which is not in the HSM"));
+  }
+  SECTION("a checkpoint re-signed by a key of the attacker's, over a rewritten log") {
+    // The attacker drops the "secret" entry and the checkpoint after it, and
+    // signs the rewritten tree with a key of their own.
+    SoftEd25519 mallory;
+    rewrite(t.db, [](const Entry& e) { return e.record.find("secret") != std::string::npos || e.seq == 6; });
+    forge_checkpoint(t.db, mallory, t.log.log_id());
+    REQUIRE(t.all().size() == 5);
+    const auto why = refusal(t, {TempLog::note("next")}, signed_options(key));
+    CHECK_THAT(why, Catch::Contains("the last checkpoint (seq 5) is signed by key " + mallory.key_id() +
+                                    ", which is not in the HSM"));
+  }
+  SECTION("a changed signature") {
+    t.db.exec("DROP TRIGGER entries_no_update");
+    auto cp = *t.log.get(6);
+    auto record = Json::parse(cp.record);
+    auto sig = *base64_decode(record["signature"].get<std::string>());
+    sig[0] = static_cast<std::uint8_t>(sig[0] ^ 1U);
+    record["signature"] = base64_encode(sig);
+    auto st = t.db.prepare("UPDATE entries SET record = ? WHERE seq = 6");
+    st.bind(1, canonical_json(record)).run();
+    rechain(t.db, 6);
+    const auto why = refusal(t, {TempLog::note("next")}, signed_options(key));
+    CHECK_THAT(why, Catch::Contains("trigger entries_no_update was dropped"));
+    t.db.exec(
+        "CREATE TRIGGER entries_no_update BEFORE UPDATE ON entries "
+        "BEGIN SELECT RAISE(ABORT, 'audit log is append-only: UPDATE refused'); END");
+    CHECK_THAT(refusal(t, {TempLog::note("next")}, signed_options(key)),
+               Catch::Contains("its signature does not verify with the HSM's key"));
+  }
+}
+
+TEST_CASE("the Merkle frontier a new checkpoint extends is proven against the last signed root",
+          "[audit][head]") {
+  TempLog t;
+  SoftEd25519 key;
+  two_writes(t, key);
+  std::vector<std::string> warnings;
+  auto options = signed_options(key);
+  options.warn = [&](const std::string& w) { warnings.push_back(w); };
+  const auto trusted = trusting(key.public_key());
+  auto stored_size = [&] {
+    auto st = t.db.prepare("SELECT size FROM merkle_frontier WHERE id = 1");
+    REQUIRE(st.step());
+    return st.column_int(0);
+  };
+  // The stored frontier is that of the tree the last checkpoint signs.
+  CHECK(stored_size() == 5);
+
+  SECTION("a changed frontier node is rebuilt from the entries, with a warning; the root signed is right") {
+    t.db.exec("UPDATE merkle_frontier SET nodes = json_set(nodes, '$[0]', '" + std::string(64, 'a') + "')");
+    const auto r = t.log.append({TempLog::note("next")}, options);
+    REQUIRE(r.size() == 2);
+    REQUIRE(warnings.size() == 1);
+    CHECK_THAT(warnings[0], Catch::Contains("merkle_frontier was changed outside signet"));
+    CHECK(verify_database(t.path, trusted).ok);
+  }
+  SECTION("an old-format frontier (with the checkpoint's own leaf) is rebuilt without a warning") {
+    Frontier all;
+    read_entries(t.db, [&](const Entry& e) { all.append(leaf_hash(as_bytes(entry_encoding(e)))); });
+    Json nodes = Json::array();
+    for (const auto& n : all.nodes()) nodes.push_back(to_hex(n));
+    auto st = t.db.prepare("UPDATE merkle_frontier SET size = 6, nodes = ? WHERE id = 1");
+    st.bind(1, nodes.dump()).run();
+    REQUIRE(t.log.append({TempLog::note("next")}, options).size() == 2);
+    CHECK(warnings.empty());
+    CHECK(stored_size() == 7);
+    CHECK(verify_database(t.path, trusted).ok);
+  }
+  SECTION("a missing frontier is rebuilt") {
+    t.db.exec("DELETE FROM merkle_frontier");
+    REQUIRE(t.log.append({TempLog::note("next")}, options).size() == 2);
+    CHECK(verify_database(t.path, trusted).ok);
+  }
+  SECTION("a changed entry with the frontier rebuilt to match it is refused") {
+    t.db.exec("DROP TRIGGER entries_no_update");
+    t.db.exec(R"(UPDATE entries SET record = '{"text":"nothing to see"}' WHERE seq = 5)");
+    rechain(t.db, 5);
+    t.db.exec(
+        "CREATE TRIGGER entries_no_update BEFORE UPDATE ON entries "
+        "BEGIN SELECT RAISE(ABORT, 'audit log is append-only: UPDATE refused'); END");
+    Frontier forged;
+    read_entries(t.db, [&](const Entry& e) {
+      if (e.seq <= 5) forged.append(leaf_hash(as_bytes(entry_encoding(e))));
+    });
+    Json nodes = Json::array();
+    for (const auto& n : forged.nodes()) nodes.push_back(to_hex(n));
+    auto st = t.db.prepare("UPDATE merkle_frontier SET nodes = ? WHERE id = 1");
+    st.bind(1, nodes.dump()).run();
+    const auto why = refusal(t, {TempLog::note("next")}, options);
+    CHECK_THAT(why, Catch::StartsWith(bad_data()));
+    CHECK_THAT(why, Catch::Contains("does not match its own last signed checkpoint (seq 6)"));
+    CHECK_THAT(why, Catch::Contains("at or before seq 5 was changed outside signet"));
+  }
+  SECTION(
+      "a changed entry the stored frontier does not show stays detectable: the next root extends the signed "
+      "tree") {
+    // Only the entry is changed (and re-chained): the stored frontier still has
+    // the signed root, so the writer extends that tree, and verify still fails
+    // at the checkpoint that covered the original entry.
+    t.db.exec("DROP TRIGGER entries_no_update");
+    t.db.exec(R"(UPDATE entries SET record = '{"text":"nothing to see"}' WHERE seq = 5)");
+    rechain(t.db, 5);
+    t.db.exec(
+        "CREATE TRIGGER entries_no_update BEFORE UPDATE ON entries "
+        "BEGIN SELECT RAISE(ABORT, 'audit log is append-only: UPDATE refused'); END");
+    REQUIRE(t.log.append({TempLog::note("next")}, options).size() == 2);
+    const auto r = verify_database(t.path, trusted);
+    CHECK_FALSE(r.ok);
+    CHECK(r.failed_seq == std::optional<std::int64_t>(6));
+  }
+}
+
+TEST_CASE("the head anchored in the HSM: created, moved forward only, and a cut-back log refused",
+          "[audit][head][anchor]") {
+  TempLog t;
+  SoftEd25519 key;
+  MemoryAnchor anchor;
+  two_writes(t, key, &anchor);
+  REQUIRE(anchor.head.has_value());
+  CHECK(anchor.stores == 2);
+  CHECK(anchor.head->log_id == t.log.log_id());
+  CHECK(anchor.head->tree_size == 5);
+  CHECK(anchor.head->root_hash == Json::parse(t.log.get(6)->record).at("root_hash"));
+
+  SECTION("a tail cut back to an earlier checkpoint, with the entry count fixed too") {
+    t.db.exec(
+        "DROP TRIGGER entries_no_delete; DELETE FROM entries WHERE seq > 3; "
+        "UPDATE audit_meta SET value = '3' WHERE key = 'entries'");
+    t.db.exec(
+        "CREATE TRIGGER entries_no_delete BEFORE DELETE ON entries "
+        "BEGIN SELECT RAISE(ABORT, 'audit log is append-only: DELETE refused'); END");
+    REQUIRE(verify_database(t.path, trusting(key.public_key())).ok);  // the file alone cannot show it
+    const auto why = refusal(t, {TempLog::note("next")}, signed_options(key, &anchor));
+    CHECK_THAT(why, Catch::StartsWith(bad_data()));
+    CHECK_THAT(why, Catch::Contains("cut back outside signet"));
+    CHECK_THAT(why, Catch::Contains("checkpoint of tree size 5"));
+    CHECK_THAT(why, Catch::Contains("last checkpoint has tree size 2"));
+    CHECK(anchor.head->tree_size == 5);
+  }
+  SECTION("an empty log where the HSM anchors a head") {
+    TempLog other;
+    other.db.exec("UPDATE audit_meta SET value = '" + t.log.log_id() + "' WHERE key = 'log_id'");
+    Log relog(other.db);
+    const auto before = other.all();
+    CHECK_THROWS_WITH(relog.append({announce(key)}, signed_options(key, &anchor)),
+                      Catch::Contains("the log has no checkpoint"));
+    CHECK(other.all().empty());
+  }
+  SECTION("a log whose checkpoint at the anchored size is not the anchored one") {
+    anchor.head->root_hash = std::string(64, 'b');
+    const auto why = refusal(t, {TempLog::note("next")}, signed_options(key, &anchor));
+    CHECK_THAT(why, Catch::Contains("rewritten outside signet"));
+    CHECK_THAT(why, Catch::Contains("tree size 5 with root " + std::string(64, 'b')));
+  }
+  SECTION("an anchor another writer moved further is not moved back") {
+    anchor.ahead = LogHead{.log_id = t.log.log_id(), .tree_size = 1000, .root_hash = std::string(64, 'c')};
+    anchor.loads = 0;
+    REQUIRE(t.log.append({TempLog::note("next")}, signed_options(key, &anchor)).size() == 2);
+    CHECK(anchor.stores == 2);
+    CHECK(anchor.head->tree_size == 5);
+  }
+  SECTION("an anchor that cannot be stored is a warning: the entries are committed") {
+    anchor.fail_store = true;
+    std::vector<std::string> warnings;
+    auto options = signed_options(key, &anchor);
+    options.warn = [&](const std::string& w) { warnings.push_back(w); };
+    REQUIRE(t.log.append({TempLog::note("next")}, options).size() == 2);
+    REQUIRE(warnings.size() == 1);
+    CHECK_THAT(warnings[0], Catch::Contains("not anchored in the HSM"));
+    CHECK_THAT(warnings[0], Catch::Contains("CKR_DEVICE_REMOVED"));
+    CHECK(t.all().size() == 8);
+    // The next write still accepts the log (it extends the anchored head) and anchors its own.
+    anchor.fail_store = false;
+    REQUIRE(t.log.append({TempLog::note("later")}, signed_options(key, &anchor)).size() == 2);
+    CHECK(anchor.head->tree_size == 9);
+  }
+}
+
+TEST_CASE("a checkpoint key must be announced in the log and not retired", "[audit][head]") {
+  TempLog t;
+  SoftEd25519 key;
+  SECTION("a key no key_generated entry announces") {
+    const auto why = refusal(t, {TempLog::note("x")}, signed_options(key));
+    CHECK_THAT(why, Catch::StartsWith(bad_data()));
+    CHECK_THAT(why, Catch::Contains("no key_generated entry"));
+  }
+  SECTION("an announcement of another public key") {
+    SoftEd25519 other;
+    auto lie = announce(other);
+    lie.key_id = key.key_id();
+    CHECK_THAT(refusal(t, {lie}, signed_options(key)), Catch::Contains("announces another public key"));
+  }
+  SECTION("a key retired in this append or before") {
+    t.log.append({announce(key)}, signed_options(key));
+    const auto why = refusal(t, {key_event("key_retired", key)}, signed_options(key));
+    CHECK_THAT(why, Catch::StartsWith(std::to_string(static_cast<int>(ErrorKind::config)) + " "));
+    CHECK_THAT(why, Catch::Contains("signs no more checkpoints"));
+  }
+  SECTION("a checkpoint without the HSM's keys is a programming error") {
+    auto options = signed_options(key);
+    options.trust.hsm_key = nullptr;
+    CHECK_THROWS_WITH(t.log.append({announce(key)}, options), Catch::Contains("needs the HSM's keys"));
+    CHECK(t.all().empty());
+  }
+}
+
+TEST_CASE("verify: an issued or checkpoint entry needs a key announced before it and not retired",
+          "[audit][verify]") {
+  TempLog t;
+  SoftEd25519 key, other;
+  const auto options = [&] {
+    VerifyOptions o;
+    o.trusted_keys = {key.public_key(), other.public_key()};
+    return o;
+  }();
+  SECTION("a checkpoint by a key no key_generated entry announces") {
+    t.append_notes(1);
+    forge_checkpoint(t.db, key, t.log.log_id());
+    const auto r = verify_database(t.path, options);
+    CHECK_FALSE(r.ok);
+    CHECK(r.failed_seq == std::optional<std::int64_t>(2));
+    CHECK_THAT(r.reason, Catch::Contains("checkpoint entry made by key " + key.key_id() +
+                                         ", which has no earlier key_generated entry"));
+  }
+  SECTION("an issuance by a key no key_generated entry announces") {
+    t.log.append({announce(other), issued_by(key.key_id(), "O-1")}, TempLog::options());
+    forge_checkpoint(t.db, other, t.log.log_id());
+    const auto r = verify_database(t.path, options);
+    CHECK(r.failed_seq == std::optional<std::int64_t>(2));
+    CHECK_THAT(r.reason, Catch::Contains("issued entry made by key " + key.key_id()));
+  }
+  SECTION("an issuance that names no key") {
+    t.log.append({announce(other), issued_by(std::nullopt, "O-1")}, TempLog::options());
+    forge_checkpoint(t.db, other, t.log.log_id());
+    CHECK(verify_database(t.path, options).failed_seq == std::optional<std::int64_t>(2));
+  }
+  SECTION("an issuance after the key's key_retired entry") {
+    t.log.append({announce(key), announce(other), issued_by(key.key_id(), "O-1"),
+                  key_event("key_retired", key), issued_by(key.key_id(), "O-2")},
+                 TempLog::options());
+    forge_checkpoint(t.db, other, t.log.log_id());
+    const auto r = verify_database(t.path, options);
+    CHECK(r.failed_seq == std::optional<std::int64_t>(5));
+    CHECK_THAT(r.reason, Catch::Contains("after its key_retired entry (seq 4)"));
+  }
+  SECTION("a checkpoint after the key's key_retired entry") {
+    t.log.append({announce(key), key_event("key_retired", key)}, TempLog::options());
+    forge_checkpoint(t.db, key, t.log.log_id());
+    const auto r = verify_database(t.path, options);
+    CHECK(r.failed_seq == std::optional<std::int64_t>(3));
+    CHECK_THAT(r.reason, Catch::Contains("checkpoint entry made by key " + key.key_id() +
+                                         " after its key_retired entry (seq 2)"));
+  }
+  SECTION("the same log with the retirement's checkpoint made by another key holds") {
+    t.log.append(
+        {announce(key), announce(other), issued_by(key.key_id(), "O-1"), key_event("key_retired", key)},
+        TempLog::options());
+    forge_checkpoint(t.db, other, t.log.log_id());
+    CHECK(verify_database(t.path, options).ok);
+  }
+}
