@@ -59,6 +59,8 @@ TEST_CASE("each broken rule is refused naming the field and the rule", "[manifes
       {"order id with space", R"([{"op":"replace","path":"/order_id","value":"a b"}])", "/order_id", "A-Z a-z 0-9"},
       {"order id too long", R"([{"op":"replace","path":"/order_id","value":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}])", "/order_id", "at most 64"},
       {"order id dot-dot", R"([{"op":"replace","path":"/order_id","value":".."}])", "/order_id", "must not be"},
+      {"order id of a non-production file", R"([{"op":"replace","path":"/order_id","value":"X.nonprod-1"}])", "/order_id", "must not end in .nonprod-<digits>"},
+      {"order id of a non-production file, upper case", R"([{"op":"replace","path":"/order_id","value":"X.NONPROD-12"}])", "/order_id", ".nonprod-<digits>"},
       {"order id number", R"([{"op":"replace","path":"/order_id","value":17}])", "/order_id", "must be a string"},
       {"kind unknown", R"([{"op":"replace","path":"/kind","value":"upgrade"}])", "/kind", "new, renewal"},
       {"renewal without supersedes", R"([{"op":"replace","path":"/kind","value":"renewal"}])", "/supersedes", "required"},
@@ -134,6 +136,16 @@ TEST_CASE("a problem's text names file, order, pointer and rule", "[manifest]") 
   const auto problems = problems_of(m);
   REQUIRE(problems.size() == 1);
   CHECK(problems[0].text() == "t.json: order SO-1: /seats: must be an integer 1 to 1000000");
+}
+
+TEST_CASE("an order id may look like a non-production file name only in part", "[manifest]") {
+  // X.nonprod-1 would write X.nonprod-1.license, the first non-production file of order X.
+  for (const char* id : {"X.nonprod", "X.nonprod-", "X.nonprod-1a", "Xnonprod-1", "X-nonprod-1", "nonprod-1"}) {
+    INFO(id);
+    auto m = base_manifest();
+    m["order_id"] = id;
+    CHECK(problems_of(m).empty());
+  }
 }
 
 TEST_CASE("all problems of a manifest are reported at once", "[manifest]") {

@@ -26,6 +26,20 @@ bool id_chars(std::string_view s) {
   });
 }
 
+// "X.nonprod-2" is the stem of order X's non-production license files
+// (X.nonprod-2.license): an order with that id would write the same file. Any
+// letter case, since removable media are often case-insensitive (FAT, exFAT).
+bool nonprod_suffix(std::string_view id) {
+  constexpr std::string_view kSuffix = ".nonprod-";
+  std::size_t digits = 0;
+  while (digits < id.size() && id[id.size() - 1 - digits] >= '0' && id[id.size() - 1 - digits] <= '9') ++digits;
+  if (digits == 0 || id.size() - digits < kSuffix.size()) return false;
+  const auto tail = id.substr(id.size() - digits - kSuffix.size(), kSuffix.size());
+  return std::equal(tail.begin(), tail.end(), kSuffix.begin(), [](char a, char b) {
+    return (a >= 'A' && a <= 'Z' ? static_cast<char>(a - 'A' + 'a') : a) == b;
+  });
+}
+
 bool has_control(std::string_view s) {
   return std::any_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
 }
@@ -208,6 +222,8 @@ std::variant<Order, std::vector<ManifestProblem>> validate_manifest(const Json& 
   if (const auto id = c.text(m, "order_id", "/order_id", true, 64)) {
     if (!id_chars(*id)) c.problem("/order_id", "must be 1 to 64 characters of A-Z a-z 0-9 . _ -");
     else if (*id == "." || *id == "..") c.problem("/order_id", "must not be . or ..");
+    else if (nonprod_suffix(*id))
+      c.problem("/order_id", "must not end in .nonprod-<digits> (the file names of non-production licenses)");
     else o.order_id = *id;
   }
   if (const auto kind = c.text(m, "kind", "/kind", true)) {
