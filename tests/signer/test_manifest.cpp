@@ -5,6 +5,7 @@
 
 #include "signet/core/bytes.hpp"
 #include "signet/signer/manifest.hpp"
+#include "signet/signer/text.hpp"
 
 #include <catch2/catch.hpp>
 #include <sodium.h>
@@ -81,6 +82,22 @@ TEST_CASE("each broken rule is refused naming the field and the rule", "[manifes
       {"customer email without domain dot", R"([{"op":"replace","path":"/customer/email","value":"ann@localhost"}])", "/customer/email", "e-mail"},
       {"customer email with space", R"([{"op":"replace","path":"/customer/email","value":"a nn@example.com"}])", "/customer/email", "e-mail"},
       {"customer name with newline", R"([{"op":"replace","path":"/customer/name","value":"Ann\nEvil: yes"}])", "/customer/name", "control characters"},
+      {"customer name with C1 CSI", R"([{"op":"replace","path":"/customer/name","value":"Ann\u009b31m"}])", "/customer/name", "control characters or invisible formatting characters (U+009B at byte 3)"},
+      {"customer name with NEL", R"([{"op":"replace","path":"/customer/name","value":"Ann\u0085"}])", "/customer/name", "U+0085"},
+      {"customer company with right-to-left override", R"([{"op":"replace","path":"/customer/company","value":"Acme\u202eevil"}])", "/customer/company", "U+202E"},
+      {"customer company with zero-width space", R"([{"op":"replace","path":"/customer/company","value":"Ac\u200bme"}])", "/customer/company", "U+200B"},
+      {"customer name with word joiner", R"([{"op":"replace","path":"/customer/name","value":"A\u2060nn"}])", "/customer/name", "U+2060"},
+      {"customer name with isolate", R"([{"op":"replace","path":"/customer/name","value":"\u2066Ann\u2069"}])", "/customer/name", "U+2066"},
+      {"customer name with byte order mark", R"([{"op":"replace","path":"/customer/name","value":"\ufeffAnn"}])", "/customer/name", "U+FEFF at byte 0"},
+      {"customer name with tab", R"([{"op":"replace","path":"/customer/name","value":"Ann\tB"}])", "/customer/name", "U+0009"},
+      {"customer name with DEL", R"([{"op":"replace","path":"/customer/name","value":"Ann\u007f"}])", "/customer/name", "U+007F"},
+      {"po number with escape", R"([{"op":"add","path":"/po_number","value":"PO\u001b[2J"}])", "/po_number", "U+001B"},
+      {"notes with NUL", R"([{"op":"add","path":"/notes","value":"a\u0000b"}])", "/notes", "other than newline and tab (U+0000 at byte 1)"},
+      {"notes with escape", R"([{"op":"add","path":"/notes","value":"a\n\u001b[2Jc"}])", "/notes", "U+001B at byte 2"},
+      {"notes with carriage return", R"([{"op":"add","path":"/notes","value":"line\r\nline"}])", "/notes", "U+000D"},
+      {"notes with C1", R"([{"op":"add","path":"/notes","value":"a\u009bb"}])", "/notes", "U+009B"},
+      {"reason with escape", R"([{"op":"replace","path":"/kind","value":"reissue"},{"op":"add","path":"/supersedes","value":"abcdefghijklmnopqrstuvwxyz"},{"op":"add","path":"/reason","value":"\u001b[32mok"}])", "/reason", "U+001B"},
+      {"reason with bidi override", R"([{"op":"replace","path":"/kind","value":"reissue"},{"op":"add","path":"/supersedes","value":"abcdefghijklmnopqrstuvwxyz"},{"op":"add","path":"/reason","value":"lost \u202d"}])", "/reason", "U+202D"},
       {"customer unknown field", R"([{"op":"add","path":"/customer/phone","value":"555"}])", "/customer/phone", "unknown field"},
       {"customer id bad chars", R"([{"op":"replace","path":"/customer/id","value":"c 1"}])", "/customer/id", "A-Z a-z 0-9"},
       {"sku unknown", R"([{"op":"replace","path":"/sku","value":"platinum"}])", "/sku", "professional, enterprise"},
@@ -146,6 +163,35 @@ TEST_CASE("an order id may look like a non-production file name only in part", "
     m["order_id"] = id;
     CHECK(problems_of(m).empty());
   }
+}
+
+TEST_CASE("text may hold any script; notes and reasons may hold newlines and tabs", "[manifest]") {
+  auto m = base_manifest();
+  m["customer"]["name"] = "Zoë Ørsted 中文 Ελένη 😀";
+  m["customer"]["company"] = "Société Générale";
+  m["notes"] = "line one\n\tline two";
+  CHECK(problems_of(m).empty());
+  m["kind"] = "reissue";
+  m["supersedes"] = "abcdefghijklmnopqrstuvwxyz";
+  m["reason"] = "server rebuilt:\n\tnew hardware";
+  CHECK(problems_of(m).empty());
+}
+
+TEST_CASE("the text rule and the terminal escape agree on every character", "[manifest][text]") {
+  CHECK(signet::text_rule_broken("plain text", false).empty());
+  CHECK(signet::text_rule_broken("a\nb\tc", true).empty());
+  CHECK_FALSE(signet::text_rule_broken("a\nb", false).empty());
+  CHECK(signet::text_rule_broken("\xc3\x28", false).find("valid UTF-8") != std::string::npos);
+  CHECK(signet::text_rule_broken("\xed\xa0\x80", false).find("valid UTF-8") != std::string::npos);  // a surrogate
+  CHECK(signet::text_rule_broken("\xc0\xaf", false).find("valid UTF-8") != std::string::npos);      // overlong '/'
+  static constexpr char32_t refused[] = {0x0000, 0x001f, 0x007f, 0x0080, 0x009f, 0x061c, 0x200b, 0x200f,
+                                         0x2028, 0x202e, 0x2060, 0x2064, 0x2066, 0x2069, 0xfeff};
+  for (const char32_t c : refused) CHECK(signet::is_control_or_format(c));
+  static constexpr char32_t allowed[] = {0x0020, 0x007e, 0x00a0, 0x00e9, 0x200a, 0x2027, 0x202f, 0x2065, 0x206a, 0xfffd};
+  for (const char32_t c : allowed) CHECK_FALSE(signet::is_control_or_format(c));
+  CHECK(signet::escape_for_terminal("C\xc2\x9b" "31mRED\xc2\x85\xe2\x80\xae!") == "C\\u009b31mRED\\u0085\\u202e!");
+  CHECK(signet::escape_for_terminal("\x1b[2J a\\b\n\t\r \xff é") == "\\u001b[2J a\\\\b\\n\\t\\r \\xff é");
+  CHECK(signet::escape_json_for_terminal("{\"a\":\"x\xc2\x9b\xe2\x80\xaey é\\u001b\"}") == "{\"a\":\"x\\u009b\\u202ey é\\u001b\"}");
 }
 
 TEST_CASE("all problems of a manifest are reported at once", "[manifest]") {

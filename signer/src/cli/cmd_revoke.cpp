@@ -3,6 +3,7 @@
 #include "output_file.hpp"
 
 #include "signet/core/bytes.hpp"
+#include "signet/signer/text.hpp"
 
 #include <iostream>
 
@@ -14,6 +15,8 @@ constexpr std::string_view kRevocationDomain = "signet-revocations-v1\n";
 
 int revoke(const Context& ctx, const std::string& license_id, const std::string& reason) {
   if (reason.empty() || reason.size() > 1000) throw Error(ErrorKind::usage, "--reason: must be 1 to 1000 characters");
+  // The same rule as a manifest's reason: it is logged, and printed by audit log and the report.
+  if (const auto rule = text_rule_broken(reason, true); !rule.empty()) throw Error(ErrorKind::usage, "--reason: " + rule);
   Appliance app(ctx.load_config());
   audit::Log log(app.db);
   const auto issued = log.issued_license(license_id);

@@ -1,6 +1,7 @@
 // The field rules of an order manifest (docs/manifest.md). Every rule broken is
 // reported, each with its JSON pointer, so a desk fixes a manifest in one round.
 #include "signet/signer/manifest.hpp"
+#include "signet/signer/text.hpp"
 
 #include <algorithm>
 #include <set>
@@ -38,10 +39,6 @@ bool nonprod_suffix(std::string_view id) {
   return std::equal(tail.begin(), tail.end(), kSuffix.begin(), [](char a, char b) {
     return (a >= 'A' && a <= 'Z' ? static_cast<char>(a - 'A' + 'a') : a) == b;
   });
-}
-
-bool has_control(std::string_view s) {
-  return std::any_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
 }
 
 // A syntactically valid address: local@domain, printable ASCII local part
@@ -93,9 +90,10 @@ class Checker {
     return it == obj.end() ? nullptr : &*it;
   }
 
-  // A string field of `obj` at `pointer`; problems for absent (when required), non-string, empty, too long, control chars.
+  // A string field of `obj` at `pointer`; problems for absent (when required), non-string, empty, too long,
+  // control and formatting characters (newline and tab allowed where `multiline`: notes, reason).
   std::optional<std::string> text(const Json& obj, const std::string& key, const std::string& pointer, bool required,
-                                  std::size_t max = kMaxTextBytes) {
+                                  std::size_t max = kMaxTextBytes, bool multiline = false) {
     const auto* v = at(obj, key);
     if (v == nullptr) {
       if (required) problem(pointer, "required");
@@ -114,8 +112,8 @@ class Checker {
       problem(pointer, "must be at most " + std::to_string(max) + " bytes");
       return std::nullopt;
     }
-    if (max <= kMaxTextBytes && has_control(s)) {
-      problem(pointer, "must not contain control characters");
+    if (const auto rule = text_rule_broken(s, multiline); !rule.empty()) {
+      problem(pointer, rule);
       return std::nullopt;
     }
     return s;
@@ -330,8 +328,8 @@ std::variant<Order, std::vector<ManifestProblem>> validate_manifest(const Json& 
     }
   }
   c.text(m, "po_number", "/po_number", false, 64);
-  c.text(m, "notes", "/notes", false, kMaxNotesBytes);
-  o.reason = c.text(m, "reason", "/reason", o.kind == OrderKind::reissue, kMaxNotesBytes);
+  c.text(m, "notes", "/notes", false, kMaxNotesBytes, true);
+  o.reason = c.text(m, "reason", "/reason", o.kind == OrderKind::reissue, kMaxNotesBytes, true);
   if (o.reason && o.kind != OrderKind::reissue) c.problem("/reason", "only a reissue records a reason");
   if (!c.ok()) return std::move(c.problems());
   o.manifest = canonical_json(m);
