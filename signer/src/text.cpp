@@ -79,7 +79,7 @@ std::string text_rule_broken(std::string_view text, bool multiline) {
   return "";
 }
 
-std::string escape_for_terminal(std::string_view text) {
+std::string escape_for_terminal(std::string_view text, bool keep_newlines) {
   static constexpr std::string_view kHex = "0123456789abcdef";
   std::string out;
   out.reserve(text.size());
@@ -94,7 +94,7 @@ std::string escape_for_terminal(std::string_view text) {
       continue;
     }
     if (d->c == '\\') out += "\\\\";
-    else if (d->c == '\n') out += "\\n";
+    else if (d->c == '\n') out += keep_newlines ? "\n" : "\\n";
     else if (d->c == '\t') out += "\\t";
     else if (d->c == '\r') out += "\\r";
     else if (is_control_or_format(d->c)) out += hex4(d->c);
@@ -121,6 +121,10 @@ std::string escape_json_for_terminal(std::string_view json) {
     i += n;
   }
   return out;
+}
+
+std::string json_for_terminal(const Json& value, int indent) {
+  return escape_json_for_terminal(value.dump(indent, ' ', false, Json::error_handler_t::replace));
 }
 
 }  // namespace signet

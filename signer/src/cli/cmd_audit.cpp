@@ -4,6 +4,7 @@
 
 #include "signet/audit/query.hpp"
 #include "signet/audit/verify.hpp"
+#include "signet/signer/text.hpp"
 
 #include <fstream>
 #include <iostream>
@@ -58,16 +59,23 @@ int verify(const Context& ctx, const AuditOptions& o) {
   const auto report = o.export_file.empty() ? audit::verify_database(database_path(ctx, o.db), options)
                                             : audit::verify_export(o.export_file, options);
   if (o.json) {
-    std::cout << audit::to_json(report).dump(2) << "\n";
+    std::cout << json_for_terminal(audit::to_json(report), 2) << "\n";
   } else if (!ctx.global.quiet || !report.ok) {
-    (report.ok ? std::cout : std::cerr) << audit::describe(report);
+    (report.ok ? std::cout : std::cerr) << escape_for_terminal(audit::describe(report), true);
   }
   return report.ok ? 0 : exit_code(ErrorKind::verification_failed);
 }
 
+// A column of the table: escaped (the log holds what was given, and a log
+// written behind Signet's back holds anything), cut to `width` bytes at a
+// character boundary.
 std::string short_text(const std::optional<std::string>& v, std::size_t width) {
-  std::string s = v.value_or("-");
-  if (s.size() > width) s = s.substr(0, width - 1) + "~";
+  std::string s = escape_for_terminal(v.value_or("-"));
+  if (s.size() > width) {
+    std::size_t cut = width - 1;
+    while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0U) == 0x80U) --cut;
+    s = s.substr(0, cut) + "~";
+  }
   return s;
 }
 
@@ -81,24 +89,33 @@ int log(const Context& ctx, const AuditOptions& o) {
                 "DETAIL");
   audit::query(db, o.filter, [&](const audit::Entry& e) {
     if (o.json) {
-      std::cout << (n ? ",\n" : "\n") << audit::entry_json(e).dump();
+      std::cout << (n ? ",\n" : "\n") << json_for_terminal(audit::entry_json(e));
     } else {
       const Json r = Json::parse(e.record, nullptr, false);
+      // Read leniently: a record that is not what Signet writes shows less, and is audit verify's to flag.
+      const auto text = [](const Json& j, const char* pointer) {
+        const Json::json_pointer ptr(pointer);
+        return j.is_object() && j.contains(ptr) && j.at(ptr).is_string() ? j.at(ptr).get<std::string>() : std::string();
+      };
+      const auto number = [](const Json& j, const char* key) {
+        const auto v = j.is_object() && j.contains(key) ? json_int(j.at(key)) : std::nullopt;
+        return v ? std::to_string(*v) : std::string("?");
+      };
       std::string detail;
-      if (e.kind == "issued" && r.contains("manifest")) {
+      if (e.kind == "issued" && r.is_object() && r.contains("manifest")) {
         const auto& m = r["manifest"];
-        detail = m.value("/customer/company"_json_pointer, std::string()) + " " + m.value("sku", std::string()) + " x" +
-                 std::to_string(m.value("seats", 0)) + " " + m.value("channel", std::string());
+        detail = text(m, "/customer/company") + " " + text(m, "/sku") + " x" + number(m, "seats") + " " + text(m, "/channel");
       } else if (e.kind == "checkpoint") {
-        detail = "tree_size " + std::to_string(r.value("tree_size", 0)) + " root " + r.value("root_hash", std::string()).substr(0, 16);
+        detail = "tree_size " + number(r, "tree_size") + " root " + text(r, "/root_hash").substr(0, 16);
       } else if (e.kind == "revoked") {
-        detail = r.value("reason", std::string());
+        detail = text(r, "/reason");
       } else if (e.key_id) {
         detail = "key " + e.key_id->substr(0, 16);
       }
-      std::printf("%6lld  %-24s  %-16s  %-20s  %-26s  %-12s  %s\n", static_cast<long long>(e.seq), e.at.c_str(),
-                  e.kind.c_str(), short_text(e.order_id, 20).c_str(), short_text(e.license_id, 26).c_str(),
-                  short_text(e.actor, 12).c_str(), detail.c_str());
+      std::printf("%6lld  %-24s  %-16s  %-20s  %-26s  %-12s  %s\n", static_cast<long long>(e.seq),
+                  escape_for_terminal(e.at).c_str(), escape_for_terminal(e.kind).c_str(), short_text(e.order_id, 20).c_str(),
+                  short_text(e.license_id, 26).c_str(), short_text(e.actor, 12).c_str(),
+                  escape_for_terminal(detail).c_str());
     }
     ++n;
   });

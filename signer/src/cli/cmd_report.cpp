@@ -5,6 +5,7 @@
 
 #include "signet/audit/report.hpp"
 #include "signet/audit/verify.hpp"
+#include "signet/signer/text.hpp"
 
 #include <fstream>
 #include <iostream>
@@ -60,13 +61,13 @@ int report(const Context& ctx, const ReportOptions& o) {
   if (!verification.ok) {
     std::cerr << "signet: warning: the audit log does NOT verify (seq "
               << (verification.failed_seq ? std::to_string(*verification.failed_seq) : std::string("?")) << ": "
-              << verification.reason << "); the report says so and its figures must not be trusted\n";
+              << escape_for_terminal(verification.reason) << "); the report says so and its figures must not be trusted\n";
   } else if (o.pubkeys.empty() && !ctx.global.quiet) {
     std::cerr << "signet: note: checkpoint signatures were checked against keys the log itself announces; "
                  "give --pubkey with the keys from the key ceremony for an independent check\n";
   }
   if (!ctx.global.quiet)
-    std::cout << "wrote " << o.html << " (" << verification.entries << " entries, log "
+    std::cout << "wrote " << escape_for_terminal(o.html) << " (" << verification.entries << " entries, log "
               << (verification.ok ? "verified" : "FAILED verification") << ")\n";
   return 0;
 }

@@ -2,6 +2,7 @@
 #include "appliance.hpp"
 
 #include "signet/signer/issue.hpp"
+#include "signet/signer/text.hpp"
 
 #include <iostream>
 #include <unistd.h>
@@ -49,9 +50,9 @@ int sign(const Context& ctx, const SignOptions& o) {
     if (o.json) {
       Json refused = Json::array();
       for (const auto& p : e.problems()) refused.push_back(problem_json(p));
-      std::cout << Json{{"error", "refused"}, {"refused", refused}}.dump(2) << "\n";
+      std::cout << json_for_terminal(Json{{"error", "refused"}, {"refused", refused}}, 2) << "\n";
     }
-    for (const auto& p : e.problems()) std::cerr << "refused: " << p.text() << "\n";
+    for (const auto& p : e.problems()) std::cerr << "refused: " << escape_for_terminal(p.text()) << "\n";
     std::cerr << "signet: nothing was signed: " << e.problems().size()
               << " problem(s) in the batch (fix them, or sign the rest with --skip-invalid)\n";
     return exit_code(ErrorKind::bad_data);
@@ -123,9 +124,9 @@ int sign_batch(const Context& ctx, const SignOptions& o) {
                 {"checkpoint_seq", summary.last_checkpoint_seq},
                 {"licenses", licenses}};
     if (o.dry_run) out["would_issue"] = summary.would_issue;
-    std::cout << out.dump(2) << "\n";
+    std::cout << json_for_terminal(out, 2) << "\n";
   } else {
-    for (const auto& p : summary.refused) std::cerr << "refused: " << p.text() << "\n";
+    for (const auto& p : summary.refused) std::cerr << "refused: " << escape_for_terminal(p.text()) << "\n";
     if (!ctx.global.quiet) {
       if (o.dry_run) {
         std::cout << "dry run: " << summary.would_issue << " orders would be issued, " << summary.refused.size()
@@ -134,7 +135,7 @@ int sign_batch(const Context& ctx, const SignOptions& o) {
         std::cout << "issued " << summary.licenses_issued << " licenses for " << summary.orders_issued << " orders; "
                   << summary.orders_already << " orders already issued (re-emitted from the log); "
                   << summary.refused.size() << " refused\n"
-                  << "license files in " << o.out << "\n";
+                  << "license files in " << escape_for_terminal(o.out) << "\n";
         if (summary.last_checkpoint_seq > 0) std::cout << "audit log checkpoint at seq " << summary.last_checkpoint_seq << "\n";
       }
     }

@@ -4,6 +4,7 @@
 #include "signet/core/sqlite.hpp"
 #include "signet/keystore/registry.hpp"
 #include "signet/signer/license.hpp"
+#include "signet/signer/text.hpp"
 
 #include <fstream>
 #include <iostream>
@@ -50,7 +51,8 @@ int verify(const Context& ctx, const VerifyOptions& o) {
   try {
     d = decode_license(text);
   } catch (const LicenseError& e) {
-    std::cerr << "signet: " << o.license << ": INVALID: malformed license: " << e.what() << "\n";
+    std::cerr << "signet: " << escape_for_terminal(o.license) << ": INVALID: malformed license: " << escape_for_terminal(e.what())
+              << "\n";
     return exit_code(ErrorKind::verification_failed);
   }
   const auto keys = keys_for(ctx, o);
@@ -62,9 +64,9 @@ int verify(const Context& ctx, const VerifyOptions& o) {
     }
   }
   if (by == nullptr) {
-    std::cerr << "signet: " << o.license << ": INVALID: the " << to_string(d.encoding)
+    std::cerr << "signet: " << escape_for_terminal(o.license) << ": INVALID: the " << to_string(d.encoding)
               << " signature does not verify with " << (keys.size() == 1 ? "the given key" : "any of the " + std::to_string(keys.size()) + " keys")
-              << (d.encoding == Encoding::signet ? " (license names key " + d.kid + ")" : "") << "\n";
+              << (d.encoding == Encoding::signet ? " (license names key " + escape_for_terminal(d.kid) + ")" : "") << "\n";
     return exit_code(ErrorKind::verification_failed);
   }
   const auto& p = d.payload_json;
@@ -87,31 +89,35 @@ int verify(const Context& ctx, const VerifyOptions& o) {
       status = "EXPIRED, grace period over";
     }
   }
-  const Json customer = p.value("customer", Json::object());
-  const Json features = p.value("features", Json::object());
+  const auto object_at = [&](const char* k) { return p.contains(k) && p[k].is_object() ? p[k] : Json::object(); };
+  const Json customer = object_at("customer");
+  const Json features = object_at("features");
   if (o.json) {
-    std::cout << Json{{"valid", true},
-                      {"encoding", std::string(to_string(d.encoding))},
-                      {"key_id", by->key_id()},
-                      {"payload", p},
-                      {"days_left", days_left},
-                      {"in_grace_period", in_grace},
-                      {"status", status}}
-                     .dump(2)
+    std::cout << json_for_terminal(Json{{"valid", true},
+                                        {"encoding", std::string(to_string(d.encoding))},
+                                        {"key_id", by->key_id()},
+                                        {"payload", p},
+                                        {"days_left", days_left},
+                                        {"in_grace_period", in_grace},
+                                        {"status", status}},
+                                   2)
               << "\n";
     return 0;
   }
-  auto s = [](const Json& j, const char* k) { return j.contains(k) && j[k].is_string() ? j[k].get<std::string>() : std::string("-"); };
+  // Whatever a license holds is printed escaped: it may come from any signer.
+  auto s = [](const Json& j, const char* k) {
+    return j.contains(k) && j[k].is_string() ? escape_for_terminal(j[k].get<std::string>()) : std::string("-");
+  };
   auto b = [](const Json& j, const char* k) { return j.contains(k) && j[k].is_boolean() && j[k].get<bool>() ? "yes" : "no"; };
   std::cout << "license " << s(p, "id") << ": signature OK (" << to_string(d.encoding) << " encoding, key " << by->key_id() << ")\n"
             << "  customer    " << s(customer, "name") << " (" << s(customer, "company") << ", " << s(customer, "email")
             << ", id " << s(customer, "id") << ")\n"
             << "  sku         " << s(p, "sku_name") << " (" << s(p, "sku_short_name") << ")\n"
-            << "  seats       " << (features.contains("users") ? features["users"].dump() : "-") << "\n"
+            << "  seats       " << (features.contains("users") ? json_for_terminal(features["users"]) : "-") << "\n"
             << "  channel     " << s(p, "channel") << "\n"
             << "  trial       " << b(p, "is_trial") << "\n"
             << "  government  " << b(p, "is_gov_sku") << "\n";
-  if (p.value("non_production", false)) std::cout << "  deployment  non-production\n";
+  if (p.contains("non_production") && p["non_production"] == true) std::cout << "  deployment  non-production\n";
   if (p.contains("deployment_id")) std::cout << "  deployment  " << s(p, "deployment_id") << "\n";
   std::cout << "  issued      " << date_of(p, "issued_at") << "\n"
             << "  starts      " << date_of(p, "starts_at") << "\n"

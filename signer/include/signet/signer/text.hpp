@@ -5,6 +5,8 @@
 // reaches a terminal raw. Thread-safe (no state).
 #pragma once
 
+#include "signet/core/json.hpp"
+
 #include <string>
 #include <string_view>
 
@@ -23,11 +25,17 @@ namespace signet {
 // `text` with every character is_control_or_format() names written as an escape
 // (\n, \t, \r, else \u001b, \u202e ...), a backslash as \\ and every byte that is
 // not valid UTF-8 as \xNN: safe to print on a terminal, readable, and unambiguous.
-[[nodiscard]] std::string escape_for_terminal(std::string_view text);
+// With `keep_newlines`, newlines stay (a message of several lines).
+[[nodiscard]] std::string escape_for_terminal(std::string_view text, bool keep_newlines = false);
 
 // JSON text (the output of a JSON serializer, which escapes C0 controls but
 // writes other characters raw) with every character is_control_or_format()
 // names inside it written as a \uXXXX escape: the same JSON value, safe to print.
 [[nodiscard]] std::string escape_json_for_terminal(std::string_view json);
+
+// A JSON value as text for a terminal or a script: dumped (with `indent`, -1 for
+// one line), any invalid UTF-8 in its strings (a path, an environment value)
+// replaced by U+FFFD rather than failing, then escape_json_for_terminal().
+[[nodiscard]] std::string json_for_terminal(const Json& value, int indent = -1);
 
 }  // namespace signet
