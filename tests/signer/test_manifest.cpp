@@ -11,6 +11,7 @@
 #include <sodium.h>
 
 #include <fstream>
+#include <set>
 
 using signet::Json;
 
@@ -124,6 +125,8 @@ TEST_CASE("each broken rule is refused naming the field and the rule", "[manifes
       {"deployment id bad chars", R"([{"op":"add","path":"/deployment_id","value":"../etc"}])", "/deployment_id", "A-Z a-z 0-9"},
       {"feature unknown", R"([{"op":"add","path":"/features","value":{"teleport":true}}])", "/features/teleport", "unknown feature flag"},
       {"feature not bool", R"([{"op":"add","path":"/features","value":{"saml":"on"}}])", "/features/saml", "true or false"},
+      {"feature cloud on", R"([{"op":"add","path":"/features","value":{"cloud":true}}])", "/features/cloud", "must not be true: a cloud license"},
+      {"feature future_features on", R"([{"op":"add","path":"/features","value":{"future_features":true}}])", "/features/future_features", "every flag a later server version adds"},
       {"feature users", R"([{"op":"add","path":"/features","value":{"users":5}}])", "/features/users", "comes from seats"},
       {"features not object", R"([{"op":"add","path":"/features","value":["saml"]}])", "/features", "must be an object"},
       {"unknown top-level field", R"([{"op":"add","path":"/seat","value":10}])", "/seat", "unknown field"},
@@ -192,6 +195,40 @@ TEST_CASE("the text rule and the terminal escape agree on every character", "[ma
   CHECK(signet::escape_for_terminal("C\xc2\x9b" "31mRED\xc2\x85\xe2\x80\xae!") == "C\\u009b31mRED\\u0085\\u202e!");
   CHECK(signet::escape_for_terminal("\x1b[2J a\\b\n\t\r \xff é") == "\\u001b[2J a\\\\b\\n\\t\\r \\xff é");
   CHECK(signet::escape_json_for_terminal("{\"a\":\"x\xc2\x9b\xe2\x80\xaey é\\u001b\"}") == "{\"a\":\"x\\u009b\\u202ey é\\u001b\"}");
+}
+
+TEST_CASE("every flag of the product server is known; cloud and future_features may only be off", "[manifest]") {
+  // model.Features of server/public/model/license.go, users aside.
+  const std::set<std::string> server = {
+      "ldap", "ldap_groups", "mfa", "google_oauth", "office365_oauth", "openid", "compliance", "cluster", "metrics",
+      "mhpns", "saml", "elastic_search", "announcement", "theme_management", "email_notification_contents",
+      "data_retention", "message_export", "custom_permissions_schemes", "custom_terms_of_service", "guest_accounts",
+      "guest_accounts_permissions", "id_loaded", "lock_teammate_name_display", "enterprise_plugins", "advanced_logging",
+      "cloud", "shared_channels", "remote_cluster_service", "outgoing_oauth_connections", "auto_translation",
+      "future_features"};
+  const auto& names = signet::feature_names();
+  CHECK(std::set<std::string>(names.begin(), names.end()) == server);
+  CHECK(names.size() == server.size());
+  for (const char* sku : {"enterprise", "advanced", "E20"}) {
+    INFO(sku);
+    CHECK(signet::sku_features(sku).at("outgoing_oauth_connections"));
+    CHECK_FALSE(signet::sku_features(sku).at("auto_translation"));
+  }
+  for (const char* sku : {"professional", "entry", "E10"}) {
+    INFO(sku);
+    CHECK_FALSE(signet::sku_features(sku).at("outgoing_oauth_connections"));
+    CHECK_FALSE(signet::sku_features(sku).at("auto_translation"));
+  }
+  for (const auto& sku : {"professional", "enterprise", "advanced", "entry", "E10", "E20"}) {
+    CHECK_FALSE(signet::sku_features(sku).at("cloud"));
+    CHECK_FALSE(signet::sku_features(sku).at("future_features"));
+    CHECK(signet::sku_features(sku).size() == server.size());
+  }
+  auto m = base_manifest();
+  m["features"] = {{"auto_translation", true}, {"cloud", false}, {"future_features", false}};
+  const auto r = signet::validate_manifest(m, "t.json", signet::Policy{});
+  REQUIRE(std::holds_alternative<signet::Order>(r));
+  CHECK(std::get<signet::Order>(r).features.at("auto_translation"));
 }
 
 TEST_CASE("all problems of a manifest are reported at once", "[manifest]") {

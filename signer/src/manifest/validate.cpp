@@ -323,6 +323,10 @@ std::variant<Order, std::vector<ManifestProblem>> validate_manifest(const Json& 
         if (name == "users") c.problem(pointer, "users comes from seats, not from features");
         else if (std::find(names.begin(), names.end(), name) == names.end()) c.problem(pointer, "unknown feature flag");
         else if (!value.is_boolean()) c.problem(pointer, "must be true or false");
+        else if (name == "cloud" && value.get<bool>())
+          c.problem(pointer, "must not be true: a cloud license switches a self-hosted server into the vendor's cloud behaviour");
+        else if (name == "future_features" && value.get<bool>())
+          c.problem(pointer, "must not be true: it would switch on every flag a later server version adds");
         else o.features[name] = value.get<bool>();
       }
     }
