@@ -54,9 +54,16 @@ std::string actor_name(const Config& config) {
 Appliance::Appliance(Config c)
     : config(std::move(c)),
       db([this] {
-        if (!std::filesystem::exists(config.database)) {
+        std::error_code ec;
+        const auto type = std::filesystem::status(config.database, ec).type();
+        if (type == std::filesystem::file_type::not_found) {
           throw Error(ErrorKind::config, config.file.string() + ": database.path: " + config.database.string() +
                                              " does not exist (run `signet init`)");
+        }
+        // SQLite would wait forever on a FIFO and fail obscurely on a folder.
+        if (type != std::filesystem::file_type::regular) {
+          throw Error(ErrorKind::config, config.file.string() + ": database.path: " + config.database.string() +
+                                             (ec ? ": " + ec.message() : std::string(" is not a regular file")));
         }
         return Database::open(config.database, Database::Mode::read_write);
       }()),

@@ -1,12 +1,12 @@
 // signet audit verify | log | export | checkpoint | prove | verify-proof | consistency
 #include "appliance.hpp"
+#include "input_file.hpp"
 #include "output_file.hpp"
 
 #include "signet/audit/query.hpp"
 #include "signet/audit/verify.hpp"
 #include "signet/signer/text.hpp"
 
-#include <fstream>
 #include <iostream>
 #include <sstream>
 
@@ -23,27 +23,38 @@ struct AuditOptions {
 };
 
 // The database to read: --db, else the configured one. Reading needs no HSM and no PIN.
+// A checkpoint or a proof is a few KiB; anything larger is not one.
+constexpr std::size_t kMaxJsonInputBytes = 1U << 20U;
+
 std::filesystem::path database_path(const Context& ctx, const std::string& db) {
-  if (!db.empty()) return db;
-  try {
-    return ctx.load_config().database;
-  } catch (const Error& e) {
-    throw Error(ErrorKind::usage, std::string("no --db given and no usable signet.toml (") + e.what() + ")");
+  std::filesystem::path path;
+  if (!db.empty()) {
+    path = db;
+  } else {
+    try {
+      path = ctx.load_config().database;
+    } catch (const Error& e) {
+      throw Error(ErrorKind::usage, std::string("no --db given and no usable signet.toml (") + e.what() + ")");
+    }
   }
+  require_input_file(path, "the database");
+  return path;
 }
 
 std::vector<keystore::PublicKey> load_keys(const std::vector<std::string>& files) {
   std::vector<keystore::PublicKey> keys;
-  for (const auto& f : files) keys.push_back(keystore::PublicKey::from_file(f));
+  for (const auto& f : files) {
+    require_input_file(f, "the public key file");
+    keys.push_back(keystore::PublicKey::from_file(f));
+  }
   return keys;
 }
 
 Json read_json_file(const std::string& path, const char* what) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(ErrorKind::no_input, path + ": cannot read the " + std::string(what));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  const Json j = Json::parse(ss.str(), nullptr, false);
+  const auto text = read_input_file(path, kMaxJsonInputBytes + 1, std::string("the ") + what);
+  if (text.size() > kMaxJsonInputBytes)
+    throw Error(ErrorKind::bad_data, path + ": the " + std::string(what) + " is larger than 1 MiB");
+  const Json j = Json::parse(text, nullptr, false);
   if (j.is_discarded()) throw Error(ErrorKind::bad_data, path + ": the " + std::string(what) + " is not JSON");
   return j;
 }
@@ -56,6 +67,7 @@ int verify(const Context& ctx, const AuditOptions& o) {
     if (cp.contains("checkpoint")) cp = cp["checkpoint"];
     options.known_checkpoints.push_back(cp);
   }
+  if (!o.export_file.empty()) require_input_file(o.export_file, "the export");
   const auto report = o.export_file.empty() ? audit::verify_database(database_path(ctx, o.db), options)
                                             : audit::verify_export(o.export_file, options);
   if (o.json) {
@@ -150,7 +162,15 @@ int checkpoint(const Context& ctx, const AuditOptions& o) {
 }
 
 int prove(const Context& ctx, const AuditOptions& o) {
-  const auto proof = audit::prove_inclusion(database_path(ctx, o.db), o.seq);
+  const auto path = database_path(ctx, o.db);
+  Json proof;
+  try {
+    proof = audit::prove_inclusion(path, o.seq);
+  } catch (const Error& e) {
+    // A seq the log does not have is a bad argument (65), not an unavailable token (69).
+    if (e.kind() != ErrorKind::not_found) throw;
+    throw Error(ErrorKind::bad_data, std::string("--seq: ") + e.what());
+  }
   const auto text = proof.dump(2) + "\n";
   if (o.out.empty()) std::cout << text;
   else write_file_atomically(o.out, text);
@@ -179,6 +199,8 @@ int consistency(const Context& ctx, const AuditOptions& o) {
   audit::VerifyOptions options;
   options.trusted_keys = load_keys(o.pubkeys);
   Json proof;
+  require_input_file(o.old_export, "the older export");
+  require_input_file(o.new_export, "the newer export");
   const auto why = audit::check_consistency(o.old_export, o.new_export, options, &proof);
   if (!why.empty()) {
     std::cerr << "signet: not consistent: " << why << "\n";

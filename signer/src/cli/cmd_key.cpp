@@ -1,6 +1,7 @@
 // signet key generate | list | export | retire | trust-desk
 #include "appliance.hpp"
 #include "events.hpp"
+#include "input_file.hpp"
 
 #include "signet/core/json.hpp"
 #include "signet/core/time.hpp"
@@ -44,6 +45,7 @@ int generate(Context& ctx, const std::string& alg_text, const std::string& label
 
 int list(Context& ctx, bool json) {
   const Config config = ctx.load_config();
+  require_input_file(config.database, "the database");
   auto db = Database::open(config.database, Database::Mode::read_only);
   keystore::KeyRegistry registry(db);
   const auto keys = registry.list();
@@ -69,6 +71,7 @@ int list(Context& ctx, bool json) {
 
 int export_key(Context& ctx, const std::string& kid, const std::string& format) {
   const Config config = ctx.load_config();
+  require_input_file(config.database, "the database");
   auto db = Database::open(config.database, Database::Mode::read_only);
   keystore::KeyRegistry registry(db);
   const auto record = registry.get(kid);
@@ -97,6 +100,7 @@ int retire(Context& ctx, const std::string& kid) {
 
 int trust_desk(Context& ctx, const std::string& pem, const std::string& label) {
   Appliance app(ctx.load_config());
+  require_input_file(pem, "the order-desk key file");
   const auto key = keystore::PublicKey::from_file(pem);
   Events events(app);
   const auto desk = events.desk_trusted(key, label.empty() ? std::filesystem::path(pem).stem().string() : label);

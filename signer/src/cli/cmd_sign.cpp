@@ -62,10 +62,18 @@ int sign(const Context& ctx, const SignOptions& o) {
 int sign_batch(const Context& ctx, const SignOptions& o) {
   Appliance app(ctx.load_config());
   IssueRequest req;
-  for (const auto& i : o.inputs) req.inputs.emplace_back(i);
+  // Entries of the input folders that cannot be manifests (a FIFO, a dangling
+  // link, a link loop) are refused like bad orders: listed with their path, and
+  // nothing is signed unless --skip-invalid.
+  std::vector<std::filesystem::path> paths(o.inputs.begin(), o.inputs.end());
+  auto scanned = scan_manifest_inputs(paths);
+  req.inputs = std::move(scanned.files);
+  const bool refuse_batch = !scanned.problems.empty() && !o.skip_invalid;
   req.out_dir = o.out;
-  req.dry_run = o.dry_run;
-  req.skip_invalid = o.skip_invalid;
+  // A batch refused for its inputs is still validated (without the token), so
+  // that every problem is listed in one round.
+  req.dry_run = o.dry_run || refuse_batch;
+  req.skip_invalid = o.skip_invalid || refuse_batch;
   req.progress = !o.json && !ctx.global.quiet && ::isatty(STDERR_FILENO) != 0;
   req.chunk_size = o.chunk;
   req.threads = o.threads;
@@ -78,7 +86,7 @@ int sign_batch(const Context& ctx, const SignOptions& o) {
   audit::Log log(app.db);
   IssueSummary summary;
   std::string key_id;
-  if (o.dry_run) {
+  if (req.dry_run) {
     // Validation needs no HSM: nothing is signed.
     keystore::KeyRecord record = choose_key(app, o);
     key_id = record.key_id;
@@ -104,6 +112,9 @@ int sign_batch(const Context& ctx, const SignOptions& o) {
     IssueContext ictx{app.db, log, *key, *checkpoint_key, app.append_options(checkpoint_key.get()), read};
     summary = issue_batch(ictx, req);
   }
+  summary.refused.insert(summary.refused.begin(), std::make_move_iterator(scanned.problems.begin()),
+                         std::make_move_iterator(scanned.problems.end()));
+  if (refuse_batch) throw ManifestError(std::move(summary.refused));
 
   if (o.json) {
     Json licenses = Json::array();

@@ -1,14 +1,13 @@
 // signet verify LICENSE [--pubkey PEM ...] [--json]: no HSM, no PIN, no config needed.
 #include "cli.hpp"
+#include "input_file.hpp"
 
 #include "signet/core/sqlite.hpp"
 #include "signet/keystore/registry.hpp"
 #include "signet/signer/license.hpp"
 #include "signet/signer/text.hpp"
 
-#include <fstream>
 #include <iostream>
-#include <sstream>
 
 namespace signet::cli {
 
@@ -23,10 +22,14 @@ struct VerifyOptions {
 // Keys to try: --pubkey, else the configured appliance's registered keys.
 std::vector<keystore::PublicKey> keys_for(const Context& ctx, const VerifyOptions& o) {
   std::vector<keystore::PublicKey> keys;
-  for (const auto& f : o.pubkeys) keys.push_back(keystore::PublicKey::from_file(f));
+  for (const auto& f : o.pubkeys) {
+    require_input_file(f, "the public key file");
+    keys.push_back(keystore::PublicKey::from_file(f));
+  }
   if (!keys.empty()) return keys;
   try {
     const auto config = ctx.load_config();
+    require_input_file(config.database, "the database");
     auto db = Database::open(config.database, Database::Mode::read_only);
     keystore::KeyRegistry registry(db);
     for (const auto& k : registry.list()) keys.push_back(keystore::PublicKey::from_der(k.spki_der));
@@ -44,9 +47,8 @@ std::string date_of(const Json& p, const char* key) {
 }
 
 int verify(const Context& ctx, const VerifyOptions& o) {
-  std::ifstream in(o.license, std::ios::binary);
-  if (!in) throw Error(ErrorKind::no_input, o.license + ": cannot read the license file");
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // One byte past the limit, so that decode_license() tells a file too large apart.
+  const auto text = read_input_file(o.license, kMaxLicenseFileBytes + 1, "the license file");
   DecodedLicense d;
   try {
     d = decode_license(text);

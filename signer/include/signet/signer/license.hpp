@@ -28,6 +28,7 @@ std::optional<Encoding> parse_encoding(std::string_view text) noexcept;
 inline constexpr std::size_t kLicenseIdChars = 26;
 inline constexpr std::size_t kMattermostSignatureBytes = 256;
 inline constexpr std::size_t kMaxEncodedLicenseBytes = 10'000;
+inline constexpr std::size_t kMaxLicenseFileBytes = 64U << 10U;  // what decode_license() reads at most
 inline constexpr std::string_view kLicenseDomain = "signet-license-v1\n";
 inline constexpr std::string_view kArmorBegin = "-----BEGIN SIGNET LICENSE-----";
 inline constexpr std::string_view kArmorEnd = "-----END SIGNET LICENSE-----";
