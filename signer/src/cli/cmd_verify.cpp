@@ -72,6 +72,25 @@ int verify(const Context& ctx, const VerifyOptions& o) {
     return exit_code(ErrorKind::verification_failed);
   }
   const auto& p = d.payload_json;
+  // A signature that holds is not enough: the product server must also be able to read the license.
+  if (const auto refused = product_server_problems(d, text.size()); !refused.empty()) {
+    if (o.json) {
+      Json problems = Json::array();
+      for (const auto& r : refused) problems.push_back(Json{{"pointer", r.pointer}, {"rule", r.rule}});
+      std::cout << json_for_terminal(Json{{"valid", false},
+                                          {"signature_valid", true},
+                                          {"encoding", std::string(to_string(d.encoding))},
+                                          {"key_id", by->key_id()},
+                                          {"payload", p},
+                                          {"product_server_refuses", problems}},
+                                     2)
+                << "\n";
+    }
+    for (const auto& r : refused)
+      std::cerr << "signet: " << escape_for_terminal(o.license)
+                << ": signature OK, but the product server would refuse it: " << escape_for_terminal(r.text()) << "\n";
+    return exit_code(ErrorKind::verification_failed);
+  }
   const auto expires = p.contains("expires_at") && p["expires_at"].is_number_integer()
                            ? std::optional(from_unix_ms(p["expires_at"].get<std::int64_t>()))
                            : std::nullopt;

@@ -91,4 +91,19 @@ DecodedLicense decode_license(std::string_view file_content);
 // The signature check alone; true when it holds.
 [[nodiscard]] bool verify_license(const DecodedLicense& license, const keystore::PublicKey& key);
 
+// One reason the product server would refuse a license: the field as a JSON
+// pointer ("" for the file as a whole) and the rule it breaks.
+struct ProductServerProblem {
+  std::string pointer;
+  std::string rule;
+  [[nodiscard]] std::string text() const;  // "/features/users must be an integer"
+};
+
+// What the product server would refuse in a license whose signature holds:
+// the payload's shape as Go's json.Unmarshal into its model.License needs it
+// (types, required fields, names matched without regard to case), a license id
+// of 26 letters and digits, and (mattermost encoding) a file of at most 10,000
+// bytes. Empty when the server would take it. `file_bytes`: the file's size.
+std::vector<ProductServerProblem> product_server_problems(const DecodedLicense& license, std::size_t file_bytes);
+
 }  // namespace signet
