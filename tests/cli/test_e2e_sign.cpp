@@ -258,6 +258,14 @@ TEST_CASE("a batch with a bad order signs nothing (exit 65) unless --skip-invali
   r = app.signet({"sign", "twice.jsonl", "--out", "out"});
   CHECK(r.exit_code == 65);
   CHECK(r.err.find("appears twice") != std::string::npos);
+  // An order id that is another order's non-production file name (X.nonprod-1.license).
+  auto premier = order("X");
+  premier["premier_support"] = true;
+  premier["non_production_deployments"] = 2;
+  write_jsonl(app.dir() / "collide.jsonl", {premier, order("X.nonprod-1")});
+  r = app.signet({"sign", "collide.jsonl", "--out", "out"});
+  CHECK(r.exit_code == 65);
+  CHECK(r.err.find("collide.jsonl:2: order X.nonprod-1: /order_id: must not end in .nonprod-<digits>") != std::string::npos);
   // A cloud license, or one with every future flag, is never signed.
   auto cloud = order("CLOUD-1");
   cloud["features"] = {{"cloud", true}, {"future_features", true}};

@@ -10,6 +10,8 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include <limits>
+
 using nlohmann::json;
 using signet::test::TestAppliance;
 
@@ -90,6 +92,17 @@ TEST_CASE("verify: a signature that holds on a license the product server would 
   CHECK(r.exit_code == 1);
   CHECK(r.err.find("signature OK, but the product server would refuse it: the license file is ") != std::string::npos);
   CHECK(r.err.find("the product server takes at most 10,000 bytes") != std::string::npos);
+
+  // Dates at the ends of int64 are taken by the server; they are shown, not overflowed.
+  auto far = vendor_payload();
+  far["expires_at"] = std::numeric_limits<std::int64_t>::max();
+  far["starts_at"] = std::numeric_limits<std::int64_t>::min();
+  foreign_mattermost(app, "far.license", far);
+  r = app.signet({"verify", "far.license", "--pubkey", "foreign.pem"});
+  INFO(r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.find("9223372036854775807 ms (outside the years 0001 to 9999)") != std::string::npos);
+  CHECK(r.out.find("-9223372036854775808 ms (outside the years 0001 to 9999)") != std::string::npos);
 
   // The vendor's own license still passes with the vendor's key, and not after any change.
   const auto vendor = signet::test::source_dir() / "tests/fixtures/product-server";

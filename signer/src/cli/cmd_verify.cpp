@@ -7,6 +7,7 @@
 #include "signet/signer/license.hpp"
 #include "signet/signer/text.hpp"
 
+#include <algorithm>
 #include <iostream>
 
 namespace signet::cli {
@@ -40,10 +41,21 @@ std::vector<keystore::PublicKey> keys_for(const Context& ctx, const VerifyOption
   return keys;
 }
 
-std::string date_of(const Json& p, const char* key) {
+// Years 0001 to 9999, the span RFC 3339 can write: a license may hold any int64
+// (the product server takes it), and arithmetic near its ends would overflow.
+constexpr std::int64_t kFirstMs = -62'135'596'800'000;
+constexpr std::int64_t kLastMs = 253'402'300'799'999;
+
+std::optional<std::int64_t> ms_of(const Json& p, const char* key) {
   const auto it = p.find(key);
-  if (it == p.end() || !it->is_number_integer()) return "-";
-  return format_rfc3339(from_unix_ms(it->get<std::int64_t>()));
+  return it == p.end() ? std::nullopt : json_int(*it);
+}
+
+std::string date_of(const Json& p, const char* key) {
+  const auto ms = ms_of(p, key);
+  if (!ms) return "-";
+  if (*ms < kFirstMs || *ms > kLastMs) return std::to_string(*ms) + " ms (outside the years 0001 to 9999)";
+  return format_rfc3339(from_unix_ms(*ms));
 }
 
 int verify(const Context& ctx, const VerifyOptions& o) {
@@ -91,9 +103,8 @@ int verify(const Context& ctx, const VerifyOptions& o) {
                 << ": signature OK, but the product server would refuse it: " << escape_for_terminal(r.text()) << "\n";
     return exit_code(ErrorKind::verification_failed);
   }
-  const auto expires = p.contains("expires_at") && p["expires_at"].is_number_integer()
-                           ? std::optional(from_unix_ms(p["expires_at"].get<std::int64_t>()))
-                           : std::nullopt;
+  const auto expires_ms = ms_of(p, "expires_at");
+  const auto expires = expires_ms ? std::optional(from_unix_ms(std::clamp(*expires_ms, kFirstMs, kLastMs))) : std::nullopt;
   const auto now = now_utc();
   std::string status = "no expiry";
   std::int64_t days_left = 0;
