@@ -39,7 +39,10 @@ void read_into(int fd, SecretBuffer& pin, const std::string& what, bool stop_at_
 }
 
 SecretBuffer from_file(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  // O_NONBLOCK: a FIFO must be refused below, not waited on for a writer.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  if (fd < 0 && errno == ELOOP)
+    throw Error(ErrorKind::config, "PIN file " + path + ": is a symbolic link (not followed for a PIN file)");
   if (fd < 0) throw Error(ErrorKind::config, "PIN file " + path + ": cannot open: " + std::strerror(errno));
   struct stat st {};
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {

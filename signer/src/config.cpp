@@ -88,8 +88,18 @@ PinSourceSpec parse_pin_source(std::string_view text) {
 }
 
 Config load_config(const std::filesystem::path& file) {
-  if (!std::filesystem::exists(file)) {
+  std::error_code ec;
+  const auto status = std::filesystem::status(file, ec);
+  if (status.type() == std::filesystem::file_type::not_found) {
     throw Error(ErrorKind::config, file.string() + ": configuration file not found (run `signet init`)");
+  }
+  if (ec) throw Error(ErrorKind::config, file.string() + ": cannot examine the configuration file: " + ec.message());
+  // Only a regular file is parsed: a folder is a mistake, a FIFO would block.
+  if (status.type() == std::filesystem::file_type::directory) {
+    throw Error(ErrorKind::config, file.string() + ": is a folder, not a configuration file (give the signet.toml in it)");
+  }
+  if (status.type() != std::filesystem::file_type::regular) {
+    throw Error(ErrorKind::config, file.string() + ": the configuration must be a regular file");
   }
   toml::table root;
   try {
@@ -101,7 +111,8 @@ Config load_config(const std::filesystem::path& file) {
   }
   check_known(root, file);
   Config c;
-  c.file = std::filesystem::absolute(file);
+  c.file = std::filesystem::absolute(file, ec);
+  if (ec) throw Error(ErrorKind::config, file.string() + ": " + ec.message());
   c.module = get_string(root, file, "hsm.module", "", true);
   c.token_uri = get_string(root, file, "hsm.token", "", true);
   try {

@@ -100,7 +100,7 @@ TEST_CASE("the example orders sign, every license verifies with OpenSSL, and rer
     CHECK(std::regex_match(p.at("id").get<std::string>(), id_shape));
     ids.insert(p.at("id").get<std::string>());
     CHECK(p.at("features").at("users").is_number_integer());
-    CHECK(p.at("features").size() == 30);  // users + 29 explicit flags
+    CHECK(p.at("features").size() == 32);  // users + 31 explicit flags
     CHECK(p.at("features").at("future_features") == false);
     CHECK(p.at("issued_at").is_number_integer());
     CHECK(p.at("customer").size() == 4);
@@ -131,6 +131,10 @@ TEST_CASE("the example orders sign, every license verifies with OpenSSL, and rer
   CHECK_FALSE(payload_of(files.at("INITECH-2026-003.license")).contains("non_production"));
   CHECK(payload_of(files.at("UMBRELLA-2026-101.license")).at("is_trial") == true);
   CHECK(payload_of(files.at("INITECH-2026-003.license")).at("features").at("shared_channels") == false);
+  // The flags the product server added last are written too (a missing one would be future_features).
+  CHECK(acme.at("features").at("outgoing_oauth_connections") == true);
+  CHECK(globex.at("features").at("outgoing_oauth_connections") == false);
+  CHECK(acme.at("features").at("auto_translation") == false);
 
   // Every license has its issued entry holding exactly its bytes, and every
   // record is canonical JSON (what the hash chain and the recipes assume).
@@ -254,6 +258,22 @@ TEST_CASE("a batch with a bad order signs nothing (exit 65) unless --skip-invali
   r = app.signet({"sign", "twice.jsonl", "--out", "out"});
   CHECK(r.exit_code == 65);
   CHECK(r.err.find("appears twice") != std::string::npos);
+  // An order id that is another order's non-production file name (X.nonprod-1.license).
+  auto premier = order("X");
+  premier["premier_support"] = true;
+  premier["non_production_deployments"] = 2;
+  write_jsonl(app.dir() / "collide.jsonl", {premier, order("X.nonprod-1")});
+  r = app.signet({"sign", "collide.jsonl", "--out", "out"});
+  CHECK(r.exit_code == 65);
+  CHECK(r.err.find("collide.jsonl:2: order X.nonprod-1: /order_id: must not end in .nonprod-<digits>") != std::string::npos);
+  // A cloud license, or one with every future flag, is never signed.
+  auto cloud = order("CLOUD-1");
+  cloud["features"] = {{"cloud", true}, {"future_features", true}};
+  write_jsonl(app.dir() / "cloud.jsonl", {cloud});
+  r = app.signet({"sign", "cloud.jsonl", "--out", "out"});
+  CHECK(r.exit_code == 65);
+  CHECK(r.err.find("order CLOUD-1: /features/cloud: must not be true") != std::string::npos);
+  CHECK(r.err.find("order CLOUD-1: /features/future_features: must not be true") != std::string::npos);
   // Missing input.
   CHECK(app.signet({"sign", "nope.jsonl", "--out", "out"}).exit_code == 66);
 }
@@ -301,8 +321,14 @@ TEST_CASE("follow-up rules are checked against the log", "[e2e][sign]") {
   r = app.signet({"revoke", license_id, "--reason", "customer asked for cancellation"});
   INFO(r.err);
   REQUIRE(r.exit_code == 0);
-  CHECK(app.signet({"revoke", license_id, "--reason", "again"}).exit_code == 73);
-  CHECK(app.signet({"revoke", "zzzzzzzzzzzzzzzzzzzzzzzzzz", "--reason", "x"}).exit_code == 69);
+  // Both are a bad argument (65): not "cannot create output" (73), not "token unavailable" (69).
+  r = app.signet({"revoke", license_id, "--reason", "again"});
+  CHECK(r.exit_code == 65);
+  CHECK(r.err.find("license " + license_id + " is already revoked") != std::string::npos);
+  r = app.signet({"revoke", "zzzzzzzzzzzzzzzzzzzzzzzzzz", "--reason", "x"});
+  CHECK(r.exit_code == 65);
+  CHECK(r.err.find("license zzzzzzzzzzzzzzzzzzzzzzzzzz is not in the audit log") != std::string::npos);
+  CHECK(entry_count(app, "revoked") == 1);
   renewal["starts_at"] = "2027-11-01";
   renewal["expires_at"] = "2028-11-01";
   r = follow(renewal);

@@ -4,7 +4,8 @@
 // license is then checked against two fixed keys: the product server's test RSA
 // key (tests/fixtures/product-server/mm_test_pubkey.pem) and a fixed Ed25519 key
 // (the seed corpus holds signet licenses signed by its private half, so the
-// fuzzer starts from licenses that verify).
+// fuzzer starts from licenses that verify), and its payload against the product
+// server's reading of it (product_server_problems).
 #include "signet/keystore/keys.hpp"
 #include "signet/signer/license.hpp"
 
@@ -60,5 +61,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   (void)signet::verify_license(license, keys().rsa);
   (void)signet::verify_license(license, keys().ed25519);
+  // What `signet verify` checks once a signature holds: any payload, any shape.
+  (void)signet::product_server_problems(license, size);
   return 0;
 }

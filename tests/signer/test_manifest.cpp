@@ -5,11 +5,13 @@
 
 #include "signet/core/bytes.hpp"
 #include "signet/signer/manifest.hpp"
+#include "signet/signer/text.hpp"
 
 #include <catch2/catch.hpp>
 #include <sodium.h>
 
 #include <fstream>
+#include <set>
 
 using signet::Json;
 
@@ -59,6 +61,8 @@ TEST_CASE("each broken rule is refused naming the field and the rule", "[manifes
       {"order id with space", R"([{"op":"replace","path":"/order_id","value":"a b"}])", "/order_id", "A-Z a-z 0-9"},
       {"order id too long", R"([{"op":"replace","path":"/order_id","value":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}])", "/order_id", "at most 64"},
       {"order id dot-dot", R"([{"op":"replace","path":"/order_id","value":".."}])", "/order_id", "must not be"},
+      {"order id of a non-production file", R"([{"op":"replace","path":"/order_id","value":"X.nonprod-1"}])", "/order_id", "must not end in .nonprod-<digits>"},
+      {"order id of a non-production file, upper case", R"([{"op":"replace","path":"/order_id","value":"X.NONPROD-12"}])", "/order_id", ".nonprod-<digits>"},
       {"order id number", R"([{"op":"replace","path":"/order_id","value":17}])", "/order_id", "must be a string"},
       {"kind unknown", R"([{"op":"replace","path":"/kind","value":"upgrade"}])", "/kind", "new, renewal"},
       {"renewal without supersedes", R"([{"op":"replace","path":"/kind","value":"renewal"}])", "/supersedes", "required"},
@@ -79,6 +83,22 @@ TEST_CASE("each broken rule is refused naming the field and the rule", "[manifes
       {"customer email without domain dot", R"([{"op":"replace","path":"/customer/email","value":"ann@localhost"}])", "/customer/email", "e-mail"},
       {"customer email with space", R"([{"op":"replace","path":"/customer/email","value":"a nn@example.com"}])", "/customer/email", "e-mail"},
       {"customer name with newline", R"([{"op":"replace","path":"/customer/name","value":"Ann\nEvil: yes"}])", "/customer/name", "control characters"},
+      {"customer name with C1 CSI", R"([{"op":"replace","path":"/customer/name","value":"Ann\u009b31m"}])", "/customer/name", "control characters or invisible formatting characters (U+009B at byte 3)"},
+      {"customer name with NEL", R"([{"op":"replace","path":"/customer/name","value":"Ann\u0085"}])", "/customer/name", "U+0085"},
+      {"customer company with right-to-left override", R"([{"op":"replace","path":"/customer/company","value":"Acme\u202eevil"}])", "/customer/company", "U+202E"},
+      {"customer company with zero-width space", R"([{"op":"replace","path":"/customer/company","value":"Ac\u200bme"}])", "/customer/company", "U+200B"},
+      {"customer name with word joiner", R"([{"op":"replace","path":"/customer/name","value":"A\u2060nn"}])", "/customer/name", "U+2060"},
+      {"customer name with isolate", R"([{"op":"replace","path":"/customer/name","value":"\u2066Ann\u2069"}])", "/customer/name", "U+2066"},
+      {"customer name with byte order mark", R"([{"op":"replace","path":"/customer/name","value":"\ufeffAnn"}])", "/customer/name", "U+FEFF at byte 0"},
+      {"customer name with tab", R"([{"op":"replace","path":"/customer/name","value":"Ann\tB"}])", "/customer/name", "U+0009"},
+      {"customer name with DEL", R"([{"op":"replace","path":"/customer/name","value":"Ann\u007f"}])", "/customer/name", "U+007F"},
+      {"po number with escape", R"([{"op":"add","path":"/po_number","value":"PO\u001b[2J"}])", "/po_number", "U+001B"},
+      {"notes with NUL", R"([{"op":"add","path":"/notes","value":"a\u0000b"}])", "/notes", "other than newline and tab (U+0000 at byte 1)"},
+      {"notes with escape", R"([{"op":"add","path":"/notes","value":"a\n\u001b[2Jc"}])", "/notes", "U+001B at byte 2"},
+      {"notes with carriage return", R"([{"op":"add","path":"/notes","value":"line\r\nline"}])", "/notes", "U+000D"},
+      {"notes with C1", R"([{"op":"add","path":"/notes","value":"a\u009bb"}])", "/notes", "U+009B"},
+      {"reason with escape", R"([{"op":"replace","path":"/kind","value":"reissue"},{"op":"add","path":"/supersedes","value":"abcdefghijklmnopqrstuvwxyz"},{"op":"add","path":"/reason","value":"\u001b[32mok"}])", "/reason", "U+001B"},
+      {"reason with bidi override", R"([{"op":"replace","path":"/kind","value":"reissue"},{"op":"add","path":"/supersedes","value":"abcdefghijklmnopqrstuvwxyz"},{"op":"add","path":"/reason","value":"lost \u202d"}])", "/reason", "U+202D"},
       {"customer unknown field", R"([{"op":"add","path":"/customer/phone","value":"555"}])", "/customer/phone", "unknown field"},
       {"customer id bad chars", R"([{"op":"replace","path":"/customer/id","value":"c 1"}])", "/customer/id", "A-Z a-z 0-9"},
       {"sku unknown", R"([{"op":"replace","path":"/sku","value":"platinum"}])", "/sku", "professional, enterprise"},
@@ -105,6 +125,8 @@ TEST_CASE("each broken rule is refused naming the field and the rule", "[manifes
       {"deployment id bad chars", R"([{"op":"add","path":"/deployment_id","value":"../etc"}])", "/deployment_id", "A-Z a-z 0-9"},
       {"feature unknown", R"([{"op":"add","path":"/features","value":{"teleport":true}}])", "/features/teleport", "unknown feature flag"},
       {"feature not bool", R"([{"op":"add","path":"/features","value":{"saml":"on"}}])", "/features/saml", "true or false"},
+      {"feature cloud on", R"([{"op":"add","path":"/features","value":{"cloud":true}}])", "/features/cloud", "must not be true: a cloud license"},
+      {"feature future_features on", R"([{"op":"add","path":"/features","value":{"future_features":true}}])", "/features/future_features", "every flag a later server version adds"},
       {"feature users", R"([{"op":"add","path":"/features","value":{"users":5}}])", "/features/users", "comes from seats"},
       {"features not object", R"([{"op":"add","path":"/features","value":["saml"]}])", "/features", "must be an object"},
       {"unknown top-level field", R"([{"op":"add","path":"/seat","value":10}])", "/seat", "unknown field"},
@@ -134,6 +156,79 @@ TEST_CASE("a problem's text names file, order, pointer and rule", "[manifest]") 
   const auto problems = problems_of(m);
   REQUIRE(problems.size() == 1);
   CHECK(problems[0].text() == "t.json: order SO-1: /seats: must be an integer 1 to 1000000");
+}
+
+TEST_CASE("an order id may look like a non-production file name only in part", "[manifest]") {
+  // X.nonprod-1 would write X.nonprod-1.license, the first non-production file of order X.
+  for (const char* id : {"X.nonprod", "X.nonprod-", "X.nonprod-1a", "Xnonprod-1", "X-nonprod-1", "nonprod-1"}) {
+    INFO(id);
+    auto m = base_manifest();
+    m["order_id"] = id;
+    CHECK(problems_of(m).empty());
+  }
+}
+
+TEST_CASE("text may hold any script; notes and reasons may hold newlines and tabs", "[manifest]") {
+  auto m = base_manifest();
+  m["customer"]["name"] = "Zoë Ørsted 中文 Ελένη 😀";
+  m["customer"]["company"] = "Société Générale";
+  m["notes"] = "line one\n\tline two";
+  CHECK(problems_of(m).empty());
+  m["kind"] = "reissue";
+  m["supersedes"] = "abcdefghijklmnopqrstuvwxyz";
+  m["reason"] = "server rebuilt:\n\tnew hardware";
+  CHECK(problems_of(m).empty());
+}
+
+TEST_CASE("the text rule and the terminal escape agree on every character", "[manifest][text]") {
+  CHECK(signet::text_rule_broken("plain text", false).empty());
+  CHECK(signet::text_rule_broken("a\nb\tc", true).empty());
+  CHECK_FALSE(signet::text_rule_broken("a\nb", false).empty());
+  CHECK(signet::text_rule_broken("\xc3\x28", false).find("valid UTF-8") != std::string::npos);
+  CHECK(signet::text_rule_broken("\xed\xa0\x80", false).find("valid UTF-8") != std::string::npos);  // a surrogate
+  CHECK(signet::text_rule_broken("\xc0\xaf", false).find("valid UTF-8") != std::string::npos);      // overlong '/'
+  static constexpr char32_t refused[] = {0x0000, 0x001f, 0x007f, 0x0080, 0x009f, 0x061c, 0x200b, 0x200f,
+                                         0x2028, 0x202e, 0x2060, 0x2064, 0x2066, 0x2069, 0xfeff};
+  for (const char32_t c : refused) CHECK(signet::is_control_or_format(c));
+  static constexpr char32_t allowed[] = {0x0020, 0x007e, 0x00a0, 0x00e9, 0x200a, 0x2027, 0x202f, 0x2065, 0x206a, 0xfffd};
+  for (const char32_t c : allowed) CHECK_FALSE(signet::is_control_or_format(c));
+  CHECK(signet::escape_for_terminal("C\xc2\x9b" "31mRED\xc2\x85\xe2\x80\xae!") == "C\\u009b31mRED\\u0085\\u202e!");
+  CHECK(signet::escape_for_terminal("\x1b[2J a\\b\n\t\r \xff é") == "\\u001b[2J a\\\\b\\n\\t\\r \\xff é");
+  CHECK(signet::escape_json_for_terminal("{\"a\":\"x\xc2\x9b\xe2\x80\xaey é\\u001b\"}") == "{\"a\":\"x\\u009b\\u202ey é\\u001b\"}");
+}
+
+TEST_CASE("every flag of the product server is known; cloud and future_features may only be off", "[manifest]") {
+  // model.Features of server/public/model/license.go, users aside.
+  const std::set<std::string> server = {
+      "ldap", "ldap_groups", "mfa", "google_oauth", "office365_oauth", "openid", "compliance", "cluster", "metrics",
+      "mhpns", "saml", "elastic_search", "announcement", "theme_management", "email_notification_contents",
+      "data_retention", "message_export", "custom_permissions_schemes", "custom_terms_of_service", "guest_accounts",
+      "guest_accounts_permissions", "id_loaded", "lock_teammate_name_display", "enterprise_plugins", "advanced_logging",
+      "cloud", "shared_channels", "remote_cluster_service", "outgoing_oauth_connections", "auto_translation",
+      "future_features"};
+  const auto& names = signet::feature_names();
+  CHECK(std::set<std::string>(names.begin(), names.end()) == server);
+  CHECK(names.size() == server.size());
+  for (const char* sku : {"enterprise", "advanced", "E20"}) {
+    INFO(sku);
+    CHECK(signet::sku_features(sku).at("outgoing_oauth_connections"));
+    CHECK_FALSE(signet::sku_features(sku).at("auto_translation"));
+  }
+  for (const char* sku : {"professional", "entry", "E10"}) {
+    INFO(sku);
+    CHECK_FALSE(signet::sku_features(sku).at("outgoing_oauth_connections"));
+    CHECK_FALSE(signet::sku_features(sku).at("auto_translation"));
+  }
+  for (const auto& sku : {"professional", "enterprise", "advanced", "entry", "E10", "E20"}) {
+    CHECK_FALSE(signet::sku_features(sku).at("cloud"));
+    CHECK_FALSE(signet::sku_features(sku).at("future_features"));
+    CHECK(signet::sku_features(sku).size() == server.size());
+  }
+  auto m = base_manifest();
+  m["features"] = {{"auto_translation", true}, {"cloud", false}, {"future_features", false}};
+  const auto r = signet::validate_manifest(m, "t.json", signet::Policy{});
+  REQUIRE(std::holds_alternative<signet::Order>(r));
+  CHECK(std::get<signet::Order>(r).features.at("auto_translation"));
 }
 
 TEST_CASE("all problems of a manifest are reported at once", "[manifest]") {

@@ -1,6 +1,7 @@
 #include "appliance.hpp"
 
 #include "signet/hsm/pin.hpp"
+#include "signet/signer/text.hpp"
 
 #include <cstdlib>
 #include <cstring>
@@ -35,11 +36,17 @@ SecretBuffer read_pin(const PinSourceSpec& source) {
 }
 
 std::string actor_name(const Config& config) {
-  if (!config.actor.empty()) return config.actor;
+  if (!config.actor.empty()) {
+    if (const auto rule = text_rule_broken(config.actor, false); !rule.empty())
+      throw Error(ErrorKind::config, config.file.string() + ": signing.actor: " + rule);
+    return config.actor;
+  }
   // Not getpwuid(): an NSS lookup may talk to nscd or LDAP over a socket, and
-  // nothing in Signet opens one.
+  // nothing in Signet opens one. A name with control characters is not logged.
   for (const char* var : {"LOGNAME", "USER"}) {
-    if (const char* v = std::getenv(var); v != nullptr && *v != '\0' && std::strlen(v) <= 64) return v;
+    if (const char* v = std::getenv(var);
+        v != nullptr && *v != '\0' && std::strlen(v) <= 64 && text_rule_broken(v, false).empty())
+      return v;
   }
   return "uid " + std::to_string(::geteuid());
 }
@@ -47,9 +54,16 @@ std::string actor_name(const Config& config) {
 Appliance::Appliance(Config c)
     : config(std::move(c)),
       db([this] {
-        if (!std::filesystem::exists(config.database)) {
+        std::error_code ec;
+        const auto type = std::filesystem::status(config.database, ec).type();
+        if (type == std::filesystem::file_type::not_found) {
           throw Error(ErrorKind::config, config.file.string() + ": database.path: " + config.database.string() +
                                              " does not exist (run `signet init`)");
+        }
+        // SQLite would wait forever on a FIFO and fail obscurely on a folder.
+        if (type != std::filesystem::file_type::regular) {
+          throw Error(ErrorKind::config, config.file.string() + ": database.path: " + config.database.string() +
+                                             (ec ? ": " + ec.message() : std::string(" is not a regular file")));
         }
         check_permissions(config.database);
         return Database::open(config.database, Database::Mode::read_write);

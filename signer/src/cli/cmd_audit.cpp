@@ -1,11 +1,12 @@
 // signet audit verify | log | export | checkpoint | prove | verify-proof | consistency
 #include "appliance.hpp"
+#include "input_file.hpp"
 #include "output_file.hpp"
 
 #include "signet/audit/query.hpp"
 #include "signet/audit/verify.hpp"
+#include "signet/signer/text.hpp"
 
-#include <fstream>
 #include <iostream>
 #include <sstream>
 
@@ -22,27 +23,38 @@ struct AuditOptions {
 };
 
 // The database to read: --db, else the configured one. Reading needs no HSM and no PIN.
+// A checkpoint or a proof is a few KiB; anything larger is not one.
+constexpr std::size_t kMaxJsonInputBytes = 1U << 20U;
+
 std::filesystem::path database_path(const Context& ctx, const std::string& db) {
-  if (!db.empty()) return db;
-  try {
-    return ctx.load_config().database;
-  } catch (const Error& e) {
-    throw Error(ErrorKind::usage, std::string("no --db given and no usable signet.toml (") + e.what() + ")");
+  std::filesystem::path path;
+  if (!db.empty()) {
+    path = db;
+  } else {
+    try {
+      path = ctx.load_config().database;
+    } catch (const Error& e) {
+      throw Error(ErrorKind::usage, std::string("no --db given and no usable signet.toml (") + e.what() + ")");
+    }
   }
+  require_input_file(path, "the database");
+  return path;
 }
 
 std::vector<keystore::PublicKey> load_keys(const std::vector<std::string>& files) {
   std::vector<keystore::PublicKey> keys;
-  for (const auto& f : files) keys.push_back(keystore::PublicKey::from_file(f));
+  for (const auto& f : files) {
+    require_input_file(f, "the public key file");
+    keys.push_back(keystore::PublicKey::from_file(f));
+  }
   return keys;
 }
 
 Json read_json_file(const std::string& path, const char* what) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(ErrorKind::no_input, path + ": cannot read the " + std::string(what));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  const Json j = Json::parse(ss.str(), nullptr, false);
+  const auto text = read_input_file(path, kMaxJsonInputBytes + 1, std::string("the ") + what);
+  if (text.size() > kMaxJsonInputBytes)
+    throw Error(ErrorKind::bad_data, path + ": the " + std::string(what) + " is larger than 1 MiB");
+  const Json j = Json::parse(text, nullptr, false);
   if (j.is_discarded()) throw Error(ErrorKind::bad_data, path + ": the " + std::string(what) + " is not JSON");
   return j;
 }
@@ -55,19 +67,27 @@ int verify(const Context& ctx, const AuditOptions& o) {
     if (cp.contains("checkpoint")) cp = cp["checkpoint"];
     options.known_checkpoints.push_back(cp);
   }
+  if (!o.export_file.empty()) require_input_file(o.export_file, "the export");
   const auto report = o.export_file.empty() ? audit::verify_database(database_path(ctx, o.db), options)
                                             : audit::verify_export(o.export_file, options);
   if (o.json) {
-    std::cout << audit::to_json(report).dump(2) << "\n";
+    std::cout << json_for_terminal(audit::to_json(report), 2) << "\n";
   } else if (!ctx.global.quiet || !report.ok) {
-    (report.ok ? std::cout : std::cerr) << audit::describe(report);
+    (report.ok ? std::cout : std::cerr) << escape_for_terminal(audit::describe(report), true);
   }
   return report.ok ? 0 : exit_code(ErrorKind::verification_failed);
 }
 
+// A column of the table: escaped (the log holds what was given, and a log
+// written behind Signet's back holds anything), cut to `width` bytes at a
+// character boundary.
 std::string short_text(const std::optional<std::string>& v, std::size_t width) {
-  std::string s = v.value_or("-");
-  if (s.size() > width) s = s.substr(0, width - 1) + "~";
+  std::string s = escape_for_terminal(v.value_or("-"));
+  if (s.size() > width) {
+    std::size_t cut = width - 1;
+    while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0U) == 0x80U) --cut;
+    s = s.substr(0, cut) + "~";
+  }
   return s;
 }
 
@@ -81,24 +101,33 @@ int log(const Context& ctx, const AuditOptions& o) {
                 "DETAIL");
   audit::query(db, o.filter, [&](const audit::Entry& e) {
     if (o.json) {
-      std::cout << (n ? ",\n" : "\n") << audit::entry_json(e).dump();
+      std::cout << (n ? ",\n" : "\n") << json_for_terminal(audit::entry_json(e));
     } else {
       const Json r = Json::parse(e.record, nullptr, false);
+      // Read leniently: a record that is not what Signet writes shows less, and is audit verify's to flag.
+      const auto text = [](const Json& j, const char* pointer) {
+        const Json::json_pointer ptr(pointer);
+        return j.is_object() && j.contains(ptr) && j.at(ptr).is_string() ? j.at(ptr).get<std::string>() : std::string();
+      };
+      const auto number = [](const Json& j, const char* key) {
+        const auto v = j.is_object() && j.contains(key) ? json_int(j.at(key)) : std::nullopt;
+        return v ? std::to_string(*v) : std::string("?");
+      };
       std::string detail;
-      if (e.kind == "issued" && r.contains("manifest")) {
+      if (e.kind == "issued" && r.is_object() && r.contains("manifest")) {
         const auto& m = r["manifest"];
-        detail = m.value("/customer/company"_json_pointer, std::string()) + " " + m.value("sku", std::string()) + " x" +
-                 std::to_string(m.value("seats", 0)) + " " + m.value("channel", std::string());
+        detail = text(m, "/customer/company") + " " + text(m, "/sku") + " x" + number(m, "seats") + " " + text(m, "/channel");
       } else if (e.kind == "checkpoint") {
-        detail = "tree_size " + std::to_string(r.value("tree_size", 0)) + " root " + r.value("root_hash", std::string()).substr(0, 16);
+        detail = "tree_size " + number(r, "tree_size") + " root " + text(r, "/root_hash").substr(0, 16);
       } else if (e.kind == "revoked") {
-        detail = r.value("reason", std::string());
+        detail = text(r, "/reason");
       } else if (e.key_id) {
         detail = "key " + e.key_id->substr(0, 16);
       }
-      std::printf("%6lld  %-24s  %-16s  %-20s  %-26s  %-12s  %s\n", static_cast<long long>(e.seq), e.at.c_str(),
-                  e.kind.c_str(), short_text(e.order_id, 20).c_str(), short_text(e.license_id, 26).c_str(),
-                  short_text(e.actor, 12).c_str(), detail.c_str());
+      std::printf("%6lld  %-24s  %-16s  %-20s  %-26s  %-12s  %s\n", static_cast<long long>(e.seq),
+                  escape_for_terminal(e.at).c_str(), escape_for_terminal(e.kind).c_str(), short_text(e.order_id, 20).c_str(),
+                  short_text(e.license_id, 26).c_str(), short_text(e.actor, 12).c_str(),
+                  escape_for_terminal(detail).c_str());
     }
     ++n;
   });
@@ -133,7 +162,15 @@ int checkpoint(const Context& ctx, const AuditOptions& o) {
 }
 
 int prove(const Context& ctx, const AuditOptions& o) {
-  const auto proof = audit::prove_inclusion(database_path(ctx, o.db), o.seq);
+  const auto path = database_path(ctx, o.db);
+  Json proof;
+  try {
+    proof = audit::prove_inclusion(path, o.seq);
+  } catch (const Error& e) {
+    // A seq the log does not have is a bad argument (65), not an unavailable token (69).
+    if (e.kind() != ErrorKind::not_found) throw;
+    throw Error(ErrorKind::bad_data, std::string("--seq: ") + e.what());
+  }
   const auto text = proof.dump(2) + "\n";
   if (o.out.empty()) std::cout << text;
   else write_file_atomically(o.out, text);
@@ -162,6 +199,8 @@ int consistency(const Context& ctx, const AuditOptions& o) {
   audit::VerifyOptions options;
   options.trusted_keys = load_keys(o.pubkeys);
   Json proof;
+  require_input_file(o.old_export, "the older export");
+  require_input_file(o.new_export, "the newer export");
   const auto why = audit::check_consistency(o.old_export, o.new_export, options, &proof);
   if (!why.empty()) {
     std::cerr << "signet: not consistent: " << why << "\n";

@@ -20,11 +20,21 @@ struct InitOptions {
 int init(Context& ctx, const InitOptions& o) {
   std::filesystem::path file = ctx.global.config_path.empty() ? "signet.toml" : ctx.global.config_path;
   (void)parse_pin_source(o.pin_source);  // refuse a bad source before writing anything
-  if (std::filesystem::exists(file)) {
+  // Anything at the path counts, a link that leads nowhere too (writing would follow it).
+  const auto taken = [](const std::filesystem::path& p) {
+    std::error_code ec;
+    const auto type = std::filesystem::symlink_status(p, ec).type();
+    if (ec && type != std::filesystem::file_type::not_found)
+      throw Error(ErrorKind::cant_create, p.string() + ": cannot examine: " + ec.message());
+    return type != std::filesystem::file_type::not_found;
+  };
+  if (taken(file)) {
     throw Error(ErrorKind::already_exists, file.string() + " already exists: signet init never overwrites it");
   }
-  const auto db_path = (std::filesystem::absolute(file).parent_path() / o.database).lexically_normal();
-  if (std::filesystem::exists(db_path)) {
+  std::error_code ec;
+  const auto db_path = (std::filesystem::absolute(file, ec).parent_path() / o.database).lexically_normal();
+  if (ec) throw Error(ErrorKind::cant_create, file.string() + ": " + ec.message());
+  if (taken(db_path)) {
     throw Error(ErrorKind::already_exists, db_path.string() + " already exists: signet init never overwrites it");
   }
   const std::string text = default_config_text(o.module, o.token, o.pin_source, o.database);
@@ -46,7 +56,6 @@ int init(Context& ctx, const InitOptions& o) {
     audit::Log::create_schema(db);
     tx.commit();
   } catch (...) {
-    std::error_code ec;
     std::filesystem::remove(file, ec);
     std::filesystem::remove(config.database, ec);
     throw;

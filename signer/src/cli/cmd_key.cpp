@@ -1,9 +1,11 @@
 // signet key generate | list | export | retire | trust-desk
 #include "appliance.hpp"
 #include "events.hpp"
+#include "input_file.hpp"
 
 #include "signet/core/json.hpp"
 #include "signet/core/time.hpp"
+#include "signet/signer/text.hpp"
 
 #include <iostream>
 
@@ -44,10 +46,10 @@ int generate(Context& ctx, const std::string& alg_text, const std::string& label
     throw Error(e.kind(), std::string(e.what()) + outcome);
   }
   if (json) {
-    std::cout << key_json(record).dump(2) << "\n";
+    std::cout << json_for_terminal(key_json(record), 2) << "\n";
   } else if (!ctx.global.quiet) {
     std::cout << "generated " << keystore::to_string(record.algorithm) << " key " << record.key_id << "\n"
-              << "  label      " << record.label << "\n"
+              << "  label      " << escape_for_terminal(record.label) << "\n"
               << "  token uri  " << record.token_uri << "\n";
   }
   return 0;
@@ -55,13 +57,14 @@ int generate(Context& ctx, const std::string& alg_text, const std::string& label
 
 int list(Context& ctx, bool json) {
   const Config config = ctx.load_config();
+  require_input_file(config.database, "the database");
   auto db = Database::open(config.database, Database::Mode::read_only);
   keystore::KeyRegistry registry(db);
   const auto keys = registry.list();
   if (json) {
     Json out = Json::array();
     for (const auto& k : keys) out.push_back(key_json(k));
-    std::cout << out.dump(2) << "\n";
+    std::cout << json_for_terminal(out, 2) << "\n";
     return 0;
   }
   if (keys.empty()) {
@@ -73,13 +76,14 @@ int list(Context& ctx, bool json) {
     std::printf("%-64s  %-8s  %-7s  %-24s  %s\n", k.key_id.c_str(),
                 std::string(keystore::to_string(k.algorithm)).c_str(),
                 std::string(keystore::to_string(k.state)).c_str(), format_rfc3339(k.created_at).c_str(),
-                k.label.c_str());
+                escape_for_terminal(k.label).c_str());
   }
   return 0;
 }
 
 int export_key(Context& ctx, const std::string& kid, const std::string& format) {
   const Config config = ctx.load_config();
+  require_input_file(config.database, "the database");
   auto db = Database::open(config.database, Database::Mode::read_only);
   keystore::KeyRegistry registry(db);
   const auto record = registry.get(kid);
@@ -105,16 +109,18 @@ int retire(Context& ctx, const std::string& kid) {
   (void)app.active_key(record.key_id);  // the log must vouch for it too
   Events events(app);
   events.key_retired(record);
-  if (!ctx.global.quiet) std::cout << "retired key " << record.key_id << " (" << record.label << ")\n";
+  if (!ctx.global.quiet) std::cout << "retired key " << record.key_id << " (" << escape_for_terminal(record.label) << ")\n";
   return 0;
 }
 
 int trust_desk(Context& ctx, const std::string& pem, const std::string& label) {
   Appliance app(ctx.load_config());
+  require_input_file(pem, "the order-desk key file");
   const auto key = keystore::PublicKey::from_file(pem);
   Events events(app);
   const auto desk = events.desk_trusted(key, label.empty() ? std::filesystem::path(pem).stem().string() : label);
-  if (!ctx.global.quiet) std::cout << "trusted order-desk key " << desk.key_id << " (" << desk.label << ")\n";
+  if (!ctx.global.quiet)
+    std::cout << "trusted order-desk key " << desk.key_id << " (" << escape_for_terminal(desk.label) << ")\n";
   return 0;
 }
 

@@ -1,14 +1,14 @@
 // signet audit report --html FILE: verifies the log, then writes the auditor's
 // report (one self-contained HTML page). Read-only; needs no HSM and no PIN.
 #include "appliance.hpp"
+#include "input_file.hpp"
 #include "output_file.hpp"
 
 #include "signet/audit/report.hpp"
 #include "signet/audit/verify.hpp"
+#include "signet/signer/text.hpp"
 
-#include <fstream>
 #include <iostream>
-#include <sstream>
 
 namespace signet::cli {
 
@@ -20,20 +20,25 @@ struct ReportOptions {
 };
 
 std::filesystem::path report_database(const Context& ctx, const std::string& db) {
-  if (!db.empty()) return db;
-  try {
-    return ctx.load_config().database;
-  } catch (const Error& e) {
-    throw Error(ErrorKind::usage, std::string("no --db given and no usable signet.toml (") + e.what() + ")");
+  std::filesystem::path path;
+  if (!db.empty()) {
+    path = db;
+  } else {
+    try {
+      path = ctx.load_config().database;
+    } catch (const Error& e) {
+      throw Error(ErrorKind::usage, std::string("no --db given and no usable signet.toml (") + e.what() + ")");
+    }
   }
+  require_input_file(path, "the database");
+  return path;
 }
 
 Json read_checkpoint(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(ErrorKind::no_input, path + ": cannot read the checkpoint");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  Json j = Json::parse(ss.str(), nullptr, false);
+  constexpr std::size_t kMaxCheckpointBytes = 1U << 20U;
+  const auto text = read_input_file(path, kMaxCheckpointBytes + 1, "the checkpoint");
+  if (text.size() > kMaxCheckpointBytes) throw Error(ErrorKind::bad_data, path + ": the checkpoint is larger than 1 MiB");
+  Json j = Json::parse(text, nullptr, false);
   if (j.is_discarded()) throw Error(ErrorKind::bad_data, path + ": the checkpoint is not JSON");
   if (j.is_object() && j.contains("checkpoint")) j = j["checkpoint"];
   return j;
@@ -48,7 +53,10 @@ int report(const Context& ctx, const ReportOptions& o) {
     now = *t;
   }
   audit::VerifyOptions options;
-  for (const auto& f : o.pubkeys) options.trusted_keys.push_back(keystore::PublicKey::from_file(f));
+  for (const auto& f : o.pubkeys) {
+    require_input_file(f, "the public key file");
+    options.trusted_keys.push_back(keystore::PublicKey::from_file(f));
+  }
   for (const auto& f : o.checkpoints) options.known_checkpoints.push_back(read_checkpoint(f));
   const auto verification = audit::verify_database(path, options);
 
@@ -60,13 +68,13 @@ int report(const Context& ctx, const ReportOptions& o) {
   if (!verification.ok) {
     std::cerr << "signet: warning: the audit log does NOT verify (seq "
               << (verification.failed_seq ? std::to_string(*verification.failed_seq) : std::string("?")) << ": "
-              << verification.reason << "); the report says so and its figures must not be trusted\n";
+              << escape_for_terminal(verification.reason) << "); the report says so and its figures must not be trusted\n";
   } else if (o.pubkeys.empty() && !ctx.global.quiet) {
     std::cerr << "signet: note: checkpoint signatures were checked against keys the log itself announces; "
                  "give --pubkey with the keys from the key ceremony for an independent check\n";
   }
   if (!ctx.global.quiet)
-    std::cout << "wrote " << o.html << " (" << verification.entries << " entries, log "
+    std::cout << "wrote " << escape_for_terminal(o.html) << " (" << verification.entries << " entries, log "
               << (verification.ok ? "verified" : "FAILED verification") << ")\n";
   return 0;
 }

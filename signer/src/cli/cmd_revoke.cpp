@@ -3,6 +3,7 @@
 #include "output_file.hpp"
 
 #include "signet/core/bytes.hpp"
+#include "signet/signer/text.hpp"
 
 #include <iostream>
 
@@ -14,15 +15,22 @@ constexpr std::string_view kRevocationDomain = "signet-revocations-v1\n";
 
 int revoke(const Context& ctx, const std::string& license_id, const std::string& reason) {
   if (reason.empty() || reason.size() > 1000) throw Error(ErrorKind::usage, "--reason: must be 1 to 1000 characters");
+  // The same rule as a manifest's reason: it is logged, and printed by audit log and the report.
+  if (const auto rule = text_rule_broken(reason, true); !rule.empty()) throw Error(ErrorKind::usage, "--reason: " + rule);
   Appliance app(ctx.load_config());
   audit::Log log(app.db);
   const auto issued = log.issued_license(license_id);
-  if (!issued) throw Error(ErrorKind::not_found, "license " + license_id + " is not in the audit log");
-  if (log.is_revoked(license_id)) throw Error(ErrorKind::already_exists, "license " + license_id + " is already revoked");
+  // Both are a bad LICENSE_ID argument (exit 65), not a token (69) or an output (73) problem.
+  if (!issued)
+    throw Error(ErrorKind::bad_data, "license " + license_id + " is not in the audit log: no license was issued with this id");
+  const auto already = [&] {
+    return Error(ErrorKind::bad_data, "license " + license_id + " is already revoked: nothing was appended");
+  };
+  if (log.is_revoked(license_id)) throw already();
   const auto key = app.checkpoint_key();
   auto options = app.append_options(key.get());
   options.precheck = [&](Database&) {
-    if (log.is_revoked(license_id)) throw Error(ErrorKind::already_exists, "license " + license_id + " is already revoked");
+    if (log.is_revoked(license_id)) throw already();
   };
   const auto entries = log.append({audit::NewEntry{.kind = "revoked",
                                                    .order_id = issued->order_id,

@@ -2,6 +2,7 @@
 #include "appliance.hpp"
 
 #include "signet/signer/issue.hpp"
+#include "signet/signer/text.hpp"
 
 #include <iostream>
 #include <unistd.h>
@@ -49,9 +50,9 @@ int sign(const Context& ctx, const SignOptions& o) {
     if (o.json) {
       Json refused = Json::array();
       for (const auto& p : e.problems()) refused.push_back(problem_json(p));
-      std::cout << Json{{"error", "refused"}, {"refused", refused}}.dump(2) << "\n";
+      std::cout << json_for_terminal(Json{{"error", "refused"}, {"refused", refused}}, 2) << "\n";
     }
-    for (const auto& p : e.problems()) std::cerr << "refused: " << p.text() << "\n";
+    for (const auto& p : e.problems()) std::cerr << "refused: " << escape_for_terminal(p.text()) << "\n";
     std::cerr << "signet: nothing was signed: " << e.problems().size()
               << " problem(s) in the batch (fix them, or sign the rest with --skip-invalid)\n";
     return exit_code(ErrorKind::bad_data);
@@ -61,10 +62,18 @@ int sign(const Context& ctx, const SignOptions& o) {
 int sign_batch(const Context& ctx, const SignOptions& o) {
   Appliance app(ctx.load_config());
   IssueRequest req;
-  for (const auto& i : o.inputs) req.inputs.emplace_back(i);
+  // Entries of the input folders that cannot be manifests (a FIFO, a dangling
+  // link, a link loop) are refused like bad orders: listed with their path, and
+  // nothing is signed unless --skip-invalid.
+  std::vector<std::filesystem::path> paths(o.inputs.begin(), o.inputs.end());
+  auto scanned = scan_manifest_inputs(paths);
+  req.inputs = std::move(scanned.files);
+  const bool refuse_batch = !scanned.problems.empty() && !o.skip_invalid;
   req.out_dir = o.out;
-  req.dry_run = o.dry_run;
-  req.skip_invalid = o.skip_invalid;
+  // A batch refused for its inputs is still validated (without the token), so
+  // that every problem is listed in one round.
+  req.dry_run = o.dry_run || refuse_batch;
+  req.skip_invalid = o.skip_invalid || refuse_batch;
   req.progress = !o.json && !ctx.global.quiet && ::isatty(STDERR_FILENO) != 0;
   req.chunk_size = o.chunk;
   req.threads = o.threads;
@@ -78,7 +87,7 @@ int sign_batch(const Context& ctx, const SignOptions& o) {
   audit::Log log(app.db);
   IssueSummary summary;
   std::string key_id;
-  if (o.dry_run) {
+  if (req.dry_run) {
     // Validation needs no HSM: nothing is signed.
     keystore::KeyRecord record = choose_key(app, o);
     key_id = record.key_id;
@@ -114,6 +123,9 @@ int sign_batch(const Context& ctx, const SignOptions& o) {
                       token_public_key};
     summary = issue_batch(ictx, req);
   }
+  summary.refused.insert(summary.refused.begin(), std::make_move_iterator(scanned.problems.begin()),
+                         std::make_move_iterator(scanned.problems.end()));
+  if (refuse_batch) throw ManifestError(std::move(summary.refused));
 
   if (o.json) {
     Json licenses = Json::array();
@@ -134,9 +146,9 @@ int sign_batch(const Context& ctx, const SignOptions& o) {
                 {"checkpoint_seq", summary.last_checkpoint_seq},
                 {"licenses", licenses}};
     if (o.dry_run) out["would_issue"] = summary.would_issue;
-    std::cout << out.dump(2) << "\n";
+    std::cout << json_for_terminal(out, 2) << "\n";
   } else {
-    for (const auto& p : summary.refused) std::cerr << "refused: " << p.text() << "\n";
+    for (const auto& p : summary.refused) std::cerr << "refused: " << escape_for_terminal(p.text()) << "\n";
     if (!ctx.global.quiet) {
       if (o.dry_run) {
         std::cout << "dry run: " << summary.would_issue << " orders would be issued, " << summary.refused.size()
@@ -145,7 +157,7 @@ int sign_batch(const Context& ctx, const SignOptions& o) {
         std::cout << "issued " << summary.licenses_issued << " licenses for " << summary.orders_issued << " orders; "
                   << summary.orders_already << " orders already issued (re-emitted from the log); "
                   << summary.refused.size() << " refused\n"
-                  << "license files in " << o.out << "\n";
+                  << "license files in " << escape_for_terminal(o.out) << "\n";
         if (summary.last_checkpoint_seq > 0) std::cout << "audit log checkpoint at seq " << summary.last_checkpoint_seq << "\n";
       }
     }

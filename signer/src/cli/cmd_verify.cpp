@@ -1,14 +1,15 @@
 // signet verify LICENSE [--pubkey PEM ...] [--json]: no HSM, no PIN, no config needed.
 #include "cli.hpp"
+#include "input_file.hpp"
 
 #include "signet/audit/log.hpp"
 #include "signet/audit/trust.hpp"
 #include "signet/core/sqlite.hpp"
 #include "signet/signer/license.hpp"
+#include "signet/signer/text.hpp"
 
-#include <fstream>
+#include <algorithm>
 #include <iostream>
-#include <sstream>
 
 namespace signet::cli {
 
@@ -25,10 +26,14 @@ struct VerifyOptions {
 // chain, so a key only in the table is not trusted).
 std::vector<keystore::PublicKey> keys_for(const Context& ctx, const VerifyOptions& o) {
   std::vector<keystore::PublicKey> keys;
-  for (const auto& f : o.pubkeys) keys.push_back(keystore::PublicKey::from_file(f));
+  for (const auto& f : o.pubkeys) {
+    require_input_file(f, "the public key file");
+    keys.push_back(keystore::PublicKey::from_file(f));
+  }
   if (!keys.empty()) return keys;
   try {
     const auto config = ctx.load_config();
+    require_input_file(config.database, "the database");
     auto db = Database::open(config.database, Database::Mode::read_only);
     const audit::Log log(db);  // refuses a file that is not a Signet log
     keys = audit::logged_keys(db);
@@ -39,21 +44,32 @@ std::vector<keystore::PublicKey> keys_for(const Context& ctx, const VerifyOption
   return keys;
 }
 
-std::string date_of(const Json& p, const char* key) {
+// Years 0001 to 9999, the span RFC 3339 can write: a license may hold any int64
+// (the product server takes it), and arithmetic near its ends would overflow.
+constexpr std::int64_t kFirstMs = -62'135'596'800'000;
+constexpr std::int64_t kLastMs = 253'402'300'799'999;
+
+std::optional<std::int64_t> ms_of(const Json& p, const char* key) {
   const auto it = p.find(key);
-  if (it == p.end() || !it->is_number_integer()) return "-";
-  return format_rfc3339(from_unix_ms(it->get<std::int64_t>()));
+  return it == p.end() ? std::nullopt : json_int(*it);
+}
+
+std::string date_of(const Json& p, const char* key) {
+  const auto ms = ms_of(p, key);
+  if (!ms) return "-";
+  if (*ms < kFirstMs || *ms > kLastMs) return std::to_string(*ms) + " ms (outside the years 0001 to 9999)";
+  return format_rfc3339(from_unix_ms(*ms));
 }
 
 int verify(const Context& ctx, const VerifyOptions& o) {
-  std::ifstream in(o.license, std::ios::binary);
-  if (!in) throw Error(ErrorKind::no_input, o.license + ": cannot read the license file");
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // One byte past the limit, so that decode_license() tells a file too large apart.
+  const auto text = read_input_file(o.license, kMaxLicenseFileBytes + 1, "the license file");
   DecodedLicense d;
   try {
     d = decode_license(text);
   } catch (const LicenseError& e) {
-    std::cerr << "signet: " << o.license << ": INVALID: malformed license: " << e.what() << "\n";
+    std::cerr << "signet: " << escape_for_terminal(o.license) << ": INVALID: malformed license: " << escape_for_terminal(e.what())
+              << "\n";
     return exit_code(ErrorKind::verification_failed);
   }
   const auto keys = keys_for(ctx, o);
@@ -65,15 +81,33 @@ int verify(const Context& ctx, const VerifyOptions& o) {
     }
   }
   if (by == nullptr) {
-    std::cerr << "signet: " << o.license << ": INVALID: the " << to_string(d.encoding)
+    std::cerr << "signet: " << escape_for_terminal(o.license) << ": INVALID: the " << to_string(d.encoding)
               << " signature does not verify with " << (keys.size() == 1 ? "the given key" : "any of the " + std::to_string(keys.size()) + " keys")
-              << (d.encoding == Encoding::signet ? " (license names key " + d.kid + ")" : "") << "\n";
+              << (d.encoding == Encoding::signet ? " (license names key " + escape_for_terminal(d.kid) + ")" : "") << "\n";
     return exit_code(ErrorKind::verification_failed);
   }
   const auto& p = d.payload_json;
-  const auto expires = p.contains("expires_at") && p["expires_at"].is_number_integer()
-                           ? std::optional(from_unix_ms(p["expires_at"].get<std::int64_t>()))
-                           : std::nullopt;
+  // A signature that holds is not enough: the product server must also be able to read the license.
+  if (const auto refused = product_server_problems(d, text.size()); !refused.empty()) {
+    if (o.json) {
+      Json problems = Json::array();
+      for (const auto& r : refused) problems.push_back(Json{{"pointer", r.pointer}, {"rule", r.rule}});
+      std::cout << json_for_terminal(Json{{"valid", false},
+                                          {"signature_valid", true},
+                                          {"encoding", std::string(to_string(d.encoding))},
+                                          {"key_id", by->key_id()},
+                                          {"payload", p},
+                                          {"product_server_refuses", problems}},
+                                     2)
+                << "\n";
+    }
+    for (const auto& r : refused)
+      std::cerr << "signet: " << escape_for_terminal(o.license)
+                << ": signature OK, but the product server would refuse it: " << escape_for_terminal(r.text()) << "\n";
+    return exit_code(ErrorKind::verification_failed);
+  }
+  const auto expires_ms = ms_of(p, "expires_at");
+  const auto expires = expires_ms ? std::optional(from_unix_ms(std::clamp(*expires_ms, kFirstMs, kLastMs))) : std::nullopt;
   const auto now = now_utc();
   std::string status = "no expiry";
   std::int64_t days_left = 0;
@@ -90,31 +124,35 @@ int verify(const Context& ctx, const VerifyOptions& o) {
       status = "EXPIRED, grace period over";
     }
   }
-  const Json customer = p.value("customer", Json::object());
-  const Json features = p.value("features", Json::object());
+  const auto object_at = [&](const char* k) { return p.contains(k) && p[k].is_object() ? p[k] : Json::object(); };
+  const Json customer = object_at("customer");
+  const Json features = object_at("features");
   if (o.json) {
-    std::cout << Json{{"valid", true},
-                      {"encoding", std::string(to_string(d.encoding))},
-                      {"key_id", by->key_id()},
-                      {"payload", p},
-                      {"days_left", days_left},
-                      {"in_grace_period", in_grace},
-                      {"status", status}}
-                     .dump(2)
+    std::cout << json_for_terminal(Json{{"valid", true},
+                                        {"encoding", std::string(to_string(d.encoding))},
+                                        {"key_id", by->key_id()},
+                                        {"payload", p},
+                                        {"days_left", days_left},
+                                        {"in_grace_period", in_grace},
+                                        {"status", status}},
+                                   2)
               << "\n";
     return 0;
   }
-  auto s = [](const Json& j, const char* k) { return j.contains(k) && j[k].is_string() ? j[k].get<std::string>() : std::string("-"); };
+  // Whatever a license holds is printed escaped: it may come from any signer.
+  auto s = [](const Json& j, const char* k) {
+    return j.contains(k) && j[k].is_string() ? escape_for_terminal(j[k].get<std::string>()) : std::string("-");
+  };
   auto b = [](const Json& j, const char* k) { return j.contains(k) && j[k].is_boolean() && j[k].get<bool>() ? "yes" : "no"; };
   std::cout << "license " << s(p, "id") << ": signature OK (" << to_string(d.encoding) << " encoding, key " << by->key_id() << ")\n"
             << "  customer    " << s(customer, "name") << " (" << s(customer, "company") << ", " << s(customer, "email")
             << ", id " << s(customer, "id") << ")\n"
             << "  sku         " << s(p, "sku_name") << " (" << s(p, "sku_short_name") << ")\n"
-            << "  seats       " << (features.contains("users") ? features["users"].dump() : "-") << "\n"
+            << "  seats       " << (features.contains("users") ? json_for_terminal(features["users"]) : "-") << "\n"
             << "  channel     " << s(p, "channel") << "\n"
             << "  trial       " << b(p, "is_trial") << "\n"
             << "  government  " << b(p, "is_gov_sku") << "\n";
-  if (p.value("non_production", false)) std::cout << "  deployment  non-production\n";
+  if (p.contains("non_production") && p["non_production"] == true) std::cout << "  deployment  non-production\n";
   if (p.contains("deployment_id")) std::cout << "  deployment  " << s(p, "deployment_id") << "\n";
   std::cout << "  issued      " << date_of(p, "issued_at") << "\n"
             << "  starts      " << date_of(p, "starts_at") << "\n"

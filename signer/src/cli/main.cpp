@@ -1,8 +1,10 @@
 // signet: the command-line entry. Parses, runs the chosen command, and maps every
-// signet::Error to the exit code DESIGN.md gives its kind (core/error.cpp).
+// signet::Error to the exit code DESIGN.md gives its kind (core/error.cpp). A
+// message may quote input (a path, a field name), so it is printed escaped.
 #include "cli.hpp"
 
 #include "signet/core/error.hpp"
+#include "signet/signer/text.hpp"
 
 #include <csignal>
 #include <malloc.h>
@@ -87,7 +89,7 @@ int main(int argc, char** argv) {
     app.exit(e);
     return exit_code(ErrorKind::usage);
   } catch (const Error& e) {
-    std::cerr << "signet: " << e.what() << "\n";
+    std::cerr << "signet: " << escape_for_terminal(e.what(), true) << "\n";
     return exit_code(e.kind());
   }
   if (!ctx.action) {
@@ -97,10 +99,10 @@ int main(int argc, char** argv) {
   try {
     return ctx.action();
   } catch (const Error& e) {
-    std::cerr << "signet: " << e.what() << "\n";
+    std::cerr << "signet: " << escape_for_terminal(e.what(), true) << "\n";
     return exit_code(e.kind());
   } catch (const std::exception& e) {
-    std::cerr << "signet: internal error: " << e.what() << "\n";
+    std::cerr << "signet: internal error: " << escape_for_terminal(e.what(), true) << "\n";
     return exit_code(ErrorKind::software);
   }
 }

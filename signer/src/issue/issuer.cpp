@@ -74,7 +74,10 @@ class Validator {
     const auto sup_starts = from_unix_ms(p.at("starts_at").get<std::int64_t>());
     const auto sup_expires = from_unix_ms(p.at("expires_at").get<std::int64_t>());
     const auto grace = std::chrono::days(m_ctx.read.policy.grace_days);
-    if (m_now > sup_expires + grace)
+    if (o.kind == OrderKind::true_forward && m_now > sup_expires)
+      problem("/supersedes", "a true_forward adds seats to a live license; license " + lid + " expired on " +
+                                 format_rfc3339(sup_expires) + " (a renewal continues an expired license)");
+    else if (m_now > sup_expires + grace)
       problem("/supersedes", "license " + lid + " expired on " + format_rfc3339(sup_expires) + ", past its " +
                                  std::to_string(m_ctx.read.policy.grace_days) + "-day grace period");
     if (!m_superseding.insert(lid).second || m_ctx.log.is_superseded(lid))
@@ -102,6 +105,7 @@ class Validator {
                                 std::to_string(p.at("features").at("users").get<std::int64_t>()));
         if (o.starts_at != sup_starts) problem("/starts_at", "a reissue keeps the superseded license's start: " + format_rfc3339(sup_starts));
         if (o.expires_at != sup_expires) problem("/expires_at", "a reissue keeps the superseded license's expiry: " + format_rfc3339(sup_expires));
+        reissue_terms(o, *sup, problem);
         break;
       }
       case OrderKind::new_order: break;
@@ -111,6 +115,41 @@ class Validator {
   }
 
  private:
+  // A reissue keeps every term of the license it replaces (the checks above keep
+  // sku, seats and dates): trial, government, channel, the non-production
+  // licenses that come with it, and the flags (copied; a manifest may repeat
+  // them, not change them). The deployment may change (a rebuilt server), but a
+  // license for one deployment does not become a license for any.
+  template <typename Problem>
+  static void reissue_terms(const Order& o, const Superseded& sup, Problem& problem) {
+    const auto& p = sup.payload;
+    const auto yes_no = [](bool b) { return std::string(b ? "true" : "false"); };
+    const bool trial = p.value("is_trial", false);
+    if (o.trial != trial) problem("/trial", "a reissue keeps the superseded license's terms: trial " + yes_no(trial));
+    const bool government = p.value("is_gov_sku", false);
+    if (o.government != government)
+      problem("/government", "a reissue keeps the superseded license's terms: government " + yes_no(government));
+    const auto channel = p.value("channel", std::string());
+    if (o.channel != channel) problem("/channel", "a reissue keeps the superseded license's terms: channel " + channel);
+    const Json manifest = Json::parse(sup.entry.record).at("manifest");
+    const bool premier = manifest.value("premier_support", false);
+    const auto non_production = manifest.value("non_production_deployments", std::int64_t{0});
+    if (o.premier_support != premier)
+      problem("/premier_support", "a reissue keeps the superseded license's terms: premier_support " + yes_no(premier));
+    if (o.non_production_deployments != non_production)
+      problem("/non_production_deployments", "a reissue keeps the superseded license's terms: non_production_deployments " +
+                                                 std::to_string(non_production));
+    const auto& flags = p.at("features");
+    for (const auto& [name, on] : o.features) {
+      const bool was = flags.value(name, false);
+      if (on != was)
+        problem("/features/" + name, "a reissue copies the superseded license's flags: " + name + " " + yes_no(was));
+    }
+    if (p.contains("deployment_id") && !o.deployment_id)
+      problem("/deployment_id", "the superseded license is for deployment " + p.at("deployment_id").get<std::string>() +
+                                    ": a reissue names the deployment it is for (the same or a new one)");
+  }
+
   std::optional<Superseded> resolve(const std::string& ref) {
     std::optional<audit::Entry> entry;
     if (ref.starts_with("order:")) {

@@ -212,7 +212,7 @@ SignedLicense sign_license(Terms terms, Encoding encoding, keystore::SigningKey&
 }
 
 DecodedLicense decode_license(std::string_view text) {
-  if (text.size() > 64 * 1024) throw LicenseError(ErrorKind::bad_data, "license file larger than 64 KiB");
+  if (text.size() > kMaxLicenseFileBytes) throw LicenseError(ErrorKind::bad_data, "license file larger than 64 KiB");
   DecodedLicense d;
   if (text.starts_with(kArmorBegin)) {
     d.encoding = Encoding::signet;

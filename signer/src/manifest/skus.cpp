@@ -6,14 +6,18 @@
 namespace signet {
 
 const std::vector<std::string>& feature_names() {
-  // The product server's license feature names, in its own order; every one is
-  // written explicitly because the server treats a missing flag as "on".
+  // The flags of the product server's model.Features (server/public/model/license.go).
+  // Every one is written explicitly: the server gives a missing flag the value
+  // of future_features (off in every Signet license), except announcement and
+  // theme_management, which it turns on; a license must say what was sold,
+  // whatever a server version's defaults are.
   static const std::vector<std::string> names = {
       "ldap", "ldap_groups", "mfa", "google_oauth", "office365_oauth", "compliance", "cluster", "metrics", "mhpns",
       "saml", "elastic_search", "announcement", "theme_management", "email_notification_contents", "data_retention",
       "message_export", "custom_permissions_schemes", "custom_terms_of_service", "guest_accounts",
       "guest_accounts_permissions", "id_loaded", "lock_teammate_name_display", "cloud", "shared_channels",
-      "remote_cluster_service", "openid", "enterprise_plugins", "advanced_logging", "future_features"};
+      "remote_cluster_service", "openid", "enterprise_plugins", "advanced_logging", "outgoing_oauth_connections",
+      "auto_translation", "future_features"};
   return names;
 }
 
@@ -24,16 +28,19 @@ std::map<std::string, bool> sku_features(const std::string& sku) {
   static const std::set<std::string> enterprise_only = {
       "ldap_groups", "compliance", "cluster", "metrics", "elastic_search", "email_notification_contents",
       "data_retention", "message_export", "custom_permissions_schemes", "custom_terms_of_service",
-      "lock_teammate_name_display", "shared_channels", "remote_cluster_service", "advanced_logging", "id_loaded"};
+      "lock_teammate_name_display", "shared_channels", "remote_cluster_service", "advanced_logging", "id_loaded",
+      "outgoing_oauth_connections"};
   const bool enterprise = sku == "enterprise" || sku == "advanced" || sku == "E20";
   std::map<std::string, bool> out;
   for (const auto& name : feature_names()) {
     out[name] = professional.contains(name) || (enterprise && enterprise_only.contains(name));
   }
-  // Never licensed by an offline signer: cloud is the vendor's SaaS, and
-  // future_features would switch on whatever a later server version adds.
+  // Never licensed by an offline signer (a manifest cannot turn them on): cloud
+  // is the vendor's SaaS, and future_features would switch on whatever a later
+  // server version adds. auto_translation (an add-on) only when ordered.
   out["cloud"] = false;
   out["future_features"] = false;
+  out["auto_translation"] = false;
   return out;
 }
 

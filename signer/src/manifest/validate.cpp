@@ -1,6 +1,7 @@
 // The field rules of an order manifest (docs/manifest.md). Every rule broken is
 // reported, each with its JSON pointer, so a desk fixes a manifest in one round.
 #include "signet/signer/manifest.hpp"
+#include "signet/signer/text.hpp"
 
 #include <algorithm>
 #include <set>
@@ -26,8 +27,18 @@ bool id_chars(std::string_view s) {
   });
 }
 
-bool has_control(std::string_view s) {
-  return std::any_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
+// "X.nonprod-2" is the stem of order X's non-production license files
+// (X.nonprod-2.license): an order with that id would write the same file. Any
+// letter case, since removable media are often case-insensitive (FAT, exFAT).
+bool nonprod_suffix(std::string_view id) {
+  constexpr std::string_view kSuffix = ".nonprod-";
+  std::size_t digits = 0;
+  while (digits < id.size() && id[id.size() - 1 - digits] >= '0' && id[id.size() - 1 - digits] <= '9') ++digits;
+  if (digits == 0 || id.size() - digits < kSuffix.size()) return false;
+  const auto tail = id.substr(id.size() - digits - kSuffix.size(), kSuffix.size());
+  return std::equal(tail.begin(), tail.end(), kSuffix.begin(), [](char a, char b) {
+    return (a >= 'A' && a <= 'Z' ? static_cast<char>(a - 'A' + 'a') : a) == b;
+  });
 }
 
 // A syntactically valid address: local@domain, printable ASCII local part
@@ -79,9 +90,10 @@ class Checker {
     return it == obj.end() ? nullptr : &*it;
   }
 
-  // A string field of `obj` at `pointer`; problems for absent (when required), non-string, empty, too long, control chars.
+  // A string field of `obj` at `pointer`; problems for absent (when required), non-string, empty, too long,
+  // control and formatting characters (newline and tab allowed where `multiline`: notes, reason).
   std::optional<std::string> text(const Json& obj, const std::string& key, const std::string& pointer, bool required,
-                                  std::size_t max = kMaxTextBytes) {
+                                  std::size_t max = kMaxTextBytes, bool multiline = false) {
     const auto* v = at(obj, key);
     if (v == nullptr) {
       if (required) problem(pointer, "required");
@@ -100,8 +112,8 @@ class Checker {
       problem(pointer, "must be at most " + std::to_string(max) + " bytes");
       return std::nullopt;
     }
-    if (max <= kMaxTextBytes && has_control(s)) {
-      problem(pointer, "must not contain control characters");
+    if (const auto rule = text_rule_broken(s, multiline); !rule.empty()) {
+      problem(pointer, rule);
       return std::nullopt;
     }
     return s;
@@ -208,6 +220,8 @@ std::variant<Order, std::vector<ManifestProblem>> validate_manifest(const Json& 
   if (const auto id = c.text(m, "order_id", "/order_id", true, 64)) {
     if (!id_chars(*id)) c.problem("/order_id", "must be 1 to 64 characters of A-Z a-z 0-9 . _ -");
     else if (*id == "." || *id == "..") c.problem("/order_id", "must not be . or ..");
+    else if (nonprod_suffix(*id))
+      c.problem("/order_id", "must not end in .nonprod-<digits> (the file names of non-production licenses)");
     else o.order_id = *id;
   }
   if (const auto kind = c.text(m, "kind", "/kind", true)) {
@@ -309,13 +323,17 @@ std::variant<Order, std::vector<ManifestProblem>> validate_manifest(const Json& 
         if (name == "users") c.problem(pointer, "users comes from seats, not from features");
         else if (std::find(names.begin(), names.end(), name) == names.end()) c.problem(pointer, "unknown feature flag");
         else if (!value.is_boolean()) c.problem(pointer, "must be true or false");
+        else if (name == "cloud" && value.get<bool>())
+          c.problem(pointer, "must not be true: a cloud license switches a self-hosted server into the vendor's cloud behaviour");
+        else if (name == "future_features" && value.get<bool>())
+          c.problem(pointer, "must not be true: it would switch on every flag a later server version adds");
         else o.features[name] = value.get<bool>();
       }
     }
   }
   c.text(m, "po_number", "/po_number", false, 64);
-  c.text(m, "notes", "/notes", false, kMaxNotesBytes);
-  o.reason = c.text(m, "reason", "/reason", o.kind == OrderKind::reissue, kMaxNotesBytes);
+  c.text(m, "notes", "/notes", false, kMaxNotesBytes, true);
+  o.reason = c.text(m, "reason", "/reason", o.kind == OrderKind::reissue, kMaxNotesBytes, true);
   if (o.reason && o.kind != OrderKind::reissue) c.problem("/reason", "only a reissue records a reason");
   if (!c.ok()) return std::move(c.problems());
   o.manifest = canonical_json(m);

@@ -28,6 +28,7 @@ std::optional<Encoding> parse_encoding(std::string_view text) noexcept;
 inline constexpr std::size_t kLicenseIdChars = 26;
 inline constexpr std::size_t kMattermostSignatureBytes = 256;
 inline constexpr std::size_t kMaxEncodedLicenseBytes = 10'000;
+inline constexpr std::size_t kMaxLicenseFileBytes = 64U << 10U;  // what decode_license() reads at most
 inline constexpr std::string_view kLicenseDomain = "signet-license-v1\n";
 inline constexpr std::string_view kArmorBegin = "-----BEGIN SIGNET LICENSE-----";
 inline constexpr std::string_view kArmorEnd = "-----END SIGNET LICENSE-----";
@@ -89,5 +90,20 @@ DecodedLicense decode_license(std::string_view file_content);
 
 // The signature check alone; true when it holds.
 [[nodiscard]] bool verify_license(const DecodedLicense& license, const keystore::PublicKey& key);
+
+// One reason the product server would refuse a license: the field as a JSON
+// pointer ("" for the file as a whole) and the rule it breaks.
+struct ProductServerProblem {
+  std::string pointer;
+  std::string rule;
+  [[nodiscard]] std::string text() const;  // "/features/users must be an integer"
+};
+
+// What the product server would refuse in a license whose signature holds:
+// the payload's shape as Go's json.Unmarshal into its model.License needs it
+// (types, required fields, names matched without regard to case), a license id
+// of 26 letters and digits, and (mattermost encoding) a file of at most 10,000
+// bytes. Empty when the server would take it. `file_bytes`: the file's size.
+std::vector<ProductServerProblem> product_server_problems(const DecodedLicense& license, std::size_t file_bytes);
 
 }  // namespace signet

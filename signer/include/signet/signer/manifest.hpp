@@ -88,6 +88,19 @@ struct ReadOptions {
 // recursively for *.json and *.jsonl, sorted. Error(no_input) naming a missing path.
 std::vector<std::filesystem::path> manifest_files(const std::vector<std::filesystem::path>& inputs);
 
+// What a signing run reads: the manifest files, and the entries it refuses.
+struct ManifestInputs {
+  std::vector<std::filesystem::path> files;  // regular files, in manifest_files() order
+  std::vector<ManifestProblem> problems;     // one per refused entry, naming its path
+};
+
+// The inputs as manifest_files() finds them, except that an input, or an entry
+// of a folder named *.json or *.jsonl, that is not a regular file (a FIFO, a
+// device, a socket, a link that leads nowhere, to a folder or round in a loop)
+// is a problem naming its path instead of being skipped or failing the run.
+// Error(no_input) for a missing input, Error(bad_data) for a file of another extension.
+ManifestInputs scan_manifest_inputs(const std::vector<std::filesystem::path>& inputs);
+
 // Reads every order of the files in order, calling on_order for each valid
 // order and on_problem for each refused one (a refused file or line gives one
 // problem and reading goes on with the next). The callbacks run on the calling

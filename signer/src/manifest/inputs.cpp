@@ -1,0 +1,77 @@
+// Finding the manifest files of a signing run, refusing what cannot be read as one.
+#include "signet/signer/manifest.hpp"
+
+#include <algorithm>
+
+namespace signet {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+bool manifest_extension(const fs::path& p) { return p.extension() == ".json" || p.extension() == ".jsonl"; }
+
+std::string not_regular(fs::file_type type) {
+  switch (type) {
+    case fs::file_type::fifo: return "a FIFO";
+    case fs::file_type::character: return "a character device";
+    case fs::file_type::block: return "a block device";
+    case fs::file_type::socket: return "a socket";
+    default: return "not a regular file";
+  }
+}
+
+// "" when `path` (an entry named like a manifest) is a regular file, else why it is refused.
+std::string refusal(const fs::path& path) {
+  std::error_code ec;
+  const auto own = fs::symlink_status(path, ec).type();
+  if (ec) return "cannot examine: " + ec.message();
+  const auto target = fs::status(path, ec).type();
+  if (target == fs::file_type::regular) return "";
+  if (target == fs::file_type::not_found)
+    return own == fs::file_type::symlink ? "a link that leads nowhere, not a manifest file" : "vanished while the folder was read";
+  if (ec) return "cannot examine: " + ec.message();  // a link loop: ELOOP
+  if (target == fs::file_type::directory) return "a link to a folder (links to folders are not followed), not a manifest file";
+  return not_regular(target) + ", not a manifest file";
+}
+
+ManifestProblem problem(const fs::path& path, const std::string& rule) { return {path.string(), std::nullopt, "", rule}; }
+
+}  // namespace
+
+ManifestInputs scan_manifest_inputs(const std::vector<fs::path>& inputs) {
+  ManifestInputs out;
+  for (const auto& input : inputs) {
+    std::error_code ec;
+    const auto status = fs::status(input, ec);
+    if (status.type() == fs::file_type::not_found) throw Error(ErrorKind::no_input, input.string() + ": no such file or folder");
+    if (ec) throw Error(ErrorKind::no_input, input.string() + ": cannot examine: " + ec.message());
+    if (!fs::is_directory(status)) {
+      if (!manifest_extension(input))
+        throw Error(ErrorKind::bad_data, input.string() + ": a manifest file must end in .json or .jsonl");
+      if (const auto why = refusal(input); !why.empty()) out.problems.push_back(problem(input, why));
+      else out.files.push_back(input);
+      continue;
+    }
+    std::vector<fs::path> found;
+    std::vector<ManifestProblem> refused;
+    for (auto it = fs::recursive_directory_iterator(input, ec); !ec && it != fs::recursive_directory_iterator();
+         it.increment(ec)) {
+      const auto& path = it->path();
+      if (!manifest_extension(path)) continue;
+      // A real folder named x.json is descended into, not read.
+      std::error_code sec;
+      if (it->symlink_status(sec).type() == fs::file_type::directory) continue;
+      if (const auto why = refusal(path); !why.empty()) refused.push_back(problem(path, why));
+      else found.push_back(path);
+    }
+    if (ec) throw Error(ErrorKind::no_input, input.string() + ": cannot list: " + ec.message());
+    std::sort(found.begin(), found.end());
+    std::sort(refused.begin(), refused.end(), [](const auto& a, const auto& b) { return a.source < b.source; });
+    out.files.insert(out.files.end(), found.begin(), found.end());
+    for (auto& p : refused) out.problems.push_back(std::move(p));
+  }
+  return out;
+}
+
+}  // namespace signet

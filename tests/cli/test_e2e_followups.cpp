@@ -1,0 +1,169 @@
+// Follow-up orders against the log: a reissue keeps every term of the license it
+// replaces (only the id, the issue time and, when it says so, the deployment
+// change), and a true_forward adds seats to a live license only.
+#include "appliance.hpp"
+
+#include "signet/core/bytes.hpp"
+#include "signet/core/time.hpp"
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+using nlohmann::json;
+using signet::test::TestAppliance;
+
+namespace {
+
+json order(const std::string& id, int seats = 10) {
+  return json{{"manifest_version", 1}, {"order_id", id}, {"kind", "new"}, {"channel", "direct"},
+              {"customer", {{"id", "c1"}, {"name", "N"}, {"email", "n@example.com"}, {"company", "Co"}}},
+              {"sku", "enterprise"}, {"seats", seats}, {"starts_at", "2026-11-01"}, {"expires_at", "2027-11-01"}};
+}
+
+json reissue_of(const json& original, const std::string& id) {
+  auto o = original;
+  o["order_id"] = id;
+  o["kind"] = "reissue";
+  o["supersedes"] = "order:" + original.at("order_id").get<std::string>();
+  o["reason"] = "the server was rebuilt";
+  return o;
+}
+
+json payload_of(const std::filesystem::path& file) {
+  const auto text = signet::test::read_file(file);
+  const auto first = text.find('\n');
+  const auto env = json::parse(text.substr(first + 1, text.find('\n', first + 1) - first - 1));
+  return json::parse(signet::to_string(*signet::base64url_decode(env.at("payload").get<std::string>())));
+}
+
+// The UTC date `days` from today.
+std::string date_in(int days) { return signet::format_date(signet::now_utc() + std::chrono::days(days)); }
+
+struct Signer {
+  const TestAppliance& app;
+  signet::test::RunResult sign(const std::vector<json>& orders) const {
+    std::string text;
+    for (const auto& o : orders) text += o.dump() + "\n";
+    signet::test::write_file(app.dir() / "batch.jsonl", text);
+    return app.signet({"sign", "batch.jsonl", "--out", "out", "--key", app.ed_kid});
+  }
+  // Signs one order that must be refused with this pointer and rule.
+  void refused(const json& o, const std::string& pointer, const std::string& rule) const {
+    const auto r = sign({o});
+    INFO(o.dump() << "\n" << r.err);
+    CHECK(r.exit_code == 65);
+    CHECK(r.err.find(": " + pointer + ": " + rule) != std::string::npos);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("a reissue keeps trial, government, channel, non-production licenses and flags; the deployment may change",
+          "[e2e][followups]") {
+  TestAppliance app("e2e-reissue");
+  const Signer s{app};
+  auto trial = order("TRI", 5000);
+  trial["trial"] = true;
+  auto gov = order("GOV");
+  gov["channel"] = "government";
+  gov["government"] = true;
+  gov["deployment_id"] = "enclave-a";
+  auto premier = order("PREM");
+  premier["premier_support"] = true;
+  premier["non_production_deployments"] = 2;
+  premier["features"] = {{"message_export", false}};
+  auto r = s.sign({trial, gov, premier});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+
+  auto tri_re = reissue_of(trial, "TRI-RE");
+  tri_re.erase("trial");
+  s.refused(tri_re, "/trial", "a reissue keeps the superseded license's terms: trial true");
+
+  auto gov_re = reissue_of(gov, "GOV-RE");
+  gov_re.erase("government");
+  s.refused(gov_re, "/government", "a reissue keeps the superseded license's terms: government true");
+  gov_re = reissue_of(gov, "GOV-RE");
+  gov_re["channel"] = "reseller";
+  gov_re["reseller"] = {{"id", "r1"}, {"name", "Reseller One"}};
+  s.refused(gov_re, "/channel", "a reissue keeps the superseded license's terms: channel government");
+  gov_re = reissue_of(gov, "GOV-RE");
+  gov_re.erase("deployment_id");
+  s.refused(gov_re, "/deployment_id", "the superseded license is for deployment enclave-a");
+
+  auto prem_re = reissue_of(premier, "PREM-RE");
+  prem_re["non_production_deployments"] = 4;
+  s.refused(prem_re, "/non_production_deployments", "a reissue keeps the superseded license's terms: non_production_deployments 2");
+  prem_re = reissue_of(premier, "PREM-RE");
+  prem_re.erase("premier_support");
+  prem_re.erase("non_production_deployments");
+  s.refused(prem_re, "/premier_support", "a reissue keeps the superseded license's terms: premier_support true");
+  prem_re = reissue_of(premier, "PREM-RE");
+  prem_re["features"] = {{"message_export", true}};
+  s.refused(prem_re, "/features/message_export", "a reissue copies the superseded license's flags: message_export false");
+
+  // Nothing was issued by the refusals; the right reissues are.
+  auto gov_new_server = reissue_of(gov, "GOV-RE");
+  gov_new_server["deployment_id"] = "enclave-b";
+  r = s.sign({reissue_of(trial, "TRI-RE"), gov_new_server, reissue_of(premier, "PREM-RE")});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  const auto out = app.dir() / "out";
+  for (const auto& [old_id, new_id] : {std::pair{"TRI", "TRI-RE"}, {"GOV", "GOV-RE"}, {"PREM", "PREM-RE"}}) {
+    INFO(new_id);
+    const auto was = payload_of(out / (std::string(old_id) + ".license"));
+    const auto now = payload_of(out / (std::string(new_id) + ".license"));
+    CHECK(now.at("id") != was.at("id"));
+    for (const char* k : {"is_trial", "is_gov_sku", "channel", "features", "starts_at", "expires_at", "sku_short_name", "customer"})
+      CHECK(now.at(k) == was.at(k));
+  }
+  CHECK(payload_of(out / "TRI-RE.license").at("is_trial") == true);
+  CHECK(payload_of(out / "GOV-RE.license").at("is_gov_sku") == true);
+  CHECK(payload_of(out / "GOV-RE.license").at("deployment_id") == "enclave-b");
+  CHECK(std::filesystem::exists(out / "PREM-RE.nonprod-2.license"));
+  CHECK_FALSE(std::filesystem::exists(out / "PREM-RE.nonprod-3.license"));
+}
+
+TEST_CASE("a true_forward supersedes a live license only; a renewal within the grace period is allowed",
+          "[e2e][followups]") {
+  TestAppliance app("e2e-true-forward");
+  const Signer s{app};
+  // A license that expired three days ago: within its 10-day grace period.
+  auto lapsed = order("LAPSED", 100);
+  lapsed["starts_at"] = date_in(-200);
+  lapsed["expires_at"] = date_in(-3);
+  auto r = s.sign({lapsed});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+
+  auto tf = order("LAPSED-TF", 20);
+  tf["kind"] = "true_forward";
+  tf["supersedes"] = "order:LAPSED";
+  tf["starts_at"] = date_in(-100);
+  tf["expires_at"] = date_in(-3);
+  s.refused(tf, "/supersedes", "a true_forward adds seats to a live license; license ");
+
+  auto renewal = order("LAPSED-R", 100);
+  renewal["kind"] = "renewal";
+  renewal["supersedes"] = "order:LAPSED";
+  renewal["starts_at"] = date_in(-3);
+  renewal["expires_at"] = date_in(362);
+  r = s.sign({renewal});
+  INFO(r.err);
+  CHECK(r.exit_code == 0);
+
+  // A live license takes a true_forward.
+  auto live = order("LIVE", 100);
+  live["starts_at"] = date_in(-30);
+  live["expires_at"] = date_in(335);
+  REQUIRE(s.sign({live}).exit_code == 0);
+  auto live_tf = order("LIVE-TF", 20);
+  live_tf["kind"] = "true_forward";
+  live_tf["supersedes"] = "order:LIVE";
+  live_tf["starts_at"] = date_in(0);
+  live_tf["expires_at"] = date_in(335);
+  r = s.sign({live_tf});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK(payload_of(app.dir() / "out" / "LIVE-TF.license").at("features").at("users") == 120);
+}

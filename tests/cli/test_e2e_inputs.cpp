@@ -1,0 +1,150 @@
+// Inputs that are not what they should be: a folder, a FIFO, a device, a link
+// that leads nowhere or round in a loop, where a file is expected. Each is a
+// refusal with its path and DESIGN.md's exit code, never a hang, an unbounded
+// read or an internal error (70). Commands that could wait on a FIFO run under
+// timeout(1), so that a regression fails instead of hanging the suite.
+#include "appliance.hpp"
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include <sys/stat.h>
+
+using nlohmann::json;
+using signet::test::TestAppliance;
+
+namespace {
+
+json order(const std::string& id) {
+  return json{{"manifest_version", 1}, {"order_id", id}, {"kind", "new"}, {"channel", "direct"},
+              {"customer", {{"id", "c-" + id}, {"name", "N"}, {"email", "n@example.com"}, {"company", "Co"}}},
+              {"sku", "enterprise"}, {"seats", 10}, {"starts_at", "2026-11-01"}, {"expires_at", "2027-11-01"}};
+}
+
+// Runs `$SIGNET ARGS` in the appliance folder under timeout(1): 124 means it hung.
+signet::test::RunResult bounded(const TestAppliance& app, const std::string& args) {
+  return app.shell("timeout 30 \"$SIGNET\" " + args);
+}
+
+void odd_entries(const std::filesystem::path& dir) {
+  std::filesystem::create_directories(dir);
+  REQUIRE(::mkfifo((dir / "fifo.json").c_str(), 0600) == 0);
+  std::filesystem::create_symlink("self.json", dir / "self.json");       // a loop
+  std::filesystem::create_symlink("/nonexistent/x.json", dir / "gone.jsonl");  // leads nowhere
+}
+
+}  // namespace
+
+TEST_CASE("signet verify reads only a regular file, at most 64 KiB + 1 bytes", "[e2e][inputs]") {
+  TestAppliance app("e2e-verify-inputs");
+  odd_entries(app.dir() / "odd");
+  std::filesystem::create_directory(app.dir() / "folder");
+  const std::string key = " --pubkey '" + app.ed_pem.string() + "'";
+  auto r = bounded(app, "verify folder" + key);
+  CHECK(r.exit_code == 66);
+  CHECK(r.err.find("folder: the license file must be a regular file, not a folder") != std::string::npos);
+  r = bounded(app, "verify /dev/zero" + key);
+  CHECK(r.exit_code == 66);
+  CHECK(r.err.find("/dev/zero: the license file must be a regular file, not a character device") != std::string::npos);
+  r = bounded(app, "verify odd/fifo.json" + key);
+  CHECK(r.exit_code == 66);
+  CHECK(r.err.find("not a FIFO") != std::string::npos);
+  r = bounded(app, "verify odd/self.json" + key);
+  CHECK(r.exit_code == 66);
+  CHECK(r.err.find("odd/self.json: cannot open the license file: Too many levels of symbolic links") != std::string::npos);
+  r = bounded(app, "verify odd/gone.jsonl" + key);
+  CHECK(r.exit_code == 66);
+  // The key file too.
+  r = bounded(app, "verify odd/gone.jsonl --pubkey odd/fifo.json");
+  CHECK(r.exit_code == 66);
+  // A regular file over the limit is read no further than the limit + 1 and refused as malformed.
+  REQUIRE(app.shell("head -c 100000000 /dev/zero > big.license").exit_code == 0);
+  r = bounded(app, "verify big.license" + key);
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("license file larger than 64 KiB") != std::string::npos);
+}
+
+TEST_CASE("signet sign refuses the odd entries of an input folder by path (exit 65), or skips them with --skip-invalid",
+          "[e2e][inputs]") {
+  TestAppliance app("e2e-sign-inputs");
+  odd_entries(app.dir() / "orders");
+  signet::test::write_file(app.dir() / "orders" / "good.json", order("GOOD-1").dump());
+  std::filesystem::create_directory(app.dir() / "orders" / "sub.json");  // a real folder named *.json is searched
+  signet::test::write_file(app.dir() / "orders" / "sub.json" / "inner.json", order("INNER-1").dump());
+  std::filesystem::create_symlink(app.dir() / "orders" / "sub.json", app.dir() / "orders" / "linked.json");
+  signet::test::write_file(app.dir() / "orders" / "notes.txt", "not a manifest: ignored");
+
+  auto r = bounded(app, "sign orders --out out");
+  INFO(r.err);
+  CHECK(r.exit_code == 65);
+  CHECK(r.err.find("refused: orders/fifo.json: /: a FIFO, not a manifest file") != std::string::npos);
+  CHECK(r.err.find("refused: orders/self.json: /: cannot examine: Too many levels of symbolic links") != std::string::npos);
+  CHECK(r.err.find("refused: orders/gone.jsonl: /: a link that leads nowhere") != std::string::npos);
+  CHECK(r.err.find("refused: orders/linked.json: /: a link to a folder") != std::string::npos);
+  CHECK(r.err.find("nothing was signed: 4 problem(s)") != std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(app.dir() / "out" / "GOOD-1.license"));
+  // A bad order beside them is listed in the same round.
+  auto bad = order("BAD-1");
+  bad["seats"] = 0;
+  signet::test::write_file(app.dir() / "orders" / "bad.json", bad.dump());
+  r = bounded(app, "sign orders --out out --dry-run");
+  CHECK(r.exit_code == 65);
+  CHECK(r.err.find("orders/bad.json: order BAD-1: /seats") != std::string::npos);
+  CHECK(r.err.find("nothing was signed: 5 problem(s)") != std::string::npos);
+  std::filesystem::remove(app.dir() / "orders" / "bad.json");
+
+  r = bounded(app, "sign orders --out out --skip-invalid --json --key " + app.ed_kid);
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  const auto s = json::parse(r.out);
+  CHECK(s.at("orders_issued") == 2);
+  REQUIRE(s.at("refused").size() == 4);
+  CHECK(s.at("refused")[0].at("source") == "orders/fifo.json");
+  CHECK(std::filesystem::exists(app.dir() / "out" / "GOOD-1.license"));
+  CHECK(std::filesystem::exists(app.dir() / "out" / "INNER-1.license"));
+
+  // Given directly: a FIFO is refused by path, a link loop is missing input.
+  r = bounded(app, "sign orders/fifo.json --out out");
+  CHECK(r.exit_code == 65);
+  CHECK(r.err.find("orders/fifo.json: /: a FIFO") != std::string::npos);
+  CHECK(bounded(app, "sign orders/self.json --out out").exit_code == 66);
+}
+
+TEST_CASE("a configuration, database, PIN file, key, checkpoint or proof that is not a regular file: a clear refusal",
+          "[e2e][inputs]") {
+  TestAppliance app("e2e-other-inputs");
+  odd_entries(app.dir() / "odd");
+  std::filesystem::create_directory(app.dir() / "folder");
+  auto r = bounded(app, "--config folder key list");
+  CHECK(r.exit_code == 78);
+  CHECK(r.err.find("folder: is a folder, not a configuration file") != std::string::npos);
+  r = bounded(app, "--config odd/fifo.json key list");
+  CHECK(r.exit_code == 78);
+  CHECK(r.err.find("the configuration must be a regular file") != std::string::npos);
+  r = bounded(app, "--config odd/self.json key list");
+  CHECK(r.exit_code == 78);
+  CHECK(r.err.find("Too many levels of symbolic links") != std::string::npos);
+  r = bounded(app, "--pin-file odd/fifo.json audit checkpoint");
+  CHECK(r.exit_code == 78);
+  CHECK(r.err.find("not a regular file") != std::string::npos);
+  for (const std::string db : {"folder", "odd/fifo.json", "odd/self.json", "/dev/zero"}) {
+    INFO(db);
+    r = bounded(app, "audit verify --db " + db);
+    CHECK(r.exit_code == 66);
+    CHECK(r.err.find(db + ": ") != std::string::npos);
+    CHECK(bounded(app, "audit log --db " + db).exit_code == 66);
+  }
+  for (const std::string f : {"folder", "odd/fifo.json", "/dev/zero"}) {
+    INFO(f);
+    CHECK(bounded(app, "audit verify --checkpoint " + f).exit_code == 66);
+    CHECK(bounded(app, "audit verify --pubkey " + f).exit_code == 66);
+    CHECK(bounded(app, "audit verify --export " + f).exit_code == 66);
+    CHECK(bounded(app, "audit verify-proof " + f).exit_code == 66);
+    CHECK(bounded(app, "audit consistency " + f + " " + f).exit_code == 66);
+    CHECK(bounded(app, "audit report --html r.html --checkpoint " + f).exit_code == 66);
+  }
+  // An entry the log does not have is a bad argument, not an unavailable token.
+  r = bounded(app, "audit prove --seq 999999");
+  CHECK(r.exit_code == 65);
+  CHECK(r.err.find("--seq: ") != std::string::npos);
+}

@@ -1,0 +1,120 @@
+// signet verify and the product server: a license whose signature holds but that
+// the server would still refuse (a payload of the wrong shape, a file over its
+// 10,000-byte limit) exits 1 naming the field and the rule. The licenses here
+// are made by a key of the test's own with the OpenSSL CLI, as a careless
+// signer could make them; the vendor's own license keeps passing.
+#include "appliance.hpp"
+
+#include "signet/core/bytes.hpp"
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include <limits>
+
+using nlohmann::json;
+using signet::test::TestAppliance;
+
+namespace {
+
+json vendor_payload() {
+  const auto raw = *signet::base64_decode(
+      signet::test::read_file(signet::test::source_dir() / "tests/fixtures/product-server/mm_test_license.txt"));
+  return json::parse(std::string(raw.begin(), raw.end() - 256));
+}
+
+// A mattermost-encoded license of `payload` signed with foreign.key (RSA-2048,
+// made by OpenSSL): base64(payload || RSASSA-PKCS1-v1_5-SHA512 signature). A
+// signature ending in 0x00 would be cut by the server, so `payload` gets a
+// "nonce" key (ignored by the server) until the signature does not end so.
+void foreign_mattermost(const TestAppliance& app, const std::string& name, json payload) {
+  if (!std::filesystem::exists(app.dir() / "foreign.key"))
+    REQUIRE(app.shell("openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out foreign.key 2>/dev/null && "
+                      "openssl pkey -in foreign.key -pubout -out foreign.pem")
+                .exit_code == 0);
+  for (int nonce = 0; nonce < 8; ++nonce) {
+    if (nonce > 0) payload["nonce"] = nonce;
+    signet::test::write_file(app.dir() / "payload", payload.dump());
+    REQUIRE(app.shell("openssl dgst -sha512 -sign foreign.key -out sig payload").exit_code == 0);
+    const auto sig = signet::test::read_file(app.dir() / "sig");
+    REQUIRE(sig.size() == 256);
+    if (sig.back() == '\0') continue;
+    REQUIRE(app.shell("cat payload sig | base64 -w0 > '" + name + "'").exit_code == 0);
+    return;
+  }
+  FAIL("every signature ended in 0x00");
+}
+
+}  // namespace
+
+TEST_CASE("verify: a signature that holds on a license the product server would refuse exits 1 naming the field",
+          "[e2e][verify][product]") {
+  TestAppliance app("e2e-verify-product");
+  // The well-shaped payload, signed by the foreign key: accepted with that key.
+  foreign_mattermost(app, "good.license", vendor_payload());
+  auto r = app.signet({"verify", "good.license", "--pubkey", "foreign.pem"});
+  INFO(r.err);
+  CHECK(r.exit_code == 0);
+
+  auto users = vendor_payload();
+  users["features"]["users"] = "200000";
+  foreign_mattermost(app, "users.license", users);
+  r = app.signet({"verify", "users.license", "--pubkey", "foreign.pem"});
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("users.license: signature OK, but the product server would refuse it: /features/users must be an integer") !=
+        std::string::npos);
+  CHECK(r.out.empty());
+  r = app.signet({"verify", "users.license", "--pubkey", "foreign.pem", "--json"});
+  CHECK(r.exit_code == 1);
+  const auto j = json::parse(r.out);
+  CHECK(j.at("valid") == false);
+  CHECK(j.at("signature_valid") == true);
+  CHECK(j.at("product_server_refuses")[0].at("pointer") == "/features/users");
+  CHECK(j.at("product_server_refuses")[0].at("rule") == "must be an integer");
+
+  auto several = vendor_payload();
+  several["id"] = "short";
+  several["is_trial"] = "yes";
+  several.erase("customer");
+  foreign_mattermost(app, "several.license", several);
+  r = app.signet({"verify", "several.license", "--pubkey", "foreign.pem"});
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("would refuse it: /id must be 26 letters and digits") != std::string::npos);
+  CHECK(r.err.find("would refuse it: /is_trial must be true or false") != std::string::npos);
+  CHECK(r.err.find("would refuse it: /customer is required") != std::string::npos);
+
+  // Over the server's 10,000 bytes: the signature holds, the server would not take the file.
+  auto big = vendor_payload();
+  big["padding"] = std::string(8000, 'x');
+  foreign_mattermost(app, "big.license", big);
+  REQUIRE(std::filesystem::file_size(app.dir() / "big.license") > 10'000);
+  r = app.signet({"verify", "big.license", "--pubkey", "foreign.pem"});
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("signature OK, but the product server would refuse it: the license file is ") != std::string::npos);
+  CHECK(r.err.find("the product server takes at most 10,000 bytes") != std::string::npos);
+
+  // Dates at the ends of int64 are taken by the server; they are shown, not overflowed.
+  auto far = vendor_payload();
+  far["expires_at"] = std::numeric_limits<std::int64_t>::max();
+  far["starts_at"] = std::numeric_limits<std::int64_t>::min();
+  foreign_mattermost(app, "far.license", far);
+  r = app.signet({"verify", "far.license", "--pubkey", "foreign.pem"});
+  INFO(r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.find("9223372036854775807 ms (outside the years 0001 to 9999)") != std::string::npos);
+  CHECK(r.out.find("-9223372036854775808 ms (outside the years 0001 to 9999)") != std::string::npos);
+
+  // The vendor's own license still passes with the vendor's key, and not after any change.
+  const auto vendor = signet::test::source_dir() / "tests/fixtures/product-server";
+  r = app.signet({"verify", (vendor / "mm_test_license.txt").string(), "--pubkey", (vendor / "mm_test_pubkey.pem").string()});
+  INFO(r.err);
+  CHECK(r.exit_code == 0);
+  const auto text = signet::test::read_file(vendor / "mm_test_license.txt");
+  for (std::size_t i = 0; i < text.size(); i += 97) {
+    auto changed = text;
+    changed[i] = changed[i] == 'A' ? 'B' : 'A';
+    signet::test::write_file(app.dir() / "changed.license", changed);
+    INFO("changed at " << i);
+    CHECK(app.signet({"verify", "changed.license", "--pubkey", (vendor / "mm_test_pubkey.pem").string()}).exit_code == 1);
+  }
+}
