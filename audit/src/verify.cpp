@@ -102,9 +102,16 @@ bool Verifier::check_key_use(const Entry& e) {
   const auto& id = *e.key_id;
   if (!m_generated.contains(id))
     return fail(e.seq, e.kind + " entry made by key " + id + ", which has no earlier key_generated entry in the log");
-  if (const auto it = m_retired.find(id); it != m_retired.end())
-    return fail(e.seq, e.kind + " entry made by key " + id + " after its key_retired entry (seq " +
-                           seq_text(it->second) + ")");
+  if (const auto it = m_retired.find(id); it != m_retired.end()) {
+    // Signet before this rule closed a retirement with a checkpoint signed by
+    // the retired key itself, in the same write: that one checkpoint (the next
+    // seq, the same time) is the old behaviour, not a use after retirement.
+    const bool closes_own_retirement =
+        e.kind == "checkpoint" && e.seq == it->second + 1 && e.at == m_retired_at[id];
+    if (!closes_own_retirement)
+      return fail(e.seq, e.kind + " entry made by key " + id + " after its key_retired entry (seq " +
+                             seq_text(it->second) + ")");
+  }
   return true;
 }
 
@@ -145,7 +152,7 @@ bool Verifier::add(const Entry& e) {
     learn_key(e, record);
     if (e.key_id) m_generated.emplace(*e.key_id, e.seq);
   } else if (e.kind == "key_retired") {
-    if (e.key_id) m_retired.emplace(*e.key_id, e.seq);
+    if (e.key_id && m_retired.emplace(*e.key_id, e.seq).second) m_retired_at[*e.key_id] = e.at;
   }
   const auto leaf = leaf_hash(as_bytes(encoding));
   m_frontier.append(leaf);

@@ -61,7 +61,9 @@ std::string code_point_name(char32_t c) {
 }  // namespace
 
 bool is_control_or_format(char32_t c) noexcept {
-  return c < 0x20 || (c >= 0x7F && c <= 0x9F) || c == 0x061C || (c >= 0x200B && c <= 0x200F) ||
+  // Not the zero-width non-joiner and joiner (U+200C, U+200D): Persian, Indic
+  // scripts and emoji sequences need them, and they reorder nothing.
+  return c < 0x20 || (c >= 0x7F && c <= 0x9F) || c == 0x061C || c == 0x200B || (c >= 0x200E && c <= 0x200F) ||
          (c >= 0x2028 && c <= 0x202E) || (c >= 0x2060 && c <= 0x2064) || (c >= 0x2066 && c <= 0x2069) || c == 0xFEFF;
 }
 

@@ -98,7 +98,8 @@ void rewrite(Database& db, const std::function<bool(const Entry&)>& drop) {
 
 // Appends a checkpoint over every entry, signed by `key`, as someone holding the
 // file and `key` (but not the HSM) would: by hand, through the triggers.
-void forge_checkpoint(Database& db, keystore::SigningKey& key, const std::string& log_id) {
+void forge_checkpoint(Database& db, keystore::SigningKey& key, const std::string& log_id,
+                      std::optional<std::string> at = std::nullopt) {
   Frontier f;
   std::optional<Entry> last;
   read_entries(db, [&](const Entry& e) {
@@ -107,7 +108,9 @@ void forge_checkpoint(Database& db, keystore::SigningKey& key, const std::string
   });
   Entry cp;
   cp.seq = last ? last->seq + 1 : 1;
-  cp.at = format_rfc3339(now_utc());
+  // After the last entry unless told: a later write.
+  cp.at = at ? *at : format_rfc3339(std::max(now_utc(), *parse_rfc3339_utc(last ? last->at : "1970-01-01") +
+                                                            std::chrono::milliseconds(1)));
   cp.kind = "checkpoint";
   cp.actor = "mallory";
   cp.key_id = key.key_id();
@@ -464,6 +467,16 @@ TEST_CASE("verify: an issued or checkpoint entry needs a key announced before it
     CHECK(r.failed_seq == std::optional<std::int64_t>(3));
     CHECK_THAT(r.reason, Catch::Contains("checkpoint entry made by key " + key.key_id() +
                                          " after its key_retired entry (seq 2)"));
+  }
+  SECTION("the checkpoint that closed its own retirement in the same write (Signet before this rule) holds") {
+    const auto written = t.log.append({announce(key), key_event("key_retired", key)}, TempLog::options());
+    forge_checkpoint(t.db, key, t.log.log_id(), written.back().at);
+    CHECK(verify_database(t.path, options).ok);
+    // The same key's next checkpoint does not.
+    forge_checkpoint(t.db, key, t.log.log_id());
+    const auto r = verify_database(t.path, options);
+    CHECK(r.failed_seq == std::optional<std::int64_t>(4));
+    CHECK_THAT(r.reason, Catch::Contains("after its key_retired entry (seq 2)"));
   }
   SECTION("the same log with the retirement's checkpoint made by another key holds") {
     t.log.append(

@@ -148,3 +148,29 @@ TEST_CASE("a configuration, database, PIN file, key, checkpoint or proof that is
   CHECK(r.exit_code == 65);
   CHECK(r.err.find("--seq: ") != std::string::npos);
 }
+
+TEST_CASE("an --out that names a FIFO, a folder or a link is refused (73), never replaced", "[e2e][inputs]") {
+  TestAppliance app("e2e-out-odd");
+  REQUIRE(::mkfifo((app.dir() / "pipe").c_str(), 0600) == 0);
+  std::filesystem::create_directories(app.dir() / "folder");
+  signet::test::write_file(app.dir() / "target.txt", "keep me\n");
+  std::filesystem::create_symlink("target.txt", app.dir() / "link");
+  for (const auto* out : {"pipe", "folder", "link"}) {
+    INFO(out);
+    const auto r = bounded(app, std::string("audit export --format jsonl --out ") + out);
+    CHECK(r.exit_code == 73);
+    CHECK(r.err.find("not a regular file") != std::string::npos);
+  }
+  struct stat st {};
+  REQUIRE(::lstat((app.dir() / "pipe").c_str(), &st) == 0);
+  CHECK(S_ISFIFO(st.st_mode));
+  REQUIRE(::lstat((app.dir() / "link").c_str(), &st) == 0);
+  CHECK(S_ISLNK(st.st_mode));
+  CHECK(signet::test::read_file(app.dir() / "target.txt") == "keep me\n");
+  // A regular file is replaced whole, as before.
+  signet::test::write_file(app.dir() / "old.jsonl", "old\n");
+  CHECK(bounded(app, "audit export --format jsonl --out old.jsonl").exit_code == 0);
+  const auto exported = signet::test::read_file(app.dir() / "old.jsonl");
+  CHECK(exported != "old\n");
+  CHECK(exported.find("signet_audit_export") != std::string::npos);
+}

@@ -174,6 +174,9 @@ TEST_CASE("text may hold any script; notes and reasons may hold newlines and tab
   m["customer"]["company"] = "Société Générale";
   m["notes"] = "line one\n\tline two";
   CHECK(problems_of(m).empty());
+  // Scripts that need the zero-width non-joiner and joiner (Persian, Devanagari, emoji sequences).
+  m["customer"]["name"] = "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645 \u0915\u094d\u200d\u0937 \U0001F469\u200d\U0001F4BB";
+  CHECK(problems_of(m).empty());
   m["kind"] = "reissue";
   m["supersedes"] = "abcdefghijklmnopqrstuvwxyz";
   m["reason"] = "server rebuilt:\n\tnew hardware";
@@ -187,10 +190,10 @@ TEST_CASE("the text rule and the terminal escape agree on every character", "[ma
   CHECK(signet::text_rule_broken("\xc3\x28", false).find("valid UTF-8") != std::string::npos);
   CHECK(signet::text_rule_broken("\xed\xa0\x80", false).find("valid UTF-8") != std::string::npos);  // a surrogate
   CHECK(signet::text_rule_broken("\xc0\xaf", false).find("valid UTF-8") != std::string::npos);      // overlong '/'
-  static constexpr char32_t refused[] = {0x0000, 0x001f, 0x007f, 0x0080, 0x009f, 0x061c, 0x200b, 0x200f,
+  static constexpr char32_t refused[] = {0x0000, 0x001f, 0x007f, 0x0080, 0x009f, 0x061c, 0x200b, 0x200e, 0x200f,
                                          0x2028, 0x202e, 0x2060, 0x2064, 0x2066, 0x2069, 0xfeff};
   for (const char32_t c : refused) CHECK(signet::is_control_or_format(c));
-  static constexpr char32_t allowed[] = {0x0020, 0x007e, 0x00a0, 0x00e9, 0x200a, 0x2027, 0x202f, 0x2065, 0x206a, 0xfffd};
+  static constexpr char32_t allowed[] = {0x0020, 0x007e, 0x00a0, 0x00e9, 0x200a, 0x200c, 0x200d, 0x2027, 0x202f, 0x2065, 0x206a, 0xfffd};
   for (const char32_t c : allowed) CHECK_FALSE(signet::is_control_or_format(c));
   CHECK(signet::escape_for_terminal("C\xc2\x9b" "31mRED\xc2\x85\xe2\x80\xae!") == "C\\u009b31mRED\\u0085\\u202e!");
   CHECK(signet::escape_for_terminal("\x1b[2J a\\b\n\t\r \xff é") == "\\u001b[2J a\\\\b\\n\\t\\r \\xff é");

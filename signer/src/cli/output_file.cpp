@@ -15,6 +15,13 @@ void write_file_atomically(const std::filesystem::path& path, std::string_view c
   auto fail = [&](const std::string& step) {
     return Error(ErrorKind::cant_create, "cannot write " + path.string() + ": " + step + ": " + std::strerror(errno));
   };
+  // A rename replaces whatever has the name: never a device, a FIFO, a folder
+  // or a link (as root, --out /dev/null would otherwise become a regular file).
+  struct stat existing {};
+  if (::lstat(path.c_str(), &existing) == 0 && !S_ISREG(existing.st_mode))
+    throw Error(ErrorKind::cant_create, "cannot write " + path.string() +
+                                            ": it exists and is not a regular file (a device, FIFO, folder or link); "
+                                            "name a new file or a regular one to replace");
   std::string tmpl = (dir / ("." + path.filename().string() + ".XXXXXX")).string();
   const int fd = ::mkstemp(tmpl.data());
   if (fd < 0) throw fail("creating a temporary file");

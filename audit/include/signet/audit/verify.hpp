@@ -63,6 +63,7 @@ class Verifier {
   std::map<std::string, keystore::PublicKey> m_keys;
   std::map<std::string, std::int64_t> m_generated;  // key id -> seq of its key_generated entry
   std::map<std::string, std::int64_t> m_retired;    // key id -> seq of its key_retired entry
+  std::map<std::string, std::string> m_retired_at;  // key id -> time of its key_retired entry
   std::map<std::uint64_t, Json> m_expect;  // external checkpoints by tree size
   bool m_keep = false;
   std::vector<Hash> m_leaves;
