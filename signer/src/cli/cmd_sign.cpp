@@ -15,7 +15,7 @@ struct SignOptions {
   std::vector<std::string> inputs;
   std::string out, key, format;
   bool dry_run = false, skip_invalid = false, json = false;
-  std::size_t chunk = 1000;
+  std::size_t chunk = 500;
   unsigned threads = 0;
 };
 

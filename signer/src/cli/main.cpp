@@ -62,9 +62,10 @@ int main(int argc, char** argv) {
   // A file-size limit or a closed pipe becomes an error with a message, not a silent kill.
   std::signal(SIGXFSZ, SIG_IGN);
   std::signal(SIGPIPE, SIG_IGN);
-  // Signing threads and the background committer would otherwise each get a
-  // malloc arena of their own; two keep a batch of any size in bounded memory.
-  ::mallopt(M_ARENA_MAX, 2);
+  // Bounded malloc arenas keep a batch of any size in bounded memory. Four: the
+  // two signing threads, the committer and the main thread each have one (two
+  // made them wait on each other's arena locks: measured, docs/performance.md).
+  ::mallopt(M_ARENA_MAX, 4);
   CLI::App app{"Signet: an offline license signing authority (PKCS#11 keys, tamper-evident audit log)", "signet"};
   app.set_version_flag("--version", std::string("signet ") + SIGNET_VERSION);
   app.require_subcommand(1);

@@ -291,6 +291,7 @@ void sign_all(std::vector<Job>& jobs, Encoding encoding, keystore::SigningKey& k
       try {
         j.signed_license = sign_license(std::move(j.terms), encoding, key);
         j.record = issued_record(j, encoding);
+        std::string().swap(j.signed_license.payload);  // the record holds it now; the chunk stays small
       } catch (...) {
         j.error = std::current_exception();
       }
@@ -459,7 +460,7 @@ IssueSummary issue_batch(IssueContext& ctx, const IssueRequest& req) {
                                                            "chunk was logged: run the same command again");
         };
         {
-          auto st = db.prepare("SELECT 1 FROM entries WHERE +kind = 'key_retired' AND key_id = ? LIMIT 1");
+          auto st = db.prepare("SELECT 1 FROM entries WHERE kind = 'key_retired' AND key_id = ? LIMIT 1");
           st.bind(1, ctx.key.key_id());
           if (st.step()) throw meanwhile("key " + ctx.key.key_id() + " was retired");
         }

@@ -99,6 +99,19 @@ void OutputFolder::write_all(const std::vector<OutputFile>& files) {
   if (::fsync(dir.get()) != 0) fail(errno, "cannot flush folder", m_dir);
 }
 
+bool OutputFolder::link_unnamed(int fd, int dir, const std::string& name) {
+  // linkat(fd, "", AT_EMPTY_PATH) names the file without resolving a path
+  // through /proc; kernels before 6.10 allow it only with CAP_DAC_READ_SEARCH,
+  // and then /proc/self/fd/N does the same.
+  if (m_empty_path) {
+    if (::linkat(fd, "", dir, name.c_str(), AT_EMPTY_PATH) == 0) return true;
+    if (errno != EPERM && errno != ENOENT && errno != EINVAL) return false;
+    m_empty_path = false;
+  }
+  const auto proc = "/proc/self/fd/" + std::to_string(fd);
+  return ::linkat(AT_FDCWD, proc.c_str(), dir, name.c_str(), AT_SYMLINK_FOLLOW) == 0;
+}
+
 bool OutputFolder::write_unnamed(int dir, std::span<const OutputFile> files) {
   std::vector<Fd> fds;
   fds.reserve(files.size());
@@ -120,12 +133,12 @@ bool OutputFolder::write_unnamed(int dir, std::span<const OutputFile> files) {
   // get their names, complete: none is ever seen half-written.
   if (::syncfs(fds.front().get()) != 0) fail(errno, "cannot flush", m_dir);
   for (std::size_t k = 0; k < files.size(); ++k) {
-    const auto proc = "/proc/self/fd/" + std::to_string(fds[k].get());
-    if (::linkat(AT_FDCWD, proc.c_str(), dir, files[k].name.c_str(), AT_SYMLINK_FOLLOW) == 0) continue;
+    const int fd = fds[k].get();
+    if (link_unnamed(fd, dir, files[k].name)) continue;
     if (errno != EEXIST) fail(errno, "cannot name", m_dir / files[k].name);
     // A file of that name is there (a rerun re-emitting it): replace it whole.
     const auto temp = temp_name(files[k].name);
-    if (::linkat(AT_FDCWD, proc.c_str(), dir, temp.c_str(), AT_SYMLINK_FOLLOW) != 0) fail(errno, "cannot name", m_dir / temp);
+    if (!link_unnamed(fd, dir, temp)) fail(errno, "cannot name", m_dir / temp);
     if (::renameat(dir, temp.c_str(), dir, files[k].name.c_str()) != 0) {
       const int err = errno;
       ::unlinkat(dir, temp.c_str(), 0);

@@ -44,9 +44,12 @@ class OutputFolder {
   bool write_unnamed(int dir, std::span<const OutputFile> files);
   void write_renamed(int dir, std::span<const OutputFile> files);
   void write_content(int fd, const OutputFile& file) const;
+  // Gives an unnamed file a name in the folder; false with errno set when it cannot.
+  bool link_unnamed(int fd, int dir, const std::string& name);
 
   std::filesystem::path m_dir;
-  std::size_t m_group = 0;  // unnamed files per flush; 0: temporary names and renames
+  std::size_t m_group = 0;    // unnamed files per flush; 0: temporary names and renames
+  bool m_empty_path = true;   // linkat(AT_EMPTY_PATH) works here (else /proc/self/fd)
 };
 
 }  // namespace signet::issue

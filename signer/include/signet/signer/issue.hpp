@@ -32,7 +32,7 @@ struct IssueRequest {
   bool dry_run = false;
   bool skip_invalid = false;
   bool progress = false;         // a progress bar on stderr (on a terminal)
-  std::size_t chunk_size = 1000; // orders per transaction
+  std::size_t chunk_size = 500;  // orders per transaction (three chunks are in flight at once)
   unsigned threads = 0;          // signing threads; 0 = one per core
   // The orders validated in pass 1 are kept for pass 2 up to about this much
   // memory; a larger batch is read a second time (and must read the same).
