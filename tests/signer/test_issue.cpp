@@ -261,3 +261,28 @@ TEST_CASE("supersedes_license ends every issued record, where the log's index fi
   REQUIRE(plan.step());
   CHECK(plan.column_text(3).find("entries_by_superseded_tail") != std::string::npos);
 }
+
+TEST_CASE("a new order another signet issues while this one signs it is not issued twice", "[issue]") {
+  Appliance app;
+  KeyWithInterlude signing(app.key, [&] {
+    // The same order, signed and committed by another process first.
+    auto db2 = signet::Database::open(app.db_path, signet::Database::Mode::read_write);
+    signet::audit::Log other_log(db2);
+    signet::IssueRequest req;
+    req.inputs = {app.dir / "same.jsonl"};
+    signet::test::write_file(req.inputs[0], order("TWICE").dump() + "\n");
+    req.out_dir = app.dir / "out-other";
+    req.encoding = signet::Encoding::signet;
+    signet::IssueContext ctx{db2, other_log, *app.key, *app.key, app.append(), signet::ReadOptions{}, nullptr};
+    signet::issue_batch(ctx, req);
+  });
+  try {
+    app.issue({order("TWICE")}, signing);
+    FAIL("the order was committed twice");
+  } catch (const signet::Error& e) {
+    INFO(e.what());
+    CHECK(e.kind() == signet::ErrorKind::busy);
+    CHECK(std::string(e.what()).find("order TWICE was issued") != std::string::npos);
+  }
+  CHECK(app.log.issued_for_order("TWICE").size() == 1);
+}

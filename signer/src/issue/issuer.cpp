@@ -343,6 +343,10 @@ IssueSummary issue_batch(IssueContext& ctx, const IssueRequest& req) {
   std::set<std::string> refused_sources;
   std::size_t valid = 0;
   std::vector<Order> kept;
+  // Kept orders that pass 1 found new and superseding nothing: pass 2 signs them
+  // without asking the log again (the commit's precheck still catches an order
+  // another signet issued meanwhile).
+  std::vector<bool> kept_plain;
   bool keep = !req.dry_run;
   std::size_t kept_bytes = 0;
   // What each valid order was, for a batch read a second time: pass 2 must see
@@ -368,7 +372,9 @@ IssueSummary issue_batch(IssueContext& ctx, const IssueRequest& req) {
           if (kept_bytes > req.keep_bytes) {
             keep = false;
             std::vector<Order>().swap(kept);
+            std::vector<bool>().swap(kept_plain);
           } else {
+            kept_plain.push_back(!already && !o.supersedes);
             kept.push_back(std::move(o));
           }
         },
@@ -395,17 +401,20 @@ IssueSummary issue_batch(IssueContext& ctx, const IssueRequest& req) {
   // its own commit.
   // Check an order again against the log (another signet may have changed it
   // since pass 1) and turn it into jobs, or into re-emitted files.
-  auto prepare = [&](std::vector<Order> orders) {
+  auto prepare = [&](std::vector<Order> orders, const std::vector<bool>& plain) {
     Chunk c;
     c.orders = std::move(orders);
     c.orders_read = c.orders.size();
     const auto now = now_utc();
     Validator validator(ctx, now);
-    for (const auto& o : c.orders) {
+    for (std::size_t i = 0; i < c.orders.size(); ++i) {
+      const auto& o = c.orders[i];
       bool already = false;
       std::optional<Superseded> sup;
-      auto problems = validator.check(o, already, &sup);
-      if (!problems.empty()) throw ManifestError(std::move(problems));  // the log changed since pass 1
+      if (i >= plain.size() || !plain[i]) {
+        auto problems = validator.check(o, already, &sup);
+        if (!problems.empty()) throw ManifestError(std::move(problems));  // the log changed since pass 1
+      }
       if (already) {
         for (const auto& e : ctx.log.issued_for_order(o.order_id)) {
           auto file = reemitted_file(o, e, ctx);
@@ -512,22 +521,24 @@ IssueSummary issue_batch(IssueContext& ctx, const IssueRequest& req) {
     committing = std::async(std::launch::async, commit, std::move(c));
     progress.update(done);
   };
-  auto flush = [&](std::vector<Order> orders) {
+  auto flush = [&](std::vector<Order> orders, const std::vector<bool>& plain) {
     if (orders.empty()) return;
-    Chunk c = prepare(std::move(orders));
+    Chunk c = prepare(std::move(orders), plain);
     hand_over();
     signing_chunk = std::move(c);
     signing = std::async(std::launch::async, [&] { sign_all(signing_chunk->jobs, req.encoding, ctx.key, threads); });
   };
 
   std::vector<Order> chunk;
-  const auto add = [&](Order&& o) {
+  std::vector<bool> chunk_plain;
+  const auto add = [&](Order&& o, bool plain) {
     chunk.push_back(std::move(o));
-    if (chunk.size() >= req.chunk_size) flush(std::exchange(chunk, {}));
+    chunk_plain.push_back(plain);
+    if (chunk.size() >= req.chunk_size) flush(std::exchange(chunk, {}), std::exchange(chunk_plain, {}));
   };
   if (keep) {
     std::vector<Sha256Digest>().swap(validated);
-    for (auto& o : kept) add(std::move(o));
+    for (std::size_t i = 0; i < kept.size(); ++i) add(std::move(kept[i]), kept_plain[i]);
     std::vector<Order>().swap(kept);
   } else {
     std::size_t seen = 0;
@@ -541,14 +552,14 @@ IssueSummary issue_batch(IssueContext& ctx, const IssueRequest& req) {
           if (refused_sources.contains(o.source)) return;
           if (seen >= validated.size() || validated[seen] != order_digest(o)) throw changed(o.source);
           ++seen;
-          add(std::move(o));
+          add(std::move(o), false);
         },
         [&](ManifestProblem&& p) {
           if (!refused_sources.contains(p.source)) throw changed(p.source);
         });
     if (seen != validated.size()) throw changed(files.empty() ? std::string("the batch") : files.back().string());
   }
-  flush(std::exchange(chunk, {}));
+  flush(std::exchange(chunk, {}), std::exchange(chunk_plain, {}));
   hand_over();
   if (committing.valid()) committing.get();
   progress.finish();

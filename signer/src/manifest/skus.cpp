@@ -21,7 +21,9 @@ const std::vector<std::string>& feature_names() {
   return names;
 }
 
-std::map<std::string, bool> sku_features(const std::string& sku) {
+namespace {
+
+std::map<std::string, bool> defaults_of(const std::string& sku) {
   static const std::set<std::string> professional = {
       "ldap", "mfa", "google_oauth", "office365_oauth", "openid", "saml", "guest_accounts",
       "guest_accounts_permissions", "announcement", "theme_management", "mhpns", "enterprise_plugins"};
@@ -42,6 +44,19 @@ std::map<std::string, bool> sku_features(const std::string& sku) {
   out["future_features"] = false;
   out["auto_translation"] = false;
   return out;
+}
+
+}  // namespace
+
+std::map<std::string, bool> sku_features(const std::string& sku) {
+  // Worked out once per SKU (this runs for every license signed).
+  static const std::map<std::string, std::map<std::string, bool>> by_sku = [] {
+    std::map<std::string, std::map<std::string, bool>> m;
+    for (const char* s : {"professional", "enterprise", "advanced", "entry", "E10", "E20"}) m[s] = defaults_of(s);
+    return m;
+  }();
+  const auto it = by_sku.find(sku);
+  return it != by_sku.end() ? it->second : defaults_of(sku);
 }
 
 std::string sku_display_name(const std::string& sku) {
