@@ -311,13 +311,13 @@ void Log::for_each(const std::function<void(const Entry&)>& fn) const { read_ent
 
 std::vector<Entry> Log::issued_for_order(const std::string& order_id) const {
   std::vector<Entry> out;
-  read_entries(m_db, [&](const Entry& e) { out.push_back(e); }, "order_id = ? AND +kind = 'issued'", {order_id});
+  read_entries(m_db, [&](const Entry& e) { out.push_back(e); }, "order_id = ? AND kind = 'issued'", {order_id});
   return out;
 }
 
 std::optional<Entry> Log::issued_license(const std::string& license_id) const {
   std::optional<Entry> out;
-  read_entries(m_db, [&](const Entry& e) { out = e; }, "license_id = ? AND +kind = 'issued'", {license_id});
+  read_entries(m_db, [&](const Entry& e) { out = e; }, "license_id = ? AND kind = 'issued'", {license_id});
   return out;
 }
 

@@ -1223,3 +1223,27 @@ TEST_CASE("an export of a log truncated behind the triggers does not verify", "[
   CHECK_FALSE(r.ok);
   CHECK(r.failed_seq == std::optional<std::int64_t>(5));
 }
+
+TEST_CASE("the per-order lookups of a signing run use an index, without a sort, however many entries are issued",
+          "[audit][log][plan]") {
+  TempLog t;
+  std::vector<NewEntry> batch;
+  for (int i = 0; i < 200; ++i) batch.push_back(TempLog::note("n" + std::to_string(i)));
+  t.log.append(std::move(batch), TempLog::options());
+  // The queries of Log::issued_for_order, Log::issued_license and Log::is_revoked.
+  const std::string cols = "seq, at, kind, actor, order_id, license_id, key_id, record, prev_hash, hash";
+  const std::vector<std::pair<std::string, std::string>> queries = {
+      {"SELECT " + cols + " FROM entries WHERE order_id = ? AND kind = 'issued' ORDER BY seq", "entries_by_order"},
+      {"SELECT " + cols + " FROM entries WHERE license_id = ? AND kind = 'issued' ORDER BY seq", "entries_by_license"},
+      {"SELECT 1 FROM entries WHERE license_id = ? AND +kind = 'revoked' LIMIT 1", "entries_by_license"},
+      {"SELECT 1 FROM entries WHERE kind = 'key_retired' AND key_id = ? LIMIT 1", "entries_by_kind"}};
+  for (const auto& [sql, index] : queries) {
+    INFO(sql);
+    auto st = t.db.prepare("EXPLAIN QUERY PLAN " + sql);
+    std::string plan;
+    while (st.step()) plan += st.column_text(3) + "\n";
+    CHECK_THAT(plan, Catch::Contains(index));
+    CHECK_THAT(plan, !Catch::Contains("TEMP B-TREE"));
+    CHECK_THAT(plan, !Catch::Contains("SCAN entries"));
+  }
+}

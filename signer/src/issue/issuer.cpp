@@ -353,6 +353,9 @@ IssueSummary issue_batch(IssueContext& ctx, const IssueRequest& req) {
   // exactly the orders pass 1 validated (a file changed in between is refused).
   std::vector<Sha256Digest> validated;
   {
+    // One read transaction for the whole pass: every order is checked against
+    // the same snapshot of the log, without a lock taken and released per lookup.
+    Transaction snapshot(ctx.db, Transaction::Kind::deferred);
     Validator validator(ctx, now_utc());
     read_orders(
         files, read,
@@ -382,6 +385,7 @@ IssueSummary issue_batch(IssueContext& ctx, const IssueRequest& req) {
           refused_sources.insert(p.source);
           summary.refused.push_back(std::move(p));
         });
+    snapshot.commit();
   }
   if (!summary.refused.empty() && !req.skip_invalid) throw ManifestError(summary.refused);
   if (req.dry_run) return summary;
@@ -406,6 +410,7 @@ IssueSummary issue_batch(IssueContext& ctx, const IssueRequest& req) {
     c.orders = std::move(orders);
     c.orders_read = c.orders.size();
     const auto now = now_utc();
+    Transaction snapshot(ctx.db, Transaction::Kind::deferred);  // one snapshot per chunk (see pass 1)
     Validator validator(ctx, now);
     for (std::size_t i = 0; i < c.orders.size(); ++i) {
       const auto& o = c.orders[i];
@@ -436,6 +441,7 @@ IssueSummary issue_batch(IssueContext& ctx, const IssueRequest& req) {
       }
       ++summary.orders_issued;
     }
+    snapshot.commit();
     return c;
   };
 
