@@ -1,12 +1,18 @@
 #include "signet/core/crypto.hpp"
 #include "signet/keystore/keys.hpp"
 
+#include <openssl/asn1.h>
+#include <openssl/core_names.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
+#include <openssl/param_build.h>
 #include <openssl/x509.h>
 #include <sodium.h>
 
+#include <algorithm>
+#include <array>
 #include <fstream>
 #include <iterator>
 
@@ -45,12 +51,113 @@ std::optional<Algorithm> parse_algorithm(std::string_view text) noexcept {
   return std::nullopt;
 }
 
+namespace {
+
+struct PkeyFree {
+  void operator()(EVP_PKEY* key) const noexcept { ::EVP_PKEY_free(key); }
+};
+struct PkeyCtxFree {
+  void operator()(EVP_PKEY_CTX* ctx) const noexcept { ::EVP_PKEY_CTX_free(ctx); }
+};
+struct SequenceFree {
+  void operator()(ASN1_SEQUENCE_ANY* seq) const noexcept { sk_ASN1_TYPE_pop_free(seq, ::ASN1_TYPE_free); }
+};
+struct BnFree {
+  void operator()(BIGNUM* bn) const noexcept { ::BN_free(bn); }
+};
+struct ParamBldFree {
+  void operator()(OSSL_PARAM_BLD* bld) const noexcept { ::OSSL_PARAM_BLD_free(bld); }
+};
+struct ParamFree {
+  void operator()(OSSL_PARAM* params) const noexcept { ::OSSL_PARAM_free(params); }
+};
+using Sequence = std::unique_ptr<ASN1_SEQUENCE_ANY, SequenceFree>;
+
+// The SubjectPublicKeyInfo of every Ed25519 key starts with these 12 bytes
+// (RFC 8410 section 4): SEQUENCE { SEQUENCE { OID 1.3.101.112 }, BIT STRING (0 unused bits, 32 bytes) }.
+constexpr std::array<unsigned char, 12> kEd25519SpkiPrefix{0x30, 0x2a, 0x30, 0x05, 0x06, 0x03,
+                                                           0x2b, 0x65, 0x70, 0x03, 0x21, 0x00};
+
+// A DER SEQUENCE of `count` elements, parsed with OpenSSL's generic ASN.1
+// reader, that re-encodes to exactly its input (so it is DER, not merely BER).
+Sequence der_sequence(const unsigned char* data, long length, int count) {
+  const unsigned char* p = data;
+  Sequence seq(::d2i_ASN1_SEQUENCE_ANY(nullptr, &p, length));
+  if (!seq || p != data + length || sk_ASN1_TYPE_num(seq.get()) != count) return nullptr;
+  unsigned char* out = nullptr;
+  const int len = ::i2d_ASN1_SEQUENCE_ANY(seq.get(), &out);
+  const bool same = len == length && std::equal(out, out + len, data);
+  ::OPENSSL_free(out);
+  return same ? std::move(seq) : nullptr;
+}
+
+// The key of an RSA SubjectPublicKeyInfo in DER (RFC 3279 section 2.3.1),
+// built from its modulus and exponent with the key manager alone.
+std::unique_ptr<EVP_PKEY, PkeyFree> rsa_from_spki(ByteView der) {
+  Sequence spki = der_sequence(der.data(), static_cast<long>(der.size()), 2);
+  if (!spki) return nullptr;
+  const ASN1_TYPE* alg = sk_ASN1_TYPE_value(spki.get(), 0);
+  const ASN1_TYPE* bits = sk_ASN1_TYPE_value(spki.get(), 1);
+  if (alg->type != V_ASN1_SEQUENCE || bits->type != V_ASN1_BIT_STRING) return nullptr;
+  Sequence id = der_sequence(alg->value.sequence->data, alg->value.sequence->length, 2);
+  if (!id) return nullptr;
+  const ASN1_TYPE* oid = sk_ASN1_TYPE_value(id.get(), 0);
+  const ASN1_TYPE* null = sk_ASN1_TYPE_value(id.get(), 1);
+  if (oid->type != V_ASN1_OBJECT || ::OBJ_obj2nid(oid->value.object) != NID_rsaEncryption ||
+      null->type != V_ASN1_NULL) {
+    return nullptr;
+  }
+  const ASN1_BIT_STRING* content = bits->value.bit_string;
+  if ((content->flags & ASN1_STRING_FLAG_BITS_LEFT) != 0 && (content->flags & 0x07) != 0) return nullptr;
+  Sequence rsa = der_sequence(content->data, content->length, 2);
+  if (!rsa) return nullptr;
+  const ASN1_TYPE* n_int = sk_ASN1_TYPE_value(rsa.get(), 0);
+  const ASN1_TYPE* e_int = sk_ASN1_TYPE_value(rsa.get(), 1);
+  if (n_int->type != V_ASN1_INTEGER || e_int->type != V_ASN1_INTEGER) return nullptr;  // negatives are V_ASN1_NEG_INTEGER
+  std::unique_ptr<BIGNUM, BnFree> n(::ASN1_INTEGER_to_BN(n_int->value.integer, nullptr));
+  std::unique_ptr<BIGNUM, BnFree> e(::ASN1_INTEGER_to_BN(e_int->value.integer, nullptr));
+  std::unique_ptr<OSSL_PARAM_BLD, ParamBldFree> bld(::OSSL_PARAM_BLD_new());
+  if (!n || !e || !bld || ::OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_N, n.get()) != 1 ||
+      ::OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_E, e.get()) != 1) {
+    return nullptr;
+  }
+  std::unique_ptr<OSSL_PARAM, ParamFree> params(::OSSL_PARAM_BLD_to_param(bld.get()));
+  std::unique_ptr<EVP_PKEY_CTX, PkeyCtxFree> ctx(::EVP_PKEY_CTX_new_from_name(nullptr, "RSA", nullptr));
+  EVP_PKEY* key = nullptr;
+  if (!params || !ctx || ::EVP_PKEY_fromdata_init(ctx.get()) != 1 ||
+      ::EVP_PKEY_fromdata(ctx.get(), &key, EVP_PKEY_PUBLIC_KEY, params.get()) != 1) {
+    ::EVP_PKEY_free(key);
+    return nullptr;
+  }
+  return std::unique_ptr<EVP_PKEY, PkeyFree>(key);
+}
+
+}  // namespace
+
 PublicKey PublicKey::from_der(ByteView spki_der) {
-  const unsigned char* p = spki_der.data();
-  EVP_PKEY* raw = ::d2i_PUBKEY(nullptr, &p, static_cast<long>(spki_der.size()));
-  if (raw == nullptr || p != spki_der.data() + spki_der.size()) {
-    ::EVP_PKEY_free(raw);
-    throw KeyError(ErrorKind::bad_data, "not a SubjectPublicKeyInfo DER public key");
+  // Canonical DER of an Ed25519 or RSA key, the form Signet and OpenSSL write,
+  // is read without OpenSSL 3's decoder and encoder machinery (whose set-up is
+  // most of a `signet verify` process's own time) and keeps its bytes as the
+  // key id's input. Anything else goes through d2i_PUBKEY and is re-encoded,
+  // so that the key id never depends on how the input was encoded.
+  std::unique_ptr<EVP_PKEY, PkeyFree> fast;
+  if (spki_der.size() == kEd25519SpkiPrefix.size() + kEd25519PublicKeyBytes &&
+      std::equal(kEd25519SpkiPrefix.begin(), kEd25519SpkiPrefix.end(), spki_der.data())) {
+    fast.reset(::EVP_PKEY_new_raw_public_key_ex(nullptr, "ED25519", nullptr,
+                                                spki_der.data() + kEd25519SpkiPrefix.size(), kEd25519PublicKeyBytes));
+  } else if (spki_der.size() > 2 && spki_der[0] == 0x30) {
+    fast = rsa_from_spki(spki_der);
+  }
+  ::ERR_clear_error();
+  EVP_PKEY* raw = fast.release();
+  const bool canonical = raw != nullptr;
+  if (raw == nullptr) {
+    const unsigned char* p = spki_der.data();
+    raw = ::d2i_PUBKEY(nullptr, &p, static_cast<long>(spki_der.size()));
+    if (raw == nullptr || p != spki_der.data() + spki_der.size()) {
+      ::EVP_PKEY_free(raw);
+      throw KeyError(ErrorKind::bad_data, "not a SubjectPublicKeyInfo DER public key");
+    }
   }
   PublicKey key;
   key.m_pkey.reset(raw, ::EVP_PKEY_free);
@@ -74,12 +181,15 @@ PublicKey PublicKey::from_der(ByteView spki_der) {
   } else {
     throw KeyError(ErrorKind::bad_data, "unsupported public key type: only Ed25519 and RSA are supported");
   }
-  // Re-encode so that the key id does not depend on how the input was encoded.
-  unsigned char* out = nullptr;
-  const int len = ::i2d_PUBKEY(raw, &out);
-  if (len <= 0) throw KeyError(ErrorKind::software, "i2d_PUBKEY failed");
-  key.m_der.assign(out, out + len);
-  ::OPENSSL_free(out);
+  if (canonical) {
+    key.m_der.assign(spki_der.begin(), spki_der.end());
+  } else {
+    unsigned char* out = nullptr;
+    const int len = ::i2d_PUBKEY(raw, &out);
+    if (len <= 0) throw KeyError(ErrorKind::software, "i2d_PUBKEY failed");
+    key.m_der.assign(out, out + len);
+    ::OPENSSL_free(out);
+  }
   key.m_key_id = to_hex(sha256(key.m_der));
   return key;
 }
@@ -87,14 +197,22 @@ PublicKey PublicKey::from_der(ByteView spki_der) {
 PublicKey PublicKey::from_pem(std::string_view pem) {
   std::unique_ptr<BIO, BioFree> bio(::BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
   if (!bio) throw KeyError(ErrorKind::software, "BIO_new_mem_buf failed");
-  EVP_PKEY* raw = ::PEM_read_bio_PUBKEY(bio.get(), nullptr, nullptr, nullptr);
-  if (raw == nullptr) throw KeyError(ErrorKind::bad_data, "not a 'BEGIN PUBLIC KEY' PEM public key");
-  unsigned char* out = nullptr;
-  const int len = ::i2d_PUBKEY(raw, &out);
-  ::EVP_PKEY_free(raw);
-  if (len <= 0) throw KeyError(ErrorKind::software, "i2d_PUBKEY failed");
-  const Bytes der(out, out + len);
-  ::OPENSSL_free(out);
+  // Only the armour is undone here (the first "PUBLIC KEY" block, base64);
+  // from_der parses the DER. PEM_read_bio_PUBKEY would do the same through
+  // OpenSSL 3's decoder and encoder machinery, whose set-up is most of a
+  // `signet verify` process's own time. An encrypted block is refused, never
+  // prompted for: the password callback declines.
+  unsigned char* data = nullptr;
+  long len = 0;
+  const auto no_password = [](char*, int, int, void*) -> int { return -1; };
+  if (::PEM_bytes_read_bio(&data, &len, nullptr, PEM_STRING_PUBLIC, bio.get(), no_password, nullptr) != 1 ||
+      len <= 0) {
+    ::OPENSSL_free(data);
+    ::ERR_clear_error();
+    throw KeyError(ErrorKind::bad_data, "not a 'BEGIN PUBLIC KEY' PEM public key");
+  }
+  const Bytes der(data, data + len);
+  ::OPENSSL_free(data);
   return from_der(der);
 }
 
@@ -118,8 +236,8 @@ PublicKey PublicKey::from_file(const std::filesystem::path& path) {
 
 std::string PublicKey::pem() const {
   std::unique_ptr<BIO, BioFree> bio(::BIO_new(::BIO_s_mem()));
-  if (!bio || ::PEM_write_bio_PUBKEY(bio.get(), m_pkey.get()) != 1) {
-    throw KeyError(ErrorKind::software, "PEM_write_bio_PUBKEY failed");
+  if (!bio || ::PEM_write_bio(bio.get(), PEM_STRING_PUBLIC, "", m_der.data(), static_cast<long>(m_der.size())) <= 0) {
+    throw KeyError(ErrorKind::software, "PEM_write_bio failed");
   }
   char* data = nullptr;
   const long len = BIO_get_mem_data(bio.get(), &data);
