@@ -222,7 +222,11 @@ orders during development; the table above is from this run.
   Signet's own CPU per license is thus about $(calc "$cpu_ed - $tokcpu_ed" 0) µs (Ed25519 run) and $(calc "$cpu_rsa - $tokcpu_rsa" 0) µs (RSA run).
 - **Signet's own time per license**, in order: creating each license file
   durably (O_TMPFILE, write, linkat; about 40-50 µs of system time per file on
-  this ext4, the largest single cost and inherent to one file per license),
+  this ext4, the largest single cost and inherent to one file per license;
+  for a few minutes after many files were deleted on the same file system,
+  ext4 skips the recently freed inodes and reads their inode tables, and a
+  10,000-order batch took two to three times as long: this benchmark deletes
+  nothing before it measures),
   SQLite's insert of the issued entry with its indexes and the two SHA-256 of
   the chain (30-40 µs), reading and validating the manifest, building the
   payload, the random license id. Fixed on the way, measured with callgrind
