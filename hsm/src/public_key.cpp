@@ -1,9 +1,8 @@
 #include "p11.hpp"
+#include "signet/core/openssl.hpp"
 
 #include <openssl/bn.h>
-#include <openssl/core_names.h>
 #include <openssl/evp.h>
-#include <openssl/param_build.h>
 #include <openssl/x509.h>
 
 #include <array>
@@ -13,22 +12,6 @@ namespace signet::hsm {
 using detail::check;
 
 namespace {
-
-struct PkeyFree {
-  void operator()(EVP_PKEY* p) const noexcept { ::EVP_PKEY_free(p); }
-};
-struct BnFree {
-  void operator()(BIGNUM* p) const noexcept { ::BN_free(p); }
-};
-struct BldFree {
-  void operator()(OSSL_PARAM_BLD* p) const noexcept { ::OSSL_PARAM_BLD_free(p); }
-};
-struct ParamFree {
-  void operator()(OSSL_PARAM* p) const noexcept { ::OSSL_PARAM_free(p); }
-};
-struct CtxFree {
-  void operator()(EVP_PKEY_CTX* p) const noexcept { ::EVP_PKEY_CTX_free(p); }
-};
 
 Bytes get_attribute(CK_FUNCTION_LIST* fn, CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object,
                     CK_ATTRIBUTE_TYPE type, const char* name) {
@@ -51,21 +34,10 @@ Bytes spki_der(EVP_PKEY* pkey) {
 }
 
 Bytes rsa_spki(const Bytes& modulus, const Bytes& exponent) {
-  std::unique_ptr<BIGNUM, BnFree> n(::BN_bin2bn(modulus.data(), static_cast<int>(modulus.size()), nullptr));
-  std::unique_ptr<BIGNUM, BnFree> e(::BN_bin2bn(exponent.data(), static_cast<int>(exponent.size()), nullptr));
-  std::unique_ptr<OSSL_PARAM_BLD, BldFree> bld(::OSSL_PARAM_BLD_new());
-  if (!n || !e || !bld || ::OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_N, n.get()) != 1 ||
-      ::OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_E, e.get()) != 1) {
-    throw HsmError(ErrorKind::software, "building RSA public key parameters failed");
-  }
-  std::unique_ptr<OSSL_PARAM, ParamFree> params(::OSSL_PARAM_BLD_to_param(bld.get()));
-  std::unique_ptr<EVP_PKEY_CTX, CtxFree> ctx(::EVP_PKEY_CTX_new_from_name(nullptr, "RSA", nullptr));
-  EVP_PKEY* raw = nullptr;
-  if (!params || !ctx || ::EVP_PKEY_fromdata_init(ctx.get()) != 1 ||
-      ::EVP_PKEY_fromdata(ctx.get(), &raw, EVP_PKEY_PUBLIC_KEY, params.get()) != 1) {
-    throw HsmError(ErrorKind::software, "EVP_PKEY_fromdata(RSA) failed");
-  }
-  std::unique_ptr<EVP_PKEY, PkeyFree> pkey(raw);
+  const openssl::Bn n(::BN_bin2bn(modulus.data(), static_cast<int>(modulus.size()), nullptr));
+  const openssl::Bn e(::BN_bin2bn(exponent.data(), static_cast<int>(exponent.size()), nullptr));
+  const openssl::Pkey pkey = openssl::rsa_public_key(n.get(), e.get());
+  if (!pkey) throw HsmError(ErrorKind::software, "EVP_PKEY_fromdata(RSA) failed");
   return spki_der(pkey.get());
 }
 
@@ -102,7 +74,7 @@ Bytes Token::public_key_der(const KeyPair& key) const {
     throw HsmError(ErrorKind::unavailable, "key '" + key.label + "' is an Edwards key on another curve than Ed25519");
   }
   const Bytes point = ed25519_point(get_attribute(fn, session.get(), key.public_handle, CKA_EC_POINT, "CKA_EC_POINT"));
-  std::unique_ptr<EVP_PKEY, PkeyFree> pkey(
+  const openssl::Pkey pkey(
       ::EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr, point.data(), point.size()));
   if (!pkey) throw HsmError(ErrorKind::software, "EVP_PKEY_new_raw_public_key(Ed25519) failed");
   return spki_der(pkey.get());

@@ -1,13 +1,12 @@
 #include "signet/core/crypto.hpp"
+#include "signet/core/openssl.hpp"
 #include "signet/keystore/keys.hpp"
 
 #include <openssl/asn1.h>
-#include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
-#include <openssl/param_build.h>
 #include <openssl/x509.h>
 #include <sodium.h>
 
@@ -53,23 +52,8 @@ std::optional<Algorithm> parse_algorithm(std::string_view text) noexcept {
 
 namespace {
 
-struct PkeyFree {
-  void operator()(EVP_PKEY* key) const noexcept { ::EVP_PKEY_free(key); }
-};
-struct PkeyCtxFree {
-  void operator()(EVP_PKEY_CTX* ctx) const noexcept { ::EVP_PKEY_CTX_free(ctx); }
-};
 struct SequenceFree {
   void operator()(ASN1_SEQUENCE_ANY* seq) const noexcept { sk_ASN1_TYPE_pop_free(seq, ::ASN1_TYPE_free); }
-};
-struct BnFree {
-  void operator()(BIGNUM* bn) const noexcept { ::BN_free(bn); }
-};
-struct ParamBldFree {
-  void operator()(OSSL_PARAM_BLD* bld) const noexcept { ::OSSL_PARAM_BLD_free(bld); }
-};
-struct ParamFree {
-  void operator()(OSSL_PARAM* params) const noexcept { ::OSSL_PARAM_free(params); }
 };
 using Sequence = std::unique_ptr<ASN1_SEQUENCE_ANY, SequenceFree>;
 
@@ -93,7 +77,7 @@ Sequence der_sequence(const unsigned char* data, long length, int count) {
 
 // The key of an RSA SubjectPublicKeyInfo in DER (RFC 3279 section 2.3.1),
 // built from its modulus and exponent with the key manager alone.
-std::unique_ptr<EVP_PKEY, PkeyFree> rsa_from_spki(ByteView der) {
+openssl::Pkey rsa_from_spki(ByteView der) {
   Sequence spki = der_sequence(der.data(), static_cast<long>(der.size()), 2);
   if (!spki) return nullptr;
   const ASN1_TYPE* alg = sk_ASN1_TYPE_value(spki.get(), 0);
@@ -114,22 +98,9 @@ std::unique_ptr<EVP_PKEY, PkeyFree> rsa_from_spki(ByteView der) {
   const ASN1_TYPE* n_int = sk_ASN1_TYPE_value(rsa.get(), 0);
   const ASN1_TYPE* e_int = sk_ASN1_TYPE_value(rsa.get(), 1);
   if (n_int->type != V_ASN1_INTEGER || e_int->type != V_ASN1_INTEGER) return nullptr;  // negatives are V_ASN1_NEG_INTEGER
-  std::unique_ptr<BIGNUM, BnFree> n(::ASN1_INTEGER_to_BN(n_int->value.integer, nullptr));
-  std::unique_ptr<BIGNUM, BnFree> e(::ASN1_INTEGER_to_BN(e_int->value.integer, nullptr));
-  std::unique_ptr<OSSL_PARAM_BLD, ParamBldFree> bld(::OSSL_PARAM_BLD_new());
-  if (!n || !e || !bld || ::OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_N, n.get()) != 1 ||
-      ::OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_E, e.get()) != 1) {
-    return nullptr;
-  }
-  std::unique_ptr<OSSL_PARAM, ParamFree> params(::OSSL_PARAM_BLD_to_param(bld.get()));
-  std::unique_ptr<EVP_PKEY_CTX, PkeyCtxFree> ctx(::EVP_PKEY_CTX_new_from_name(nullptr, "RSA", nullptr));
-  EVP_PKEY* key = nullptr;
-  if (!params || !ctx || ::EVP_PKEY_fromdata_init(ctx.get()) != 1 ||
-      ::EVP_PKEY_fromdata(ctx.get(), &key, EVP_PKEY_PUBLIC_KEY, params.get()) != 1) {
-    ::EVP_PKEY_free(key);
-    return nullptr;
-  }
-  return std::unique_ptr<EVP_PKEY, PkeyFree>(key);
+  const openssl::Bn n(::ASN1_INTEGER_to_BN(n_int->value.integer, nullptr));
+  const openssl::Bn e(::ASN1_INTEGER_to_BN(e_int->value.integer, nullptr));
+  return openssl::rsa_public_key(n.get(), e.get());
 }
 
 }  // namespace
@@ -140,7 +111,7 @@ PublicKey PublicKey::from_der(ByteView spki_der) {
   // most of a `signet verify` process's own time) and keeps its bytes as the
   // key id's input. Anything else goes through d2i_PUBKEY and is re-encoded,
   // so that the key id never depends on how the input was encoded.
-  std::unique_ptr<EVP_PKEY, PkeyFree> fast;
+  openssl::Pkey fast;
   if (spki_der.size() == kEd25519SpkiPrefix.size() + kEd25519PublicKeyBytes &&
       std::equal(kEd25519SpkiPrefix.begin(), kEd25519SpkiPrefix.end(), spki_der.data())) {
     fast.reset(::EVP_PKEY_new_raw_public_key_ex(nullptr, "ED25519", nullptr,
