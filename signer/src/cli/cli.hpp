@@ -30,6 +30,9 @@ struct Context {
 
   // Loads signet.toml as GlobalOptions and the environment say; throws Error(config).
   [[nodiscard]] Config load_config() const;
+  // The audit database a reading command opens: --db when given, else the configured
+  // one; Error(usage) without either, Error(no_input) unless it is a readable file.
+  [[nodiscard]] std::filesystem::path database_to_read(const std::string& db) const;
 };
 
 // Each registers its subcommands; the action is stored in ctx.action by the

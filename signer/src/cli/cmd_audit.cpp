@@ -26,21 +26,6 @@ struct AuditOptions {
 // A checkpoint or a proof is a few KiB; anything larger is not one.
 constexpr std::size_t kMaxJsonInputBytes = 1U << 20U;
 
-std::filesystem::path database_path(const Context& ctx, const std::string& db) {
-  std::filesystem::path path;
-  if (!db.empty()) {
-    path = db;
-  } else {
-    try {
-      path = ctx.load_config().database;
-    } catch (const Error& e) {
-      throw Error(ErrorKind::usage, std::string("no --db given and no usable signet.toml (") + e.what() + ")");
-    }
-  }
-  require_input_file(path, "the database");
-  return path;
-}
-
 std::vector<keystore::PublicKey> load_keys(const std::vector<std::string>& files) {
   std::vector<keystore::PublicKey> keys;
   for (const auto& f : files) {
@@ -68,7 +53,7 @@ int verify(const Context& ctx, const AuditOptions& o) {
     options.known_checkpoints.push_back(cp);
   }
   if (!o.export_file.empty()) require_input_file(o.export_file, "the export");
-  const auto report = o.export_file.empty() ? audit::verify_database(database_path(ctx, o.db), options)
+  const auto report = o.export_file.empty() ? audit::verify_database(ctx.database_to_read(o.db), options)
                                             : audit::verify_export(o.export_file, options);
   if (o.json) {
     std::cout << json_for_terminal(audit::to_json(report), 2) << "\n";
@@ -92,7 +77,7 @@ std::string short_text(const std::optional<std::string>& v, std::size_t width) {
 }
 
 int log(const Context& ctx, const AuditOptions& o) {
-  auto db = Database::open(database_path(ctx, o.db), Database::Mode::read_only);
+  auto db = Database::open(ctx.database_to_read(o.db), Database::Mode::read_only);
   audit::Log check(db);
   std::size_t n = 0;
   if (o.json) std::cout << "[";
@@ -137,7 +122,7 @@ int log(const Context& ctx, const AuditOptions& o) {
 }
 
 int export_log(const Context& ctx, const AuditOptions& o) {
-  auto db = Database::open(database_path(ctx, o.db), Database::Mode::read_only);
+  auto db = Database::open(ctx.database_to_read(o.db), Database::Mode::read_only);
   std::ostringstream out;
   if (o.format == "jsonl") audit::export_jsonl(db, out);
   else audit::export_csv(db, out);
@@ -162,7 +147,7 @@ int checkpoint(const Context& ctx, const AuditOptions& o) {
 }
 
 int prove(const Context& ctx, const AuditOptions& o) {
-  const auto path = database_path(ctx, o.db);
+  const auto path = ctx.database_to_read(o.db);
   Json proof;
   try {
     proof = audit::prove_inclusion(path, o.seq);

@@ -19,21 +19,6 @@ struct ReportOptions {
   std::vector<std::string> pubkeys, checkpoints;
 };
 
-std::filesystem::path report_database(const Context& ctx, const std::string& db) {
-  std::filesystem::path path;
-  if (!db.empty()) {
-    path = db;
-  } else {
-    try {
-      path = ctx.load_config().database;
-    } catch (const Error& e) {
-      throw Error(ErrorKind::usage, std::string("no --db given and no usable signet.toml (") + e.what() + ")");
-    }
-  }
-  require_input_file(path, "the database");
-  return path;
-}
-
 Json read_checkpoint(const std::string& path) {
   constexpr std::size_t kMaxCheckpointBytes = 1U << 20U;
   const auto text = read_input_file(path, kMaxCheckpointBytes + 1, "the checkpoint");
@@ -45,7 +30,7 @@ Json read_checkpoint(const std::string& path) {
 }
 
 int report(const Context& ctx, const ReportOptions& o) {
-  const auto path = report_database(ctx, o.db);
+  const auto path = ctx.database_to_read(o.db);
   TimePoint now = now_utc();
   if (!o.as_of.empty()) {
     const auto t = parse_rfc3339_utc(o.as_of);

@@ -2,6 +2,7 @@
 // signet::Error to the exit code DESIGN.md gives its kind (core/error.cpp). A
 // message may quote input (a path, a field name), so it is printed escaped.
 #include "cli.hpp"
+#include "input_file.hpp"
 
 #include "signet/core/error.hpp"
 #include "signet/signer/text.hpp"
@@ -30,6 +31,21 @@ Config Context::load_config() const {
   if (!global.pin_file.empty()) config.pin = {PinSourceSpec::Kind::file, global.pin_file};
   if (!global.pin_env.empty()) config.pin = {PinSourceSpec::Kind::env, global.pin_env};
   return config;
+}
+
+std::filesystem::path Context::database_to_read(const std::string& db) const {
+  std::filesystem::path path;
+  if (!db.empty()) {
+    path = db;
+  } else {
+    try {
+      path = load_config().database;
+    } catch (const Error& e) {
+      throw Error(ErrorKind::usage, std::string("no --db given and no usable signet.toml (") + e.what() + ")");
+    }
+  }
+  require_input_file(path, "the database");
+  return path;
 }
 
 namespace {

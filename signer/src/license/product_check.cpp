@@ -4,6 +4,7 @@
 // exactly or else case-insensitively, and ignores keys it does not know; the
 // license record's id check (model.IsValidId: 26 letters and digits); and the
 // 10,000-byte limit of a license file (LicenseRecord.IsValid).
+#include "signet/core/json.hpp"
 #include "signet/signer/license.hpp"
 
 #include <array>
@@ -64,16 +65,6 @@ bool go_field_match(std::string_view key, std::string_view name) {
   return k == key.size();
 }
 
-std::string pointer_token(std::string_view key) {
-  std::string out;
-  for (const char c : key) {
-    if (c == '~') out += "~0";
-    else if (c == '/') out += "~1";
-    else out += c;
-  }
-  return out;
-}
-
 bool go_int64(const Json& v) {
   if (!v.is_number_integer()) return false;  // Go refuses 1.0 and 1e3 for an integer field, as nlohmann reads them as floats
   return !v.is_number_unsigned() || v.get<std::uint64_t>() <= static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
@@ -91,7 +82,7 @@ class Checker {
         if (go_field_match(key, f.name)) keys.push_back(key);
       if (keys.size() > 1) {
         std::string list;
-        for (const auto& k : keys) list += (list.empty() ? "" : ", ") + where + "/" + pointer_token(k);
+        for (const auto& k : keys) list += (list.empty() ? "" : ", ") + where + "/" + json_pointer_token(k);
         add(where + "/" + std::string(f.name),
             "is given " + std::to_string(keys.size()) + " times (" + list +
                 "): the product server matches names without regard to case, and the last in the file wins");
@@ -102,7 +93,7 @@ class Checker {
         if (f.required) add(where + "/" + std::string(f.name), "is required");
         continue;
       }
-      value(object.at(keys.front()), where + "/" + pointer_token(keys.front()), f.type);
+      value(object.at(keys.front()), where + "/" + json_pointer_token(keys.front()), f.type);
     }
   }
 
@@ -173,7 +164,7 @@ std::vector<ProductServerProblem> product_server_problems(const DecodedLicense& 
   // The id is stored as the license record's id, which must be a valid id.
   for (const auto& [key, value] : p.items()) {
     if (go_field_match(key, "id") && value.is_string() && !valid_id(value))
-      c.add("/" + pointer_token(key), "must be 26 letters and digits (the product server's id format)");
+      c.add("/" + json_pointer_token(key), "must be 26 letters and digits (the product server's id format)");
   }
   return std::move(c.problems);
 }

@@ -1,5 +1,6 @@
 // The field rules of an order manifest (docs/manifest.md). Every rule broken is
 // reported, each with its JSON pointer, so a desk fixes a manifest in one round.
+#include "signet/core/json.hpp"
 #include "signet/signer/manifest.hpp"
 #include "signet/signer/text.hpp"
 
@@ -157,18 +158,8 @@ class Checker {
 
   void unknown_fields(const Json& obj, const std::string& prefix, const std::set<std::string>& known) {
     for (const auto& [key, value] : obj.items()) {
-      if (!known.contains(key)) problem(prefix + "/" + json_pointer_escape(key), "unknown field");
+      if (!known.contains(key)) problem(prefix + "/" + json_pointer_token(key), "unknown field");
     }
-  }
-
-  static std::string json_pointer_escape(const std::string& key) {
-    std::string out;
-    for (const char c : key) {
-      if (c == '~') out += "~0";
-      else if (c == '/') out += "~1";
-      else out += c;
-    }
-    return out;
   }
 
   const std::optional<std::string>& order_id() const noexcept { return m_order_id; }
@@ -319,7 +310,7 @@ std::variant<Order, std::vector<ManifestProblem>> validate_manifest(const Json& 
     } else {
       const auto& names = feature_names();
       for (const auto& [name, value] : f->items()) {
-        const auto pointer = "/features/" + Checker::json_pointer_escape(name);
+        const auto pointer = "/features/" + json_pointer_token(name);
         if (name == "users") c.problem(pointer, "users comes from seats, not from features");
         else if (std::find(names.begin(), names.end(), name) == names.end()) c.problem(pointer, "unknown feature flag");
         else if (!value.is_boolean()) c.problem(pointer, "must be true or false");

@@ -33,4 +33,7 @@ std::optional<std::int64_t> json_int(const Json& value) noexcept;
 // for writers that assemble canonical text from parts; Error(bad_data) on invalid UTF-8.
 void append_json_string(std::string& out, std::string_view s);
 
+// One reference token of a JSON Pointer (RFC 6901): '~' as "~0", '/' as "~1".
+std::string json_pointer_token(std::string_view key);
+
 }  // namespace signet
