@@ -1,6 +1,5 @@
 #include "p11.hpp"
-
-#include <p11-kit/p11-kit.h>
+#include "p11kit.hpp"
 
 #include <cstdlib>
 #include <map>
@@ -13,9 +12,9 @@ namespace {
 // Loads the module file unmanaged, so that we call C_Initialize ourselves with
 // CKF_OS_LOCKING_OK (SoftHSM2 needs it for signing from several threads).
 CK_FUNCTION_LIST* load_file(const std::string& path) {
-  CK_FUNCTION_LIST* module = ::p11_kit_module_load(path.c_str(), P11_KIT_MODULE_UNMANAGED);
+  CK_FUNCTION_LIST* module = detail::p11kit().module_load(path.c_str(), P11_KIT_MODULE_UNMANAGED);
   if (module == nullptr) {
-    const char* why = ::p11_kit_message();
+    const char* why = detail::p11kit().message();
     throw HsmError(ErrorKind::unavailable, "cannot load PKCS#11 module " + path + ": " +
                                                (why != nullptr ? why : "p11_kit_module_load failed"));
   }
@@ -23,18 +22,18 @@ CK_FUNCTION_LIST* load_file(const std::string& path) {
 }
 
 std::string registered_file(const std::string& name) {
-  CK_FUNCTION_LIST** modules = ::p11_kit_modules_load(nullptr, P11_KIT_MODULE_UNMANAGED);
+  CK_FUNCTION_LIST** modules = detail::p11kit().modules_load(nullptr, P11_KIT_MODULE_UNMANAGED);
   if (modules == nullptr) {
     throw HsmError(ErrorKind::unavailable, "cannot list p11-kit's registered PKCS#11 modules");
   }
   std::string file;
-  if (CK_FUNCTION_LIST* m = ::p11_kit_module_for_name(modules, name.c_str()); m != nullptr) {
-    if (char* f = ::p11_kit_module_get_filename(m); f != nullptr) {
+  if (CK_FUNCTION_LIST* m = detail::p11kit().module_for_name(modules, name.c_str()); m != nullptr) {
+    if (char* f = detail::p11kit().module_get_filename(m); f != nullptr) {
       file = f;
       std::free(f);
     }
   }
-  ::p11_kit_modules_release(modules);
+  detail::p11kit().modules_release(modules);
   if (file.empty()) {
     throw HsmError(ErrorKind::unavailable, "no PKCS#11 module named '" + name +
                                                "' is registered with p11-kit (give a file path, or see p11-kit list-modules)");
@@ -59,7 +58,7 @@ std::shared_ptr<Module> Module::load(const std::string& path_or_name) {
   args.flags = CKF_OS_LOCKING_OK;
   const CK_RV rv = fn->C_Initialize(&args);
   if (rv != CKR_OK && rv != CKR_CRYPTOKI_ALREADY_INITIALIZED) {
-    ::p11_kit_module_release(fn);
+    detail::p11kit().module_release(fn);
     throw HsmError(ErrorKind::unavailable, "C_Initialize of " + file + ": " + ckr_name(rv), rv);
   }
   std::shared_ptr<Module> module(new Module(fn, file));
@@ -72,7 +71,7 @@ Module::~Module() noexcept {
   auto* fn = static_cast<CK_FUNCTION_LIST*>(m_functions);
   if (fn != nullptr) {
     if (m_finalize) fn->C_Finalize(nullptr);
-    ::p11_kit_module_release(fn);
+    detail::p11kit().module_release(fn);
   }
 }
 

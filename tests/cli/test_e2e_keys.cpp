@@ -201,3 +201,30 @@ TEST_CASE("the module can be named by its p11-kit registration instead of a path
   CHECK(bad.exit_code == 69);
   CHECK(bad.err.find("no-such-module") != std::string::npos);
 }
+
+TEST_CASE("p11-kit is opened only by commands that use a token; a broken p11-kit exits 69 naming it", "[e2e][hsm]") {
+  TestAppliance app("e2e-p11kit-lazy", false);
+  // A libp11-kit.so.0 without p11-kit's functions, found first through LD_LIBRARY_PATH.
+  REQUIRE(app.shell("mkdir -p fakelib && printf 'int not_p11_kit(void) { return 0; }\\n' > fake.c && "
+                    "cc -shared -fPIC -Wl,-soname,libp11-kit.so.0 -o fakelib/libp11-kit.so.0 fake.c")
+              .exit_code == 0);
+  signet::test::RunOptions broken;
+  broken.env["LD_LIBRARY_PATH"] = (app.dir() / "fakelib").string();
+  // Verifying with a public key file never touches p11-kit.
+  const auto fixtures = signet::test::source_dir() / "tests/fixtures/product-server";
+  const auto verified = app.signet({"verify", (fixtures / "mm_test_license.txt").string(), "--pubkey",
+                                    (fixtures / "mm_test_pubkey.pem").string()},
+                                   broken);
+  INFO(verified.err);
+  CHECK(verified.exit_code == 0);
+  // A command that opens the token stops with the HSM's exit code and says why.
+  const auto generated = app.signet({"key", "generate", "--alg", "ed25519", "--label", "lazy"}, broken);
+  CHECK(generated.exit_code == 69);
+  CHECK(generated.err.find("libp11-kit.so.0") != std::string::npos);
+  CHECK(generated.err.find("p11_kit_module_load") != std::string::npos);
+  CHECK(app.signet({"key", "list"}).out.find("lazy") == std::string::npos);  // nothing was registered
+  // The same command with the system's p11-kit works.
+  const auto again = app.signet({"key", "generate", "--alg", "ed25519", "--label", "lazy"});
+  INFO(again.err);
+  CHECK(again.exit_code == 0);
+}

@@ -13,8 +13,9 @@ echo "built $(basename "$deb")"
 dpkg-deb --info "$deb" >/dev/null || fail "dpkg-deb cannot read the package"
 depends=$(dpkg-deb -f "$deb" Depends)
 echo "Depends: $depends"
-# OpenSSL (libssl3 ships libcrypto) and p11-kit are shared; SQLite, libsodium
-# and libstdc++ are linked into the binary (cmake/Dependencies.cmake).
+# OpenSSL (libssl3 ships libcrypto) and p11-kit (opened with dlopen, so named in
+# packaging/CMakeLists.txt) are shared; SQLite, libsodium and libstdc++ are
+# linked into the binary (cmake/Dependencies.cmake).
 for lib in libp11-kit0 libssl3 libc6; do
   [[ "$depends" == *"$lib"* ]] || fail "Depends lacks $lib (apt would not pull it on a clean machine)"
 done
