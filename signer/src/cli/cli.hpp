@@ -27,6 +27,9 @@ struct Context {
   GlobalOptions global;
   // The command's action, run after parsing; returns the exit code.
   std::function<int()> action;
+  // Set by a command that never loads a PKCS#11 module (verify): OpenSSL's
+  // legacy name tables are then left unfilled (see main.cpp).
+  bool without_module = false;
 
   // Loads signet.toml as GlobalOptions and the environment say; throws Error(config).
   [[nodiscard]] Config load_config() const;

@@ -169,7 +169,10 @@ void add_verify_command(CLI::App& app, Context& ctx) {
   cmd->add_option("LICENSE", o->license, "the license file")->required();
   cmd->add_option("--pubkey", o->pubkeys, "the public key (PEM or DER) the product embeds (repeatable)");
   cmd->add_flag("--json", o->json, "print the result as JSON");
-  cmd->callback([&ctx, o] { ctx.action = [&ctx, o] { return verify(ctx, *o); }; });
+  cmd->callback([&ctx, o] {
+    ctx.without_module = true;  // keys come from --pubkey or the log, never from a token
+    ctx.action = [&ctx, o] { return verify(ctx, *o); };
+  });
 }
 
 }  // namespace signet::cli
