@@ -6,7 +6,7 @@ set -euo pipefail
 build=(build-essential cmake pkg-config libssl-dev openssl libsodium-dev libp11-kit-dev
        libsqlite3-dev sqlite3 libcli11-dev nlohmann-json3-dev libtomlplusplus-dev
        libhowardhinnant-date-dev softhsm2 opensc)
-test=(catch2 faketime strace chromium dpkg-dev file)
+test=(catch2 faketime strace chromium dpkg-dev file dosfstools fusefat)
 bench=(libbenchmark-dev)
 package=(dpkg-dev file)
 fuzz=(clang libclang-rt-14-dev)

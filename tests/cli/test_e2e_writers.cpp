@@ -263,3 +263,82 @@ TEST_CASE(
   CHECK(anchored().at("tree_size") == last_checkpoint().at("tree_size"));
   CHECK(audit_verify(app).exit_code == 0);
 }
+
+namespace {
+
+// A FAT file system (as on a USB stick) mounted through FUSE in `dir`/fat, or
+// nothing where this machine cannot (no /dev/fuse, no fusefat, not allowed).
+class FatMount {
+ public:
+  explicit FatMount(const TestAppliance& app) : m_app(app) {
+    m_ok = app.shell("truncate -s 32M fat.img && mkfs.vfat -F 32 fat.img >/dev/null 2>&1 && mkdir -p fat && "
+                     "fusefat -o rw+ fat.img fat >/dev/null 2>&1 && touch fat/probe && rm fat/probe")
+               .exit_code == 0;
+  }
+  ~FatMount() noexcept {
+    try {
+      m_app.shell("umount fat 2>/dev/null || fusermount -u fat 2>/dev/null || true");
+    } catch (...) {  // a destructor does not throw: the mount goes with the temporary folder's machine
+    }
+  }
+  FatMount(const FatMount&) = delete;
+  FatMount& operator=(const FatMount&) = delete;
+  [[nodiscard]] bool ok() const noexcept { return m_ok; }
+
+ private:
+  const TestAppliance& m_app;
+  bool m_ok = false;
+};
+
+std::string case_order(const std::string& id, const std::string& customer) {
+  return nlohmann::json{{"manifest_version", 1}, {"order_id", id}, {"kind", "new"}, {"channel", "direct"},
+                        {"customer", {{"id", customer}, {"name", "N"}, {"email", "n@example.com"}, {"company", "Co"}}},
+                        {"sku", "enterprise"}, {"seats", 10}, {"starts_at", "2026-11-01"}, {"expires_at", "2027-11-01"}}
+             .dump();
+}
+
+}  // namespace
+
+TEST_CASE("on a FAT stick, orders whose ids differ only in letter case are refused before signing; no license "
+          "replaces another",
+          "[e2e][writers][fat]") {
+  TestAppliance app("e2e-fat");
+  const FatMount fat(app);
+  if (!fat.ok()) {
+    WARN("no FAT file system can be mounted here (fusefat, /dev/fuse): case-insensitive folders not tested");
+    return;
+  }
+  signet::test::write_file(app.dir() / "both.jsonl", case_order("CASE-x", "c-upper") + "\n" + case_order("case-X", "c-lower") + "\n");
+  signet::test::write_file(app.dir() / "upper.json", case_order("CASE-x", "c-upper"));
+  signet::test::write_file(app.dir() / "lower.json", case_order("case-X", "c-lower"));
+
+  // One batch: refused whole (exit 65), naming the order, the field and the rule; nothing signed or logged.
+  auto r = app.signet({"sign", "both.jsonl", "--out", "fat/out", "--key", app.ed_kid});
+  INFO(r.err);
+  CHECK(r.exit_code == 65);
+  CHECK(r.err.find("case-X") != std::string::npos);
+  CHECK(r.err.find("/order_id") != std::string::npos);
+  CHECK(r.err.find("ignores letter case") != std::string::npos);
+  CHECK(app.signet({"audit", "log", "--order", "CASE-x", "--json"}).out.find("issued") == std::string::npos);
+
+  // Two batches: the second order's license would replace the first's file: refused.
+  r = app.signet({"sign", "upper.json", "--out", "fat/out", "--key", app.ed_kid});
+  REQUIRE(r.exit_code == 0);
+  const auto first = signet::test::read_file(app.dir() / "fat/out/CASE-x.license");
+  r = app.signet({"sign", "lower.json", "--out", "fat/out", "--key", app.ed_kid});
+  CHECK(r.exit_code == 65);
+  CHECK(r.err.find("already holds CASE-x.license") != std::string::npos);
+  CHECK(signet::test::read_file(app.dir() / "fat/out/CASE-x.license") == first);
+  CHECK(signet::test::openssl_verifies_license(app.dir() / "fat/out/CASE-x.license", app.ed_pem));
+  // Re-emitting the first order into the same folder still works, byte for byte.
+  r = app.signet({"sign", "upper.json", "--out", "fat/out", "--key", app.ed_kid});
+  CHECK(r.exit_code == 0);
+  CHECK(signet::test::read_file(app.dir() / "fat/out/CASE-x.license") == first);
+
+  // On a file system that keeps letter case the two are two files, as the contract allows.
+  r = app.signet({"sign", "both.jsonl", "--out", "out", "--key", app.ed_kid});
+  INFO(r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(std::filesystem::exists(app.dir() / "out/CASE-x.license"));
+  CHECK(std::filesystem::exists(app.dir() / "out/case-X.license"));
+}

@@ -5,7 +5,9 @@
 #include "signet/core/crypto.hpp"
 #include "issue/progress.hpp"
 
+#include <algorithm>
 #include <atomic>
+#include <optional>
 #include <future>
 #include <set>
 #include <thread>
@@ -352,6 +354,30 @@ IssueSummary issue_batch(IssueContext& ctx, const IssueRequest& req) {
   // What each valid order was, for a batch read a second time: pass 2 must see
   // exactly the orders pass 1 validated (a file changed in between is refused).
   std::vector<Sha256Digest> validated;
+  // On a file system that ignores letter case (a FAT or exFAT stick), two
+  // orders whose ids differ only in case would write one file, and the second
+  // license would replace the first; so would an order whose file the folder
+  // holds under another case from an earlier batch. Such orders are refused
+  // here, before anything is signed (and the writer never replaces such a file).
+  const bool folds = issue::folds_case(req.out_dir);
+  std::unordered_map<std::string, std::pair<std::string, std::string>> folded;  // lower-case id -> id, source
+  const auto case_problems = [&](const Order& o, std::vector<ManifestProblem>& problems) {
+    if (!folds) return;
+    std::string key = o.order_id;
+    std::transform(key.begin(), key.end(), key.begin(),
+                   [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; });
+    const auto [it, inserted] = folded.try_emplace(key, o.order_id, o.source);
+    if (!inserted && it->second.first != o.order_id) {
+      problems.push_back({o.source, o.order_id, "/order_id",
+                          "its license file would be the same file as order " + it->second.first + "'s (" +
+                              it->second.second + "): the output folder's file system ignores letter case; sign "
+                              "one of them into another folder"});
+    } else if (const auto other = issue::differently_cased_entry(req.out_dir, prod_file(o.order_id))) {
+      problems.push_back({o.source, o.order_id, "/order_id",
+                          "the output folder already holds " + *other + ", another order's license file under the "
+                          "same name on this file system (it ignores letter case); sign into another folder"});
+    }
+  };
   {
     // One read transaction for the whole pass: every order is checked against
     // the same snapshot of the log, without a lock taken and released per lookup.
@@ -362,6 +388,7 @@ IssueSummary issue_batch(IssueContext& ctx, const IssueRequest& req) {
         [&](Order&& o) {
           bool already = false;
           auto problems = validator.check(o, already, nullptr);
+          if (problems.empty()) case_problems(o, problems);
           if (!problems.empty()) {
             refused_sources.insert(o.source);
             for (auto& p : problems) summary.refused.push_back(std::move(p));

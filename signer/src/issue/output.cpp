@@ -3,6 +3,7 @@
 #include "signet/core/bytes.hpp"
 #include "signet/core/crypto.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -12,6 +13,7 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
+#include <string_view>
 #include <utility>
 
 namespace signet::issue {
@@ -50,6 +52,30 @@ ErrorKind kind_for(int err) noexcept {
   throw Error(kind_for(err), what + " " + file.string() + ": " + std::strerror(err));
 }
 
+char lower(char c) noexcept { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+char upper(char c) noexcept { return c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c; }
+
+bool same_ignoring_case(std::string_view a, std::string_view b) noexcept {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return lower(x) == lower(y); });
+}
+
+// Creates a hidden file with a lower-case name in `dir` and looks it up in upper case.
+std::optional<bool> probe_folds_case(const std::filesystem::path& dir) {
+  std::array<std::uint8_t, 6> r{};
+  random_fill(r);
+  const std::string name = ".signet-case-probe-" + to_hex(r);
+  Fd d(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (d.get() < 0) return std::nullopt;
+  Fd f(::openat(d.get(), name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  if (f.get() < 0) return std::nullopt;
+  std::string shouted = name;
+  std::transform(shouted.begin(), shouted.end(), shouted.begin(), upper);
+  struct stat st {};
+  const bool folds = ::fstatat(d.get(), shouted.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
+  ::unlinkat(d.get(), name.c_str(), 0);
+  return folds;
+}
+
 std::string temp_name(const std::string& name) {
   std::array<std::uint8_t, 6> r{};
   random_fill(r);
@@ -57,6 +83,47 @@ std::string temp_name(const std::string& name) {
 }
 
 }  // namespace
+
+bool folds_case(const std::filesystem::path& dir) {
+  std::error_code ec;
+  auto at = std::filesystem::absolute(dir.empty() ? std::filesystem::path(".") : dir, ec);
+  if (ec) return false;
+  while (!std::filesystem::is_directory(at, ec)) {  // the nearest folder that exists
+    if (!at.has_relative_path()) return false;
+    at = at.parent_path();
+  }
+  return probe_folds_case(at).value_or(false);
+}
+
+std::optional<std::string> differently_cased_entry(int dir, const std::string& name) {
+  struct stat st {};
+  if (::fstatat(dir, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return std::nullopt;  // nothing there
+  // Something answers to the name: find its own (a rare path, so a full listing is fine).
+  const int listing = ::openat(dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (listing < 0) return std::nullopt;
+  DIR* d = ::fdopendir(listing);
+  if (d == nullptr) {
+    ::close(listing);
+    return std::nullopt;
+  }
+  std::optional<std::string> other;
+  while (const dirent* e = ::readdir(d)) {
+    const std::string_view entry(e->d_name);
+    if (entry == name) {
+      other.reset();
+      break;
+    }
+    if (same_ignoring_case(entry, name)) other = std::string(entry);
+  }
+  ::closedir(d);
+  return other;
+}
+
+std::optional<std::string> differently_cased_entry(const std::filesystem::path& dir, const std::string& name) {
+  Fd d(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (d.get() < 0) return std::nullopt;
+  return differently_cased_entry(d.get(), name);
+}
 
 OutputFolder::OutputFolder(std::filesystem::path dir) : m_dir(std::move(dir)) {
   std::error_code ec;
@@ -80,6 +147,18 @@ OutputFolder::OutputFolder(std::filesystem::path dir) : m_dir(std::move(dir)) {
       }
       m_group = static_cast<std::size_t>(std::min<rlim_t>(kMaxGroup, lim.rlim_cur / 4));
     }
+  }
+  m_folds_case = probe_folds_case(m_dir).value_or(false);
+}
+
+void OutputFolder::check_replaceable(int dir, const std::string& name) const {
+  if (!m_folds_case) return;  // there a name is taken only by that very name
+  if (const auto other = differently_cased_entry(dir, name)) {
+    throw Error(ErrorKind::cant_create,
+                "cannot write " + (m_dir / name).string() + ": the folder already holds " + *other +
+                    ", which is the same file on this file system (it ignores letter case) and belongs to another "
+                    "order; nothing was replaced. Write into a folder on a file system that keeps letter case, or "
+                    "re-emit one of the two orders into a folder of its own");
   }
 }
 
@@ -136,7 +215,9 @@ bool OutputFolder::write_unnamed(int dir, std::span<const OutputFile> files) {
     const int fd = fds[k].get();
     if (link_unnamed(fd, dir, files[k].name)) continue;
     if (errno != EEXIST) fail(errno, "cannot name", m_dir / files[k].name);
-    // A file of that name is there (a rerun re-emitting it): replace it whole.
+    // A file of that name is there (a rerun re-emitting it): replace it whole,
+    // unless it is another order's file under another letter case.
+    check_replaceable(dir, files[k].name);
     const auto temp = temp_name(files[k].name);
     if (!link_unnamed(fd, dir, temp)) fail(errno, "cannot name", m_dir / temp);
     if (::renameat(dir, temp.c_str(), dir, files[k].name.c_str()) != 0) {
@@ -175,6 +256,12 @@ void OutputFolder::write_renamed(int dir, std::span<const OutputFile> files) {
     throw;
   }
   for (std::size_t i = 0; i < files.size(); ++i) {
+    try {
+      check_replaceable(dir, files[i].name);  // rename replaces whatever answers to the name
+    } catch (...) {
+      for (std::size_t j = i; j < temps.size(); ++j) ::unlinkat(dir, temps[j].c_str(), 0);
+      throw;
+    }
     if (::renameat(dir, temps[i].c_str(), dir, files[i].name.c_str()) != 0) {
       const int err = errno;
       for (std::size_t j = i; j < temps.size(); ++j) ::unlinkat(dir, temps[j].c_str(), 0);

@@ -10,6 +10,7 @@
 #include "signet/core/error.hpp"
 
 #include <filesystem>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -20,6 +21,21 @@ struct OutputFile {
   std::string name;     // file name inside the output folder, e.g. "SO-1.license"
   std::string content;  // the exact bytes to write
 };
+
+// Whether the file system of `dir` (or, while it does not exist, of the
+// folder it would be made in) ignores letter case: vfat and exfat on a USB
+// stick, casefold ext4. There "SO-1.license" and "so-1.license" are one file,
+// and writing the second would replace the first. Found by creating a hidden
+// file with a lower-case name, looking it up in upper case and removing it;
+// false when no such file can be made there.
+bool folds_case(const std::filesystem::path& dir);
+
+// On a file system that ignores letter case: the name of the entry of the
+// folder `dir` (a descriptor) that a file called `name` would replace, when
+// that entry's own name differs from `name`; nothing when there is no such
+// entry or it is exactly `name`.
+std::optional<std::string> differently_cased_entry(int dir, const std::string& name);
+std::optional<std::string> differently_cased_entry(const std::filesystem::path& dir, const std::string& name);
 
 class OutputFolder {
  public:
@@ -46,10 +62,15 @@ class OutputFolder {
   void write_content(int fd, const OutputFile& file) const;
   // Gives an unnamed file a name in the folder; false with errno set when it cannot.
   bool link_unnamed(int fd, int dir, const std::string& name);
+  // Throws Error(cant_create) unless a file called `name` may replace what the
+  // folder holds under that name: never another order's file on a file system
+  // that folds letter case.
+  void check_replaceable(int dir, const std::string& name) const;
 
   std::filesystem::path m_dir;
   std::size_t m_group = 0;    // unnamed files per flush; 0: temporary names and renames
   bool m_empty_path = true;   // linkat(AT_EMPTY_PATH) works here (else /proc/self/fd)
+  bool m_folds_case = false;
 };
 
 }  // namespace signet::issue
