@@ -221,6 +221,20 @@ orders during development; the table above is from this run.
   signature over Signet's CPU per license (token included), here
   $(calc "$tokcpu_ed / $cpu_ed") for Ed25519 and $(calc "$tokcpu_rsa / $cpu_rsa") for RSA-2048.
   Signet's own CPU per license is thus about $(calc "$cpu_ed - $tokcpu_ed" 0) µs (Ed25519 run) and $(calc "$cpu_rsa - $tokcpu_rsa" 0) µs (RSA run).
+- **Where the Ed25519 batch falls below that bound.** It keeps the two cores
+  about 88% busy (CPU time over twice the wall time), the token's own
+  benchmark 97%. The signing threads do not wait for the log: timestamps at
+  the start and end of every chunk's signing and commit in one 10,000-order
+  run showed the next chunk's signing starting 1-4 ms after the last one
+  ended, each commit done before the next signing was, so letting signing run
+  two chunks ahead of the committer, or lowering the committer's priority,
+  changed nothing (both tried, three alternating runs each). What stalls is
+  SoftHSM2 itself: in a 2,000-order run (perf record -e sched:sched_switch),
+  312 of the 903 times a Signet thread left the CPU it was waiting for
+  SoftHSM2's mutex in C_SignInit. The token's benchmark takes the same mutex;
+  in Signet the holder also shares the cores with the committer and is
+  preempted more often, so the other signing thread waits longer (our reading
+  of the figures, not measured apart).
 - **Signet's own time per license**, in order: creating each license file
   durably (O_TMPFILE, write, linkat; about 40-50 µs of system time per file on
   this ext4, the largest single cost and inherent to one file per license;
