@@ -363,10 +363,7 @@ IssueSummary issue_batch(IssueContext& ctx, const IssueRequest& req) {
   std::unordered_map<std::string, std::pair<std::string, std::string>> folded;  // lower-case id -> id, source
   const auto case_problems = [&](const Order& o, std::vector<ManifestProblem>& problems) {
     if (!folds) return;
-    std::string key = o.order_id;
-    std::transform(key.begin(), key.end(), key.begin(),
-                   [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; });
-    const auto [it, inserted] = folded.try_emplace(key, o.order_id, o.source);
+    const auto [it, inserted] = folded.try_emplace(issue::folded_name(o.order_id), o.order_id, o.source);
     if (!inserted && it->second.first != o.order_id) {
       problems.push_back({o.source, o.order_id, "/order_id",
                           "its license file would be the same file as order " + it->second.first + "'s (" +

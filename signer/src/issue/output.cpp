@@ -84,6 +84,12 @@ std::string temp_name(const std::string& name) {
 
 }  // namespace
 
+std::string folded_name(std::string_view name) {
+  std::string folded(name);
+  std::transform(folded.begin(), folded.end(), folded.begin(), lower);
+  return folded;
+}
+
 bool folds_case(const std::filesystem::path& dir) {
   std::error_code ec;
   auto at = std::filesystem::absolute(dir.empty() ? std::filesystem::path(".") : dir, ec);

@@ -13,6 +13,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace signet::issue {
@@ -29,6 +30,10 @@ struct OutputFile {
 // file with a lower-case name, looking it up in upper case and removing it;
 // false when no such file can be made there.
 bool folds_case(const std::filesystem::path& dir);
+
+// `name` with ASCII letters in lower case: the names a file system that
+// ignores letter case takes for one (order ids and license file names are ASCII).
+std::string folded_name(std::string_view name);
 
 // On a file system that ignores letter case: the name of the entry of the
 // folder `dir` (a descriptor) that a file called `name` would replace, when
