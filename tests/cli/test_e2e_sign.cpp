@@ -352,6 +352,29 @@ TEST_CASE("follow-up rules are checked against the log", "[e2e][sign]") {
   CHECK(app.shell(cmd).exit_code == 0);
 }
 
+TEST_CASE("a batch's last chunks are shorter, each committed with its own checkpoint; the log verifies", "[e2e][sign]") {
+  TestAppliance app("e2e-taper");
+  std::vector<json> orders;
+  for (int i = 0; i < 330; ++i) orders.push_back(order("T-" + std::to_string(i)));
+  write_jsonl(app.dir() / "t.jsonl", orders);
+  const auto r = app.signet({"sign", "t.jsonl", "--out", "out", "--key", app.ed_kid, "--chunk", "100"});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  // The issued entries before each checkpoint, one line per chunk: 330 orders
+  // at 100 per chunk are 100, 100 (230 then left: a full chunk), then 65 and 65
+  // (130 left halve; at least 64 each).
+  const auto chunks = app.shell(
+      "sqlite3 signet.db \"SELECT (SELECT COUNT(*) FROM entries i WHERE i.kind = 'issued' AND i.seq < c.seq AND "
+      "i.seq > COALESCE((SELECT MAX(p.seq) FROM entries p WHERE p.kind = 'checkpoint' AND p.seq < c.seq), 0)) AS n "
+      "FROM entries c WHERE c.kind = 'checkpoint' ORDER BY c.seq\" | grep -v '^0$'");
+  CHECK(chunks.out == "100\n100\n65\n65\n");
+  CHECK(license_files(app.dir() / "out").size() == 330);
+  const auto v = app.signet({"audit", "verify", "--pubkey", app.ed_pem.string(), "--pubkey", app.rsa_pem.string()});
+  INFO(v.out << v.err);
+  CHECK(v.exit_code == 0);
+  CHECK(v.out.find("every entry is covered by a signed checkpoint") != std::string::npos);
+}
+
 TEST_CASE("two signet processes signing at once: both succeed in turn or one gets 75; the chain holds", "[e2e][sign][concurrency]") {
   TestAppliance app("e2e-concurrent");
   std::vector<json> a, b;

@@ -316,6 +316,18 @@ void sign_all(std::vector<Job>& jobs, Encoding encoding, keystore::SigningKey& k
   }
 }
 
+// The size of the next chunk of a batch whose length is known, when `left`
+// orders remain. The last chunk's commit and file writes run after the last
+// signature, with the token idle; so once fewer than two full chunks are left,
+// each chunk takes half of what is left, and the last one takes the rest when
+// that is under 2 * kMinTaperedChunk orders (at 500 per chunk: 500, 250, 125, 125).
+constexpr std::size_t kMinTaperedChunk = 64;
+std::size_t tapered_chunk(std::size_t chunk, std::size_t left) {
+  if (chunk <= kMinTaperedChunk || left >= 2 * chunk) return chunk;
+  const std::size_t half = (left + 1) / 2;
+  return std::min(chunk, half < kMinTaperedChunk ? left : half);
+}
+
 // An order as validated: where it came from and its canonical manifest.
 Sha256Digest order_digest(const Order& o) {
   Sha256 h;
@@ -561,14 +573,18 @@ IssueSummary issue_batch(IssueContext& ctx, const IssueRequest& req) {
 
   std::vector<Order> chunk;
   std::vector<bool> chunk_plain;
+  std::size_t chunk_target = req.chunk_size;
   const auto add = [&](Order&& o, bool plain) {
     chunk.push_back(std::move(o));
     chunk_plain.push_back(plain);
-    if (chunk.size() >= req.chunk_size) flush(std::exchange(chunk, {}), std::exchange(chunk_plain, {}));
+    if (chunk.size() >= chunk_target) flush(std::exchange(chunk, {}), std::exchange(chunk_plain, {}));
   };
   if (keep) {
     std::vector<Sha256Digest>().swap(validated);
-    for (std::size_t i = 0; i < kept.size(); ++i) add(std::move(kept[i]), kept_plain[i]);
+    for (std::size_t i = 0; i < kept.size(); ++i) {
+      if (chunk.empty()) chunk_target = tapered_chunk(req.chunk_size, kept.size() - i);
+      add(std::move(kept[i]), kept_plain[i]);
+    }
     std::vector<Order>().swap(kept);
   } else {
     std::size_t seen = 0;

@@ -11,7 +11,9 @@
 // bounded amount of memory; a larger batch is streamed a second time instead,
 // so a batch of any length runs in bounded memory. Manifests are parsed on one
 // thread per core; the chunks flow through checking, signing and committing at
-// once (chunk k+1 checked while k is signed and k-1 committed).
+// once (chunk k+1 checked while k is signed and k-1 committed). When the
+// batch's length is known (its orders kept), the last chunks are shorter, so
+// that little is left to commit and write after the last signature.
 // Not thread-safe itself; it runs its own threads.
 #pragma once
 
@@ -32,7 +34,7 @@ struct IssueRequest {
   bool dry_run = false;
   bool skip_invalid = false;
   bool progress = false;         // a progress bar on stderr (on a terminal)
-  std::size_t chunk_size = 500;  // orders per transaction (three chunks are in flight at once)
+  std::size_t chunk_size = 500;  // orders per transaction at most (three chunks are in flight at once)
   unsigned threads = 0;          // signing threads; 0 = one per core
   // The orders validated in pass 1 are kept for pass 2 up to about this much
   // memory; a larger batch is read a second time (and must read the same).
