@@ -198,6 +198,22 @@ TEST_CASE("what another signet logs while a chunk is signed is checked again ins
   CHECK(app.count("kind = 'issued'") <= before + 1);  // at most the other process's renewal
 }
 
+TEST_CASE("a batch too large to keep, found so half-way through pass 1, is read again and signed whole", "[issue]") {
+  Appliance app;
+  std::string text;
+  for (int i = 1; i <= 120; ++i) text += order("HALF-" + std::to_string(i)).dump() + "\n";
+  const auto file = app.dir / "half.jsonl";
+  signet::test::write_file(file, text);
+  signet::IssueRequest req;
+  req.keep_bytes = 40'000;  // some dozens of these orders: pass 1 stops keeping them part-way
+  req.chunk_size = 25;
+  const auto summary = app.issue_file(file, *app.key, req);
+  CHECK(summary.licenses_issued == 120);
+  CHECK(app.count("kind = 'issued'") == 120);
+  CHECK(fs::exists(app.dir / "out/HALF-1.license"));
+  CHECK(fs::exists(app.dir / "out/HALF-120.license"));
+}
+
 TEST_CASE("a batch read twice must read the same: a line changed between the passes stops the batch", "[issue]") {
   Appliance app;
   // 600 orders of about 340 bytes: more than the first two 64 KiB reads, so

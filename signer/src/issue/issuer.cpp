@@ -26,7 +26,8 @@ constexpr std::size_t kMaxListedLicenses = 10'000;
 // What the log says about the license an order supersedes.
 struct Superseded {
   audit::Entry entry;
-  Json payload;
+  Json payload;   // the record's payload and manifest, from one parse of the
+  Json manifest;  // record (a few KB each; an order may be checked twice)
 };
 
 std::string prod_file(const std::string& order_id) { return order_id + ".license"; }
@@ -133,7 +134,7 @@ class Validator {
       problem("/government", "a reissue keeps the superseded license's terms: government " + yes_no(government));
     const auto channel = p.value("channel", std::string());
     if (o.channel != channel) problem("/channel", "a reissue keeps the superseded license's terms: channel " + channel);
-    const Json manifest = Json::parse(sup.entry.record).at("manifest");
+    const Json& manifest = sup.manifest;
     const bool premier = manifest.value("premier_support", false);
     const auto non_production = manifest.value("non_production_deployments", std::int64_t{0});
     if (o.premier_support != premier)
@@ -154,17 +155,23 @@ class Validator {
 
   std::optional<Superseded> resolve(const std::string& ref) {
     std::optional<audit::Entry> entry;
+    Json record;
     if (ref.starts_with("order:")) {
       for (auto& e : m_ctx.log.issued_for_order(ref.substr(6))) {
-        const Json r = Json::parse(e.record);
-        if (r.value("non_production", 0) == 0) entry = e;
+        Json r = Json::parse(e.record);
+        if (r.value("non_production", 0) == 0) {
+          entry = std::move(e);
+          record = std::move(r);
+        }
       }
     } else {
       entry = m_ctx.log.issued_license(ref);
+      if (entry) record = Json::parse(entry->record);
     }
     if (!entry) return std::nullopt;
-    const Json r = Json::parse(entry->record);
-    return Superseded{*entry, r.at("payload")};
+    Json payload = std::move(record.at("payload"));
+    Json manifest = record.contains("manifest") ? std::move(record.at("manifest")) : Json();
+    return Superseded{std::move(*entry), std::move(payload), std::move(manifest)};
   }
 
   IssueContext& m_ctx;
@@ -405,17 +412,23 @@ IssueSummary issue_batch(IssueContext& ctx, const IssueRequest& req) {
           }
           ++valid;
           if (!already) ++summary.would_issue;
-          if (!req.dry_run) validated.push_back(order_digest(o));
-          if (!keep) return;
-          kept_bytes += footprint(o);
-          if (kept_bytes > req.keep_bytes) {
+          if (req.dry_run) return;
+          if (keep) {
+            kept_bytes += footprint(o);
+            if (kept_bytes <= req.keep_bytes) {
+              kept_plain.push_back(!already && !o.supersedes);
+              kept.push_back(std::move(o));
+              return;
+            }
+            // Too large to keep: pass 2 reads the batch again, and the digests
+            // of the orders validated so far say what it must find.
             keep = false;
+            validated.reserve(kept.size() + 1);
+            for (const auto& k : kept) validated.push_back(order_digest(k));
             std::vector<Order>().swap(kept);
             std::vector<bool>().swap(kept_plain);
-          } else {
-            kept_plain.push_back(!already && !o.supersedes);
-            kept.push_back(std::move(o));
           }
+          validated.push_back(order_digest(o));
         },
         [&](ManifestProblem&& p) {
           refused_sources.insert(p.source);
