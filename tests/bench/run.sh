@@ -199,7 +199,7 @@ median, and the rounds' own values after it.
 "End to end" is the whole \`signet sign\` process on a .jsonl batch: reading
 and validating every order, checking the log, signing in the token (one
 session per core), committing the issued entries and a checkpoint per chunk of
-500 orders, and writing every license file durably (one syncfs per chunk),
+up to 500 orders (the last chunks shorter), and writing every license file durably (one syncfs per chunk),
 plus the non-production licenses premier support orders carry. Every
 mattermost license of the last round is then checked with \`openssl dgst\` (not
 timed). The ceremony is what a signing officer would script without Signet,
@@ -221,30 +221,46 @@ orders during development; the table above is from this run.
   signature over Signet's CPU per license (token included), here
   $(calc "$tokcpu_ed / $cpu_ed") for Ed25519 and $(calc "$tokcpu_rsa / $cpu_rsa") for RSA-2048.
   Signet's own CPU per license is thus about $(calc "$cpu_ed - $tokcpu_ed" 0) µs (Ed25519 run) and $(calc "$cpu_rsa - $tokcpu_rsa" 0) µs (RSA run).
-- **Where the Ed25519 batch falls below that bound.** It keeps the two cores
-  about 88% busy (CPU time over twice the wall time), the token's own
-  benchmark 97%. The signing threads do not wait for the log: timestamps at
-  the start and end of every chunk's signing and commit in one 10,000-order
-  run showed the next chunk's signing starting 1-4 ms after the last one
-  ended, each commit done before the next signing was, so letting signing run
-  two chunks ahead of the committer, or lowering the committer's priority,
-  changed nothing (both tried, three alternating runs each). What stalls is
-  SoftHSM2 itself: in a 2,000-order run (perf record -e sched:sched_switch),
-  312 of the 903 times a Signet thread left the CPU it was waiting for
-  SoftHSM2's mutex in C_SignInit. The token's benchmark takes the same mutex;
-  in Signet the holder also shares the cores with the committer and is
-  preempted more often, so the other signing thread waits longer (our reading
-  of the figures, not measured apart).
-- **Signet's own time per license**, in order: creating each license file
+- **Where the time of a batch goes.** A 10,000-order batch spends about
+  15 ms starting (configuration, log, token login), then 0.15-0.25 s in pass
+  1, which validates every order before anything is signed (the issuance
+  protocol: nothing is signed from a batch with a refused order; the parsing
+  runs on both cores, the checks against the log on one), then the signing
+  phase, then 30-40 ms after the last signature committing and writing the
+  last chunk. The chunks shrink towards the end of a batch whose length is
+  known (500, 250, 125, 125), which cut that tail from 70-180 ms.
+- **The signing phase.** Timed from the first signature to the last with a
+  development patch (process CPU time, and /proc/stat for the whole machine),
+  Signet's process keeps the two cores about 91% busy, the token's own
+  benchmark 95-96%. Of the rest, 4-6% is idle: waits on syncfs and fdatasync
+  and on the threads of a chunk ending (perf record -a -e
+  sched:sched_switch). About 3% goes to other processes, mostly the kernel's
+  writeback threads flushing the license files and the log, and 0.6% to
+  softirqs. SoftHSM2's mutex is not the cause: the token's benchmark waits
+  on it more often per signature (about 0.2 times) than Signet does (0.12).
+  Two changes that kept no more threads busy than there are cores were
+  tried, and both left the busy share as it was: committing each chunk on
+  one of the signing threads (0.875 against 0.88, four alternating runs),
+  and skipping the head anchor's write to the token per chunk. Neither
+  landed.
+- **The token's share, measured inside Signet.** The same patch timed
+  C_SignInit and C_Sign on each signing thread (thread CPU time): 418-447 µs
+  per Ed25519 signature, as in the token's own benchmark (430-451 µs). So
+  the token costs Signet what it costs alone, and the rest is Signet's.
+- **Signet's own time per license**, about 140 µs in the signing phase and
+  20 µs in pass 1 (thread CPU timers of the same patch, 10,000 bench orders).
+  In order: appending to the log, about 50 µs (the INSERT with its six
+  indexes and the append-only triggers about half, then the checkpoint, the
+  head anchor in the token, the commit); creating each license file
   durably (O_TMPFILE, write, linkat; about 40-50 µs of system time per file on
   this ext4, the largest single cost and inherent to one file per license;
   for a few minutes after many files were deleted on the same file system,
   ext4 skips the recently freed inodes and reads their inode tables, and a
   10,000-order batch took two to three times as long: this benchmark deletes
   nothing before it measures),
-  SQLite's insert of the issued entry with its indexes and the two SHA-256 of
-  the chain (30-40 µs), reading and validating the manifest, building the
-  payload, the random license id. Fixed on the way, measured with callgrind
+  building and encoding the license, about 20 µs; the entry's record, 7 µs;
+  pass 2's checks, 8 µs; reading and validating the manifest in pass 1.
+  Fixed on the way, measured with callgrind
   (Signet's own instructions per license 1.31 M to about 0.6 M) and strace
   (WAL page writes 19 to 1.3 per entry): prepared statements cached, 64 rows
   per INSERT, the record's JSON index replaced by an index on its fixed tail
@@ -252,7 +268,9 @@ orders during development; the table above is from this run.
   transaction, orders pass 1 found new not looked up again, manifests parsed
   on every core in order, the commit and file writes of a chunk overlapping
   the signing of the next, SKU defaults worked out once per SKU, the runtime
-  libraries linked statically. With the token taking most of the CPU, the
+  libraries linked statically; the last chunks shortened; pass 1 hashing
+  the orders it keeps only when the batch is too large to keep; a superseded
+  license's record parsed once, not three times. With the token taking most of the CPU, the
   Ed25519 target of figure 3 is missed by what is left; RSA-2048, where the
   token's share is larger, comes near its target.
 - **The ceremony.** 200× against $ceremony_per ms per order needs Signet at
