@@ -190,10 +190,16 @@ PublicKey PublicKey::from_pem(std::string_view pem) {
 PublicKey PublicKey::from_file(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw KeyError(ErrorKind::no_input, "cannot read public key file " + path.string());
+  // Read in pieces, up to one byte past the limit: a key is a few hundred
+  // bytes, and a zeroed buffer of the limit cost 16 page faults per process.
   std::string content;
-  content.resize(kMaxKeyFileBytes + 1);
-  in.read(content.data(), static_cast<std::streamsize>(content.size()));
-  content.resize(static_cast<std::size_t>(in.gcount()));
+  std::array<char, 4096> piece{};
+  while (content.size() <= kMaxKeyFileBytes &&
+         in.read(piece.data(), static_cast<std::streamsize>(std::min(piece.size(), kMaxKeyFileBytes + 1 - content.size())))
+             .gcount() > 0) {
+    content.append(piece.data(), static_cast<std::size_t>(in.gcount()));
+  }
+  if (in.bad()) throw KeyError(ErrorKind::no_input, "cannot read public key file " + path.string());
   if (content.size() > kMaxKeyFileBytes) {
     throw KeyError(ErrorKind::bad_data, path.string() + ": public key file larger than 64 KiB");
   }

@@ -283,7 +283,15 @@ orders during development; the table above is from this run.
   kernel's exec and page faults, the dynamic loader binding libcrypto (whose
   own start-up \`openssl version\` pays too), and OpenSSL 3's first-use
   initialisation (reading its configuration, building its provider and name
-  maps). The key is read without OpenSSL 3's decoders and encoders (building
+  maps). On this VM a page fault costs several microseconds, and faults are
+  most of the start-up: \`perf stat -e page-faults\` counts 48 for a trivial
+  program, 176 once it links libcrypto (whose relocation writes its 372 KB
+  of \`.data.rel.ro\`; 1.4 ms, bench_interleave of the two), and about 320
+  for a whole \`signet verify\`. So Signet builds only the options of the
+  command named on the command line (the whole table of 20 commands was
+  0.4 ms of every process), and reads the license and the key into buffers
+  of the file's size, not zeroed ones of the 64 KiB limit (16 faults each).
+  The key is read without OpenSSL 3's decoders and encoders (building
   their tables cost about 1 ms per process); OpenSSL's error strings and, in
   verify, its legacy cipher and digest name tables are not loaded and its
   clean-up at exit is skipped (0.8 ms, interleaved A/B); p11-kit is opened
@@ -293,7 +301,7 @@ orders during development; the table above is from this run.
   VM's speed drifts by a fifth within minutes and a loop of one command alone
   measures the drift. Of the $(calc "$verify_ms - $true_ms") ms over \`/bin/true\`,
   $(calc "$version_ms - $true_ms") ms is \`signet --version\` (loading and
-  relocating libcrypto, the binary's own start-up and its command table) and
+  relocating libcrypto and the binary's own start-up) and
   $(calc "$verify_ms - $version_ms") ms is verify's own work, most of it OpenSSL 3's
   first-use set-up. Only linking OpenSSL statically would cut the loading;
   Signet keeps Debian's shared OpenSSL for its security updates.

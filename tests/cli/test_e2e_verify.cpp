@@ -11,6 +11,9 @@
 #include <nlohmann/json.hpp>
 
 #include <limits>
+#include <string>
+#include <utility>
+#include <vector>
 
 using nlohmann::json;
 using signet::test::TestAppliance;
@@ -116,5 +119,51 @@ TEST_CASE("verify: a signature that holds on a license the product server would 
     signet::test::write_file(app.dir() / "changed.license", changed);
     INFO("changed at " << i);
     CHECK(app.signet({"verify", "changed.license", "--pubkey", (vendor / "mm_test_pubkey.pem").string()}).exit_code == 1);
+  }
+}
+
+// Each command's options are built only when its name is on the command line
+// (cli.hpp, add_command): a command must still run wherever it stands, after
+// global options or next to a value that is another command's name, and help
+// must still show every command and every option.
+TEST_CASE("a command runs wherever its name stands among the arguments, and help shows every command's options",
+          "[e2e][verify][cli]") {
+  TestAppliance app("e2e-verify-cli", false);
+  const auto vendor = signet::test::source_dir() / "tests/fixtures/product-server";
+  const auto license = (vendor / "mm_test_license.txt").string();
+  const auto pubkey = (vendor / "mm_test_pubkey.pem").string();
+
+  auto r = app.signet({"-q", "verify", license, "--pubkey", pubkey});
+  INFO(r.err);
+  CHECK(r.exit_code == 0);
+  r = app.signet({"--config", "sign", "verify", license, "--pubkey", pubkey});
+  INFO(r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.find("signature OK") != std::string::npos);
+  r = app.signet({"verify", "sign", "--pubkey", pubkey});
+  CHECK(r.exit_code == 66);
+  CHECK(r.err.find("sign: cannot open the license file") != std::string::npos);
+  r = app.signet({"--config", "verify", "bogus"});
+  CHECK(r.exit_code == 64);
+
+  const std::vector<std::pair<std::vector<std::string>, std::vector<std::string>>> helps{
+      {{"--help"}, {"init", "key", "sign", "verify", "revoke", "audit", "--pin-fd", "--quiet"}},
+      {{"verify", "--help"}, {"LICENSE", "--pubkey", "--json"}},
+      {{"sign", "--help"}, {"PATH", "--out", "--key", "--format", "--dry-run", "--skip-invalid", "--json"}},
+      {{"init", "--help"}, {"--module", "--token", "--pin-source", "--database"}},
+      {{"revoke", "--help"}, {"LICENSE_ID", "--reason"}},
+      {{"key", "--help"}, {"generate", "list", "export", "retire", "trust-desk"}},
+      {{"key", "trust-desk", "--help"}, {"PEM", "--label"}},
+      {{"audit", "--help"}, {"verify", "log", "export", "checkpoint", "prove", "verify-proof", "consistency",
+                             "export-revocations", "report"}},
+      {{"audit", "log", "--help"}, {"--order", "--customer", "--reseller", "--since", "--until"}},
+      {{"audit", "report", "--help"}, {"--html", "--checkpoint", "--as-of"}},
+      {{"audit", "export-revocations", "--help"}, {"--out"}},
+  };
+  for (const auto& [args, words] : helps) {
+    r = app.signet(args);
+    INFO(args.front() << " " << args.back() << ": " << r.out);
+    CHECK(r.exit_code == 0);
+    for (const auto& w : words) CHECK(r.out.find(w) != std::string::npos);
   }
 }

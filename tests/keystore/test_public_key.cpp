@@ -150,3 +150,26 @@ TEST_CASE("what is not an Ed25519 or RSA 2048-4096 public key is refused with a 
   refused([&] { (void)PublicKey::from_pem(encrypted); }, "BEGIN PUBLIC KEY");
   fs::remove_all(dir);
 }
+
+TEST_CASE("a public key file is read whole up to 64 KiB, and a larger one is refused naming the file", "[keystore]") {
+  const auto dir = signet::test::temp_dir("signet-pubkey-size");
+  const auto made = make_key(dir / "k", "-algorithm ed25519");
+  // Text after the PEM block is ignored (as OpenSSL does); the file is read
+  // in pieces, so a block that ends past the first pieces must still be found.
+  constexpr std::size_t kLimit = 64 * 1024;
+  write_file(dir / "padded.pem", std::string(kLimit - made.pem.size(), '\n') + made.pem);
+  CHECK(PublicKey::from_file(dir / "padded.pem").key_id() == made.key_id);
+  write_file(dir / "over.pem", std::string(kLimit + 1 - made.pem.size(), '\n') + made.pem);
+  try {
+    (void)PublicKey::from_file(dir / "over.pem");
+    FAIL("a key file of 64 KiB + 1 bytes was read");
+  } catch (const KeyError& e) {
+    CHECK(e.kind() == signet::ErrorKind::bad_data);
+    CHECK_THAT(e.what(), Catch::Contains("over.pem") && Catch::Contains("larger than 64 KiB"));
+  }
+  // An empty file and a missing one are refused, each with its own reason.
+  write_file(dir / "empty.pem", "");
+  CHECK_THROWS_WITH(PublicKey::from_file(dir / "empty.pem"), Catch::Contains("empty.pem"));
+  CHECK_THROWS_WITH(PublicKey::from_file(dir / "missing.pem"), Catch::Contains("cannot read public key file"));
+  fs::remove_all(dir);
+}

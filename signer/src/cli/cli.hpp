@@ -10,6 +10,8 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 namespace signet::cli {
 
@@ -30,6 +32,8 @@ struct Context {
   // Set by a command that never loads a PKCS#11 module (verify): OpenSSL's
   // legacy name tables are then left unfilled (see main.cpp).
   bool without_module = false;
+  // The command line's words after the program's name (see add_command).
+  std::vector<std::string_view> words;
 
   // Loads signet.toml as GlobalOptions and the environment say; throws Error(config).
   [[nodiscard]] Config load_config() const;
@@ -38,8 +42,17 @@ struct Context {
   [[nodiscard]] std::filesystem::path database_to_read(const std::string& db) const;
 };
 
-// Each registers its subcommands; the action is stored in ctx.action by the
-// subcommand's callback.
+// Adds the subcommand `name` to `parent`, and has `build` add its options, its
+// own subcommands and its callback only when `name` is one of the command
+// line's words. CLI11 selects a subcommand by its whole name (no command has an
+// alias, a prefix match or case folding), so a command not named cannot run;
+// building every command's options cost each process about 0.4 ms, a tenth of
+// a `signet verify` (docs/performance.md). Help lists every command either way.
+CLI::App* add_command(CLI::App& parent, const Context& ctx, const std::string& name, const std::string& about,
+                      const std::function<void(CLI::App&)>& build);
+
+// Each registers its subcommands with add_command; the action is stored in
+// ctx.action by the subcommand's callback.
 void add_init_command(CLI::App& app, Context& ctx);
 void add_key_commands(CLI::App& app, Context& ctx);
 void add_audit_commands(CLI::App& app, Context& ctx);

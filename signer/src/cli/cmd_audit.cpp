@@ -202,64 +202,72 @@ int consistency(const Context& ctx, const AuditOptions& o) {
 }  // namespace
 
 void add_audit_commands(CLI::App& app, Context& ctx) {
-  auto* audit = app.add_subcommand("audit", "verify, read, export and prove the audit log");
-  audit->require_subcommand(1);
-  auto o = std::make_shared<AuditOptions>();
-  auto set = [&ctx, o](CLI::App* cmd, int (*fn)(const Context&, const AuditOptions&)) {
-    cmd->callback([&ctx, o, fn] { ctx.action = [&ctx, o, fn] { return fn(ctx, *o); }; });
-  };
+  add_command(app, ctx, "audit", "verify, read, export and prove the audit log", [&ctx](CLI::App& audit) {
+    audit.require_subcommand(1);
+    auto o = std::make_shared<AuditOptions>();
+    auto set = [&ctx, o](CLI::App* cmd, int (*fn)(const Context&, const AuditOptions&)) {
+      cmd->callback([&ctx, o, fn] { ctx.action = [&ctx, o, fn] { return fn(ctx, *o); }; });
+    };
 
-  auto* v = audit->add_subcommand("verify", "recompute the hash chain, Merkle roots and checkpoint signatures");
-  v->add_option("--db", o->db, "the database (read-only; default: the configured one)");
-  v->add_option("--pubkey", o->pubkeys, "PEM of a key trusted to sign checkpoints (repeatable)");
-  v->add_option("--export", o->export_file, "verify a JSONL export instead of a database");
-  v->add_option("--checkpoint", o->checkpoints, "a checkpoint seen outside the log (repeatable)");
-  v->add_flag("--json", o->json, "print the result as JSON");
-  set(v, verify);
+    add_command(audit, ctx, "verify", "recompute the hash chain, Merkle roots and checkpoint signatures", [&](CLI::App& v) {
+      v.add_option("--db", o->db, "the database (read-only; default: the configured one)");
+      v.add_option("--pubkey", o->pubkeys, "PEM of a key trusted to sign checkpoints (repeatable)");
+      v.add_option("--export", o->export_file, "verify a JSONL export instead of a database");
+      v.add_option("--checkpoint", o->checkpoints, "a checkpoint seen outside the log (repeatable)");
+      v.add_flag("--json", o->json, "print the result as JSON");
+      set(&v, verify);
+    });
 
-  auto* l = audit->add_subcommand("log", "list entries, filtered");
-  l->add_option("--db", o->db, "the database");
-  l->add_option("--order", o->filter.order, "order id");
-  l->add_option("--license", o->filter.license, "license id");
-  l->add_option("--customer", o->filter.customer, "customer id, name, company or email");
-  l->add_option("--kind", o->filter.kind, "issued, revoked, checkpoint, key_generated, ...");
-  l->add_option("--channel", o->filter.channel, "direct, reseller, government");
-  l->add_option("--reseller", o->filter.reseller, "reseller id or name");
-  l->add_option("--since", o->filter.since, "RFC 3339 date or time (inclusive)");
-  l->add_option("--until", o->filter.until, "RFC 3339 date or time (inclusive)");
-  l->add_flag("--json", o->json, "print JSON");
-  set(l, log);
+    add_command(audit, ctx, "log", "list entries, filtered", [&](CLI::App& l) {
+      l.add_option("--db", o->db, "the database");
+      l.add_option("--order", o->filter.order, "order id");
+      l.add_option("--license", o->filter.license, "license id");
+      l.add_option("--customer", o->filter.customer, "customer id, name, company or email");
+      l.add_option("--kind", o->filter.kind, "issued, revoked, checkpoint, key_generated, ...");
+      l.add_option("--channel", o->filter.channel, "direct, reseller, government");
+      l.add_option("--reseller", o->filter.reseller, "reseller id or name");
+      l.add_option("--since", o->filter.since, "RFC 3339 date or time (inclusive)");
+      l.add_option("--until", o->filter.until, "RFC 3339 date or time (inclusive)");
+      l.add_flag("--json", o->json, "print JSON");
+      set(&l, log);
+    });
 
-  auto* e = audit->add_subcommand("export", "write every entry with its hashes");
-  e->add_option("--db", o->db, "the database");
-  e->add_option("--format", o->format, "jsonl or csv")->check(CLI::IsMember({"jsonl", "csv"}));
-  e->add_option("--out", o->out, "output file")->required();
-  set(e, export_log);
+    add_command(audit, ctx, "export", "write every entry with its hashes", [&](CLI::App& e) {
+      e.add_option("--db", o->db, "the database");
+      e.add_option("--format", o->format, "jsonl or csv")->check(CLI::IsMember({"jsonl", "csv"}));
+      e.add_option("--out", o->out, "output file")->required();
+      set(&e, export_log);
+    });
 
-  auto* c = audit->add_subcommand("checkpoint", "append a checkpoint signed in the HSM");
-  c->add_option("--out", o->out, "also write the checkpoint to this file (to keep outside the appliance)");
-  set(c, checkpoint);
+    add_command(audit, ctx, "checkpoint", "append a checkpoint signed in the HSM", [&](CLI::App& c) {
+      c.add_option("--out", o->out, "also write the checkpoint to this file (to keep outside the appliance)");
+      set(&c, checkpoint);
+    });
 
-  auto* p = audit->add_subcommand("prove", "print an RFC 9162 inclusion proof of an entry");
-  p->add_option("--db", o->db, "the database");
-  p->add_option("--seq", o->seq, "the entry")->required()->check(CLI::PositiveNumber);
-  p->add_option("--out", o->out, "write the proof to this file");
-  set(p, prove);
+    add_command(audit, ctx, "prove", "print an RFC 9162 inclusion proof of an entry", [&](CLI::App& p) {
+      p.add_option("--db", o->db, "the database");
+      p.add_option("--seq", o->seq, "the entry")->required()->check(CLI::PositiveNumber);
+      p.add_option("--out", o->out, "write the proof to this file");
+      set(&p, prove);
+    });
 
-  auto* vp = audit->add_subcommand("verify-proof", "check an inclusion proof");
-  vp->add_option("PROOF", o->proof, "proof file")->required();
-  vp->add_option("--pubkey", o->pubkeys, "PEM of a key trusted to sign checkpoints (repeatable)");
-  set(vp, verify_proof);
+    add_command(audit, ctx, "verify-proof", "check an inclusion proof", [&](CLI::App& vp) {
+      vp.add_option("PROOF", o->proof, "proof file")->required();
+      vp.add_option("--pubkey", o->pubkeys, "PEM of a key trusted to sign checkpoints (repeatable)");
+      set(&vp, verify_proof);
+    });
 
-  auto* cs = audit->add_subcommand("consistency", "prove that a newer export extends an older one");
-  cs->add_option("OLD_EXPORT", o->old_export, "the older JSONL export")->required();
-  cs->add_option("NEW_EXPORT", o->new_export, "the newer JSONL export")->required();
-  cs->add_option("--pubkey", o->pubkeys, "PEM of a key trusted to sign checkpoints (repeatable)");
-  cs->add_flag("--json", o->json, "print the proof as JSON");
-  set(cs, consistency);
+    add_command(audit, ctx, "consistency", "prove that a newer export extends an older one", [&](CLI::App& cs) {
+      cs.add_option("OLD_EXPORT", o->old_export, "the older JSONL export")->required();
+      cs.add_option("NEW_EXPORT", o->new_export, "the newer JSONL export")->required();
+      cs.add_option("--pubkey", o->pubkeys, "PEM of a key trusted to sign checkpoints (repeatable)");
+      cs.add_flag("--json", o->json, "print the proof as JSON");
+      set(&cs, consistency);
+    });
 
-  add_revocation_export(audit, ctx);
-  add_report_command(audit, ctx);
+    add_revocation_export(&audit, ctx);
+    add_report_command(&audit, ctx);
+  });
 }
 
 }  // namespace signet::cli

@@ -169,18 +169,20 @@ int sign_batch(const Context& ctx, const SignOptions& o) {
 
 void add_sign_command(CLI::App& app, Context& ctx) {
   auto o = std::make_shared<SignOptions>();
-  auto* cmd = app.add_subcommand("sign", "validate order manifests, sign licenses in the HSM, log them, write them");
-  cmd->add_option("PATH", o->inputs, "manifest files (.json, .jsonl) and folders")->required();
-  cmd->add_option("--out", o->out, "output folder for the license files")->required();
-  cmd->add_option("--key", o->key, "key id (or unique prefix) to sign with");
-  cmd->add_option("--format", o->format, "mattermost or signet (default: by key type)")
-      ->check(CLI::IsMember({"mattermost", "signet"}));
-  cmd->add_flag("--dry-run", o->dry_run, "validate only; sign, log and write nothing");
-  cmd->add_flag("--skip-invalid", o->skip_invalid, "sign the valid orders and list the refused ones");
-  cmd->add_flag("--json", o->json, "print the summary as JSON");
-  cmd->add_option("--chunk", o->chunk, "orders per audit transaction")->check(CLI::Range(1, 100000))->group("");
-  cmd->add_option("--threads", o->threads, "signing threads (default: one per core)")->check(CLI::Range(1, 64))->group("");
-  cmd->callback([&ctx, o] { ctx.action = [&ctx, o] { return sign(ctx, *o); }; });
+  const auto* about = "validate order manifests, sign licenses in the HSM, log them, write them";
+  add_command(app, ctx, "sign", about, [&ctx, o](CLI::App& cmd) {
+    cmd.add_option("PATH", o->inputs, "manifest files (.json, .jsonl) and folders")->required();
+    cmd.add_option("--out", o->out, "output folder for the license files")->required();
+    cmd.add_option("--key", o->key, "key id (or unique prefix) to sign with");
+    cmd.add_option("--format", o->format, "mattermost or signet (default: by key type)")
+        ->check(CLI::IsMember({"mattermost", "signet"}));
+    cmd.add_flag("--dry-run", o->dry_run, "validate only; sign, log and write nothing");
+    cmd.add_flag("--skip-invalid", o->skip_invalid, "sign the valid orders and list the refused ones");
+    cmd.add_flag("--json", o->json, "print the summary as JSON");
+    cmd.add_option("--chunk", o->chunk, "orders per audit transaction")->check(CLI::Range(1, 100000))->group("");
+    cmd.add_option("--threads", o->threads, "signing threads (default: one per core)")->check(CLI::Range(1, 64))->group("");
+    cmd.callback([&ctx, o] { ctx.action = [&ctx, o] { return sign(ctx, *o); }; });
+  });
 }
 
 }  // namespace signet::cli

@@ -7,6 +7,7 @@
 #include "signet/core/error.hpp"
 #include "signet/signer/text.hpp"
 
+#include <algorithm>
 #include <csignal>
 #include <cstdint>
 #include <malloc.h>
@@ -49,6 +50,13 @@ std::filesystem::path Context::database_to_read(const std::string& db) const {
   return path;
 }
 
+CLI::App* add_command(CLI::App& parent, const Context& ctx, const std::string& name, const std::string& about,
+                      const std::function<void(CLI::App&)>& build) {
+  auto* cmd = parent.add_subcommand(name, about);
+  if (std::find(ctx.words.begin(), ctx.words.end(), name) != ctx.words.end()) build(*cmd);
+  return cmd;
+}
+
 namespace {
 
 void add_global_options(CLI::App& app, Context& ctx) {
@@ -89,6 +97,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.fallthrough();
   cli::Context ctx;
+  ctx.words.assign(argv + std::min(argc, 1), argv + argc);
   try {
     cli::add_global_options(app, ctx);
     cli::add_init_command(app, ctx);
