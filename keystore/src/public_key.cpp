@@ -195,8 +195,9 @@ PublicKey PublicKey::from_file(const std::filesystem::path& path) {
   std::string content;
   std::array<char, 4096> piece{};
   while (content.size() <= kMaxKeyFileBytes &&
-         in.read(piece.data(), static_cast<std::streamsize>(std::min(piece.size(), kMaxKeyFileBytes + 1 - content.size())))
-             .gcount() > 0) {
+         in.read(piece.data(),
+                 static_cast<std::streamsize>(std::min(piece.size(), kMaxKeyFileBytes + 1 - content.size())))
+                 .gcount() > 0) {
     content.append(piece.data(), static_cast<std::size_t>(in.gcount()));
   }
   if (in.bad()) throw KeyError(ErrorKind::no_input, "cannot read public key file " + path.string());

@@ -126,8 +126,9 @@ TEST_CASE("verify: a signature that holds on a license the product server would 
 // (cli.hpp, add_command): a command must still run wherever it stands, after
 // global options or next to a value that is another command's name, and help
 // must still show every command and every option.
-TEST_CASE("a command runs wherever its name stands among the arguments, and help shows every command's options",
-          "[e2e][verify][cli]") {
+TEST_CASE(
+    "a command runs wherever its name stands among the arguments, and help shows every command's options",
+    "[e2e][verify][cli]") {
   TestAppliance app("e2e-verify-cli", false);
   const auto vendor = signet::test::source_dir() / "tests/fixtures/product-server";
   const auto license = (vendor / "mm_test_license.txt").string();
@@ -154,8 +155,9 @@ TEST_CASE("a command runs wherever its name stands among the arguments, and help
       {{"revoke", "--help"}, {"LICENSE_ID", "--reason"}},
       {{"key", "--help"}, {"generate", "list", "export", "retire", "trust-desk"}},
       {{"key", "trust-desk", "--help"}, {"PEM", "--label"}},
-      {{"audit", "--help"}, {"verify", "log", "export", "checkpoint", "prove", "verify-proof", "consistency",
-                             "export-revocations", "report"}},
+      {{"audit", "--help"},
+       {"verify", "log", "export", "checkpoint", "prove", "verify-proof", "consistency", "export-revocations",
+        "report"}},
       {{"audit", "log", "--help"}, {"--order", "--customer", "--reseller", "--since", "--until"}},
       {{"audit", "report", "--help"}, {"--html", "--checkpoint", "--as-of"}},
       {{"audit", "export-revocations", "--help"}, {"--out"}},

@@ -151,7 +151,8 @@ TEST_CASE("what is not an Ed25519 or RSA 2048-4096 public key is refused with a 
   fs::remove_all(dir);
 }
 
-TEST_CASE("a public key file is read whole up to 64 KiB, and a larger one is refused naming the file", "[keystore]") {
+TEST_CASE("a public key file is read whole up to 64 KiB, and a larger one is refused naming the file",
+          "[keystore]") {
   const auto dir = signet::test::temp_dir("signet-pubkey-size");
   const auto made = make_key(dir / "k", "-algorithm ed25519");
   // Text after the PEM block is ignored (as OpenSSL does); the file is read
@@ -170,6 +171,7 @@ TEST_CASE("a public key file is read whole up to 64 KiB, and a larger one is ref
   // An empty file and a missing one are refused, each with its own reason.
   write_file(dir / "empty.pem", "");
   CHECK_THROWS_WITH(PublicKey::from_file(dir / "empty.pem"), Catch::Contains("empty.pem"));
-  CHECK_THROWS_WITH(PublicKey::from_file(dir / "missing.pem"), Catch::Contains("cannot read public key file"));
+  CHECK_THROWS_WITH(PublicKey::from_file(dir / "missing.pem"),
+                    Catch::Contains("cannot read public key file"));
   fs::remove_all(dir);
 }

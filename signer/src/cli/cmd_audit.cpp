@@ -209,14 +209,16 @@ void add_audit_commands(CLI::App& app, Context& ctx) {
       cmd->callback([&ctx, o, fn] { ctx.action = [&ctx, o, fn] { return fn(ctx, *o); }; });
     };
 
-    add_command(audit, ctx, "verify", "recompute the hash chain, Merkle roots and checkpoint signatures", [&](CLI::App& v) {
-      v.add_option("--db", o->db, "the database (read-only; default: the configured one)");
-      v.add_option("--pubkey", o->pubkeys, "PEM of a key trusted to sign checkpoints (repeatable)");
-      v.add_option("--export", o->export_file, "verify a JSONL export instead of a database");
-      v.add_option("--checkpoint", o->checkpoints, "a checkpoint seen outside the log (repeatable)");
-      v.add_flag("--json", o->json, "print the result as JSON");
-      set(&v, verify);
-    });
+    add_command(
+        audit, ctx, "verify", "recompute the hash chain, Merkle roots and checkpoint signatures",
+        [&](CLI::App& v) {
+          v.add_option("--db", o->db, "the database (read-only; default: the configured one)");
+          v.add_option("--pubkey", o->pubkeys, "PEM of a key trusted to sign checkpoints (repeatable)");
+          v.add_option("--export", o->export_file, "verify a JSONL export instead of a database");
+          v.add_option("--checkpoint", o->checkpoints, "a checkpoint seen outside the log (repeatable)");
+          v.add_flag("--json", o->json, "print the result as JSON");
+          set(&v, verify);
+        });
 
     add_command(audit, ctx, "log", "list entries, filtered", [&](CLI::App& l) {
       l.add_option("--db", o->db, "the database");
@@ -257,13 +259,14 @@ void add_audit_commands(CLI::App& app, Context& ctx) {
       set(&vp, verify_proof);
     });
 
-    add_command(audit, ctx, "consistency", "prove that a newer export extends an older one", [&](CLI::App& cs) {
-      cs.add_option("OLD_EXPORT", o->old_export, "the older JSONL export")->required();
-      cs.add_option("NEW_EXPORT", o->new_export, "the newer JSONL export")->required();
-      cs.add_option("--pubkey", o->pubkeys, "PEM of a key trusted to sign checkpoints (repeatable)");
-      cs.add_flag("--json", o->json, "print the proof as JSON");
-      set(&cs, consistency);
-    });
+    add_command(
+        audit, ctx, "consistency", "prove that a newer export extends an older one", [&](CLI::App& cs) {
+          cs.add_option("OLD_EXPORT", o->old_export, "the older JSONL export")->required();
+          cs.add_option("NEW_EXPORT", o->new_export, "the newer JSONL export")->required();
+          cs.add_option("--pubkey", o->pubkeys, "PEM of a key trusted to sign checkpoints (repeatable)");
+          cs.add_flag("--json", o->json, "print the proof as JSON");
+          set(&cs, consistency);
+        });
 
     add_revocation_export(&audit, ctx);
     add_report_command(&audit, ctx);

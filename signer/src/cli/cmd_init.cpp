@@ -72,13 +72,17 @@ int init(Context& ctx, const InitOptions& o) {
 
 void add_init_command(CLI::App& app, Context& ctx) {
   auto o = std::make_shared<InitOptions>();
-  add_command(app, ctx, "init", "write signet.toml and create the appliance database", [&ctx, o](CLI::App& cmd) {
-    cmd.add_option("--module", o->module, "PKCS#11 module: file path or p11-kit module name")->capture_default_str();
-    cmd.add_option("--token", o->token, "RFC 7512 URI of the token")->capture_default_str();
-    cmd.add_option("--pin-source", o->pin_source, "prompt | env:NAME | file:PATH | fd:N")->capture_default_str();
-    cmd.add_option("--database", o->database, "database file, relative to signet.toml")->capture_default_str();
-    cmd.callback([&ctx, o] { ctx.action = [&ctx, o] { return init(ctx, *o); }; });
-  });
+  add_command(app, ctx, "init", "write signet.toml and create the appliance database",
+              [&ctx, o](CLI::App& cmd) {
+                cmd.add_option("--module", o->module, "PKCS#11 module: file path or p11-kit module name")
+                    ->capture_default_str();
+                cmd.add_option("--token", o->token, "RFC 7512 URI of the token")->capture_default_str();
+                cmd.add_option("--pin-source", o->pin_source, "prompt | env:NAME | file:PATH | fd:N")
+                    ->capture_default_str();
+                cmd.add_option("--database", o->database, "database file, relative to signet.toml")
+                    ->capture_default_str();
+                cmd.callback([&ctx, o] { ctx.action = [&ctx, o] { return init(ctx, *o); }; });
+              });
 }
 
 }  // namespace signet::cli

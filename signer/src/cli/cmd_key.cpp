@@ -135,38 +135,43 @@ void add_key_commands(CLI::App& app, Context& ctx) {
     key.require_subcommand(1);
     auto o = std::make_shared<Options>();
 
-    add_command(key, ctx, "generate", "generate a key pair inside the token and register it", [&ctx, o](CLI::App& gen) {
-      gen.add_option("--alg", o->alg, "ed25519, rsa2048, rsa3072 or rsa4096")->required();
-      gen.add_option("--label", o->label, "CKA_LABEL of both halves (unique in the token)")->required();
-      gen.add_flag("--json", o->json, "print the new key as JSON");
-      gen.callback([&ctx, o] { ctx.action = [&ctx, o] { return generate(ctx, o->alg, o->label, o->json); }; });
-    });
+    add_command(
+        key, ctx, "generate", "generate a key pair inside the token and register it",
+        [&ctx, o](CLI::App& gen) {
+          gen.add_option("--alg", o->alg, "ed25519, rsa2048, rsa3072 or rsa4096")->required();
+          gen.add_option("--label", o->label, "CKA_LABEL of both halves (unique in the token)")->required();
+          gen.add_flag("--json", o->json, "print the new key as JSON");
+          gen.callback(
+              [&ctx, o] { ctx.action = [&ctx, o] { return generate(ctx, o->alg, o->label, o->json); }; });
+        });
 
     add_command(key, ctx, "list", "list the registered keys", [&ctx, o](CLI::App& ls) {
       ls.add_flag("--json", o->json, "print JSON");
       ls.callback([&ctx, o] { ctx.action = [&ctx, o] { return list(ctx, o->json); }; });
     });
 
-    add_command(key, ctx, "export", "write a public key (SubjectPublicKeyInfo) to standard output",
-                [&ctx, o](CLI::App& exp) {
-                  exp.add_option("KID", o->kid, "key id or a unique prefix of 8+ hex digits")->required();
-                  exp.add_option("--format", o->format, "pem or der")->check(CLI::IsMember({"pem", "der"}));
-                  exp.callback([&ctx, o] { ctx.action = [&ctx, o] { return export_key(ctx, o->kid, o->format); }; });
-                });
+    add_command(
+        key, ctx, "export", "write a public key (SubjectPublicKeyInfo) to standard output",
+        [&ctx, o](CLI::App& exp) {
+          exp.add_option("KID", o->kid, "key id or a unique prefix of 8+ hex digits")->required();
+          exp.add_option("--format", o->format, "pem or der")->check(CLI::IsMember({"pem", "der"}));
+          exp.callback([&ctx, o] { ctx.action = [&ctx, o] { return export_key(ctx, o->kid, o->format); }; });
+        });
 
     add_command(key, ctx, "retire", "stop signing with a key (logged)", [&ctx, o](CLI::App& ret) {
       ret.add_option("KID", o->kid, "key id or a unique prefix")->required();
       ret.callback([&ctx, o] { ctx.action = [&ctx, o] { return retire(ctx, o->kid); }; });
     });
 
-    add_command(key, ctx, "trust-desk", "trust an Ed25519 order-desk key for manifest signatures",
-                [&ctx, o](CLI::App& desk) {
-                  desk.add_option("PEM", o->pem, "the order desk's public key (PEM or DER)")
-                      ->required()
-                      ->check(CLI::ExistingFile);
-                  desk.add_option("--label", o->label, "a name for the desk");
-                  desk.callback([&ctx, o] { ctx.action = [&ctx, o] { return trust_desk(ctx, o->pem, o->label); }; });
-                });
+    add_command(
+        key, ctx, "trust-desk", "trust an Ed25519 order-desk key for manifest signatures",
+        [&ctx, o](CLI::App& desk) {
+          desk.add_option("PEM", o->pem, "the order desk's public key (PEM or DER)")
+              ->required()
+              ->check(CLI::ExistingFile);
+          desk.add_option("--label", o->label, "a name for the desk");
+          desk.callback([&ctx, o] { ctx.action = [&ctx, o] { return trust_desk(ctx, o->pem, o->label); }; });
+        });
   });
 }
 

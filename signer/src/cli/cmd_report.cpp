@@ -68,14 +68,18 @@ int report(const Context& ctx, const ReportOptions& o) {
 
 void add_report_command(CLI::App* audit, Context& ctx) {
   auto o = std::make_shared<ReportOptions>();
-  add_command(*audit, ctx, "report", "verify the log and write the auditor's report as one HTML page", [&ctx, o](CLI::App& cmd) {
-    cmd.add_option("--html", o->html, "the HTML file to write (self-contained: nothing is fetched)")->required();
-    cmd.add_option("--db", o->db, "the database (read-only; default: the configured one)");
-    cmd.add_option("--pubkey", o->pubkeys, "PEM of a key trusted to sign checkpoints (repeatable)");
-    cmd.add_option("--checkpoint", o->checkpoints, "a checkpoint seen outside the log (repeatable)");
-    cmd.add_option("--as-of", o->as_of, "date the report (RFC 3339; default: now): anchors the 60-day expiry window");
-    cmd.callback([&ctx, o] { ctx.action = [&ctx, o] { return report(ctx, *o); }; });
-  });
+  add_command(
+      *audit, ctx, "report", "verify the log and write the auditor's report as one HTML page",
+      [&ctx, o](CLI::App& cmd) {
+        cmd.add_option("--html", o->html, "the HTML file to write (self-contained: nothing is fetched)")
+            ->required();
+        cmd.add_option("--db", o->db, "the database (read-only; default: the configured one)");
+        cmd.add_option("--pubkey", o->pubkeys, "PEM of a key trusted to sign checkpoints (repeatable)");
+        cmd.add_option("--checkpoint", o->checkpoints, "a checkpoint seen outside the log (repeatable)");
+        cmd.add_option("--as-of", o->as_of,
+                       "date the report (RFC 3339; default: now): anchors the 60-day expiry window");
+        cmd.callback([&ctx, o] { ctx.action = [&ctx, o] { return report(ctx, *o); }; });
+      });
 }
 
 }  // namespace signet::cli

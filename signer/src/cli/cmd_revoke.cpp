@@ -74,19 +74,22 @@ void add_revoke_command(CLI::App& app, Context& ctx) {
     std::string license, reason;
   };
   auto o = std::make_shared<Options>();
-  add_command(app, ctx, "revoke", "revoke an issued license (appended to the audit log)", [&ctx, o](CLI::App& cmd) {
-    cmd.add_option("LICENSE_ID", o->license, "the license id")->required();
-    cmd.add_option("--reason", o->reason, "why (recorded in the log)")->required();
-    cmd.callback([&ctx, o] { ctx.action = [&ctx, o] { return revoke(ctx, o->license, o->reason); }; });
-  });
+  add_command(
+      app, ctx, "revoke", "revoke an issued license (appended to the audit log)", [&ctx, o](CLI::App& cmd) {
+        cmd.add_option("LICENSE_ID", o->license, "the license id")->required();
+        cmd.add_option("--reason", o->reason, "why (recorded in the log)")->required();
+        cmd.callback([&ctx, o] { ctx.action = [&ctx, o] { return revoke(ctx, o->license, o->reason); }; });
+      });
 }
 
 void add_revocation_export(CLI::App* audit, Context& ctx) {
   auto out = std::make_shared<std::string>();
-  add_command(*audit, ctx, "export-revocations", "write the signed list of revoked license ids", [&ctx, out](CLI::App& cmd) {
-    cmd.add_option("--out", *out, "output file")->required();
-    cmd.callback([&ctx, out] { ctx.action = [&ctx, out] { return export_revocations(ctx, *out); }; });
-  });
+  add_command(
+      *audit, ctx, "export-revocations", "write the signed list of revoked license ids",
+      [&ctx, out](CLI::App& cmd) {
+        cmd.add_option("--out", *out, "output file")->required();
+        cmd.callback([&ctx, out] { ctx.action = [&ctx, out] { return export_revocations(ctx, *out); }; });
+      });
 }
 
 }  // namespace signet::cli

@@ -179,8 +179,12 @@ void add_sign_command(CLI::App& app, Context& ctx) {
     cmd.add_flag("--dry-run", o->dry_run, "validate only; sign, log and write nothing");
     cmd.add_flag("--skip-invalid", o->skip_invalid, "sign the valid orders and list the refused ones");
     cmd.add_flag("--json", o->json, "print the summary as JSON");
-    cmd.add_option("--chunk", o->chunk, "orders per audit transaction")->check(CLI::Range(1, 100000))->group("");
-    cmd.add_option("--threads", o->threads, "signing threads (default: one per core)")->check(CLI::Range(1, 64))->group("");
+    cmd.add_option("--chunk", o->chunk, "orders per audit transaction")
+        ->check(CLI::Range(1, 100000))
+        ->group("");
+    cmd.add_option("--threads", o->threads, "signing threads (default: one per core)")
+        ->check(CLI::Range(1, 64))
+        ->group("");
     cmd.callback([&ctx, o] { ctx.action = [&ctx, o] { return sign(ctx, *o); }; });
   });
 }
