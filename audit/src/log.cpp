@@ -13,6 +13,14 @@ namespace signet::audit {
 
 namespace {
 
+// Indexes on license_id: issued entries are in the unique one only. License
+// ids are random, so a chunk's issued entries land on as many leaf pages of a
+// license index as there are entries (up to all of them), and each commit
+// rewrites those pages; a second index over the same ids doubled that (about a
+// sixth of a signing run's time, measured on 10,000 orders against an
+// 83,000-entry log). The other kinds (revoked) have an index of their own,
+// and a lookup of every entry of a license uses both (query.cpp). Logs made
+// before this keep their index over every kind, which serves the same queries.
 constexpr std::string_view kSchema = R"sql(
 CREATE TABLE audit_meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
 CREATE TABLE entries(
@@ -28,7 +36,7 @@ CREATE TABLE entries(
   hash TEXT NOT NULL
 ) STRICT;
 CREATE INDEX entries_by_order ON entries(order_id, kind);
-CREATE INDEX entries_by_license ON entries(license_id, kind);
+CREATE INDEX entries_by_license_not_issued ON entries(license_id, kind) WHERE kind <> 'issued';
 CREATE INDEX entries_by_kind ON entries(kind, seq);
 CREATE INDEX entries_by_time ON entries(at);
 CREATE UNIQUE INDEX entries_one_issue_per_license ON entries(license_id) WHERE kind = 'issued';
@@ -316,9 +324,12 @@ std::vector<Entry> Log::issued_for_order(const std::string& order_id) const {
 }
 
 std::optional<Entry> Log::issued_license(const std::string& license_id) const {
-  std::optional<Entry> out;
-  read_entries(m_db, [&](const Entry& e) { out = e; }, "license_id = ? AND kind = 'issued'", {license_id});
-  return out;
+  // At most one row (entries_one_issue_per_license): no ORDER BY, no sort.
+  auto st = m_db.prepare_cached("SELECT " + std::string(kColumns) +
+                                " FROM entries WHERE license_id = ? AND kind = 'issued'");
+  st->bind(1, license_id);
+  if (!st->step()) return std::nullopt;
+  return entry_from_row(*st);
 }
 
 bool superseded_by_any(Database& db, const std::string& license_id) {
@@ -335,7 +346,7 @@ bool superseded_by_any(Database& db, const std::string& license_id) {
 bool Log::is_superseded(const std::string& license_id) const { return superseded_by_any(m_db, license_id); }
 
 bool Log::is_revoked(const std::string& license_id) const {
-  auto st = m_db.prepare_cached("SELECT 1 FROM entries WHERE license_id = ? AND +kind = 'revoked' LIMIT 1");
+  auto st = m_db.prepare_cached(kRevokedQuery);
   st->bind(1, license_id);
   return st->step();
 }

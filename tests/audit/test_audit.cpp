@@ -859,6 +859,19 @@ TEST_CASE("query filters by kind, order, channel, reseller, customer and time", 
   f = {};
   f.license = "L-3";
   CHECK(query_seqs(t.db, f) == V{4});
+  // An entry of another kind about the license is found with its issued one
+  // (the two are in different indexes).
+  auto license_note = TempLog::note("about L-3");
+  license_note.license_id = "L-3";
+  t.log.append({license_note}, TempLog::options());  // 7
+  CHECK(query_seqs(t.db, f) == V{4, 7});
+  f.kind = "note";
+  CHECK(query_seqs(t.db, f) == V{7});
+  f.kind = "issued";
+  CHECK(query_seqs(t.db, f) == V{4});
+  f = {};
+  f.license = "L-9";
+  CHECK(query_seqs(t.db, f).empty());
   f = {};
   f.channel = "reseller";
   CHECK(query_seqs(t.db, f) == V{1, 4, 6});
@@ -898,7 +911,7 @@ TEST_CASE("query filters by kind, order, channel, reseller, customer and time", 
     f = {};
     f.since = day;
     f.until = day;
-    CHECK(query_seqs(t.db, f) == V{1, 2, 3, 4, 5, 6});
+    CHECK(query_seqs(t.db, f) == V{1, 2, 3, 4, 5, 6, 7});
     f = {};
     f.since = next_day;
     CHECK(query_seqs(t.db, f).empty());
@@ -908,7 +921,7 @@ TEST_CASE("query filters by kind, order, channel, reseller, customer and time", 
     f = {};
     f.until = day;
     f.kind = "note";
-    CHECK(query_seqs(t.db, f) == V{2, 5});
+    CHECK(query_seqs(t.db, f) == V{2, 5, 7});
   }
   // A full RFC 3339 time: since and until the time of entry 4.
   const auto at4 = entries[3].at;
@@ -1233,17 +1246,66 @@ TEST_CASE("the per-order lookups of a signing run use an index, without a sort, 
   // The queries of Log::issued_for_order, Log::issued_license and Log::is_revoked.
   const std::string cols = "seq, at, kind, actor, order_id, license_id, key_id, record, prev_hash, hash";
   const std::vector<std::pair<std::string, std::string>> queries = {
-      {"SELECT " + cols + " FROM entries WHERE order_id = ? AND kind = 'issued' ORDER BY seq", "entries_by_order"},
-      {"SELECT " + cols + " FROM entries WHERE license_id = ? AND kind = 'issued' ORDER BY seq", "entries_by_license"},
-      {"SELECT 1 FROM entries WHERE license_id = ? AND +kind = 'revoked' LIMIT 1", "entries_by_license"},
+      {"SELECT " + cols + " FROM entries WHERE order_id = ? AND kind = 'issued' ORDER BY seq",
+       "entries_by_order"},
+      {"SELECT " + cols + " FROM entries WHERE license_id = ? AND kind = 'issued'",
+       "entries_one_issue_per_license"},
+      {std::string(kRevokedQuery), "entries_by_license_not_issued"},
       {"SELECT 1 FROM entries WHERE kind = 'key_retired' AND key_id = ? LIMIT 1", "entries_by_kind"}};
+  const auto plan_of = [&](const std::string& sql) {
+    auto st = t.db.prepare("EXPLAIN QUERY PLAN " + sql);
+    std::string plan;
+    while (st.step()) plan += st.column_text(3) + "\n";
+    return plan;
+  };
   for (const auto& [sql, index] : queries) {
+    INFO(sql);
+    const auto plan = plan_of(sql);
+    CHECK_THAT(plan, Catch::Contains(index));
+    CHECK_THAT(plan, !Catch::Contains("TEMP B-TREE"));
+    CHECK_THAT(plan, !Catch::Contains("SCAN entries"));
+  }
+  // An issued entry is in one license index only: every index on license_id
+  // but the unique one leaves issued entries out.
+  auto idx = t.db.prepare(
+      "SELECT il.name, sm.sql FROM pragma_index_list('entries') il JOIN sqlite_schema sm ON "
+      "sm.name = il.name WHERE EXISTS (SELECT 1 FROM pragma_index_info(il.name) WHERE name = "
+      "'license_id')");
+  int license_indexes = 0;
+  while (idx.step()) {
+    ++license_indexes;
+    const auto name = idx.column_text(0);
+    INFO(name);
+    if (name == "entries_one_issue_per_license") continue;
+    CHECK_THAT(idx.column_text(1), Catch::EndsWith("WHERE kind <> 'issued'"));
+  }
+  CHECK(license_indexes == 2);
+  // The auditor's --license filter finds every kind through the two indexes.
+  CHECK_THAT(
+      plan_of(
+          "SELECT seq FROM entries WHERE ((license_id = ? AND kind = 'issued') OR (license_id = ? AND kind "
+          "<> 'issued'))"),
+      !Catch::Contains("SCAN entries"));
+}
+
+TEST_CASE(
+    "a log made before the license indexes were split answers the same lookups through its index over every "
+    "kind, without a scan",
+    "[audit][log][plan]") {
+  TempLog t;
+  t.db.exec(
+      "DROP INDEX entries_by_license_not_issued; CREATE INDEX entries_by_license ON entries(license_id, "
+      "kind)");
+  const std::string cols = "seq, at, kind, actor, order_id, license_id, key_id, record, prev_hash, hash";
+  for (const auto& sql : {std::string(kRevokedQuery),
+                          "SELECT " + cols + " FROM entries WHERE license_id = ? AND kind = 'issued'",
+                          std::string("SELECT seq FROM entries WHERE ((license_id = ? AND kind = 'issued') "
+                                      "OR (license_id = ? AND kind <> 'issued'))")}) {
     INFO(sql);
     auto st = t.db.prepare("EXPLAIN QUERY PLAN " + sql);
     std::string plan;
     while (st.step()) plan += st.column_text(3) + "\n";
-    CHECK_THAT(plan, Catch::Contains(index));
-    CHECK_THAT(plan, !Catch::Contains("TEMP B-TREE"));
+    CHECK_THAT(plan, Catch::Contains("USING"));
     CHECK_THAT(plan, !Catch::Contains("SCAN entries"));
   }
 }

@@ -534,7 +534,7 @@ IssueSummary issue_batch(IssueContext& ctx, const IssueRequest& req) {
           issued.bind(1, id);
           if (issued.step()) throw meanwhile("order " + id + " was issued");
         }
-        auto revoked = db.prepare("SELECT 1 FROM entries WHERE license_id = ? AND +kind = 'revoked' LIMIT 1");
+        auto revoked = db.prepare(std::string(audit::kRevokedQuery));
         for (const auto& lid : superseding) {
           revoked.reset();
           revoked.bind(1, lid);

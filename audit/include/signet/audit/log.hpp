@@ -23,6 +23,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace signet::audit {
@@ -132,6 +133,13 @@ class Log {
 // Whether an `issued` entry of the database supersedes the license (Log::is_superseded
 // on a connection without a Log, e.g. inside AppendOptions::precheck).
 bool superseded_by_any(Database& db, const std::string& license_id);
+
+// Whether the license (the one parameter) has a `revoked` entry. The term
+// kind <> 'issued' is the condition of the index that holds revoked entries
+// (entries_by_license_not_issued), there so that SQLite uses that index; +kind
+// keeps it from picking entries_by_kind instead.
+inline constexpr std::string_view kRevokedQuery =
+    "SELECT 1 FROM entries WHERE license_id = ? AND kind <> 'issued' AND +kind = 'revoked' LIMIT 1";
 
 // Reads a database's entries in seq order, handing each over to be kept (moved).
 void scan_entries(Database& db, const std::function<void(Entry&&)>& fn);
