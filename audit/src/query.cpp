@@ -35,8 +35,7 @@ void query(Database& db, const LogFilter& f, const std::function<void(const Entr
     for (int i = 0; i < copies; ++i) params.push_back(*value);
   };
   add(f.order, "order_id = ?");
-  // Issued entries and the others are in two indexes (log.cpp): one term each.
-  add(f.license, "((license_id = ? AND kind = 'issued') OR (license_id = ? AND kind <> 'issued'))", 2);
+  add(f.license, std::string(kLicenseClause), 2);
   add(f.kind, "kind = ?");
   add(f.channel, "json_extract(record, '$.manifest.channel') = ?");
   add(f.reseller, "(json_extract(record, '$.manifest.reseller.id') = ? OR json_extract(record, '$.manifest.reseller.name') = ?)", 2);

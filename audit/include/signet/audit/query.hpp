@@ -5,6 +5,7 @@
 #include "signet/audit/log.hpp"
 
 #include <ostream>
+#include <string_view>
 
 namespace signet::audit {
 
@@ -13,6 +14,11 @@ namespace signet::audit {
 struct LogFilter {
   std::optional<std::string> order, license, customer, kind, channel, reseller, since, until;
 };
+
+// The filter's clause for one license id (bound twice): issued entries and
+// the others are in two indexes (log.cpp), one term each.
+inline constexpr std::string_view kLicenseClause =
+    "((license_id = ? AND kind = 'issued') OR (license_id = ? AND kind <> 'issued'))";
 
 // Entries matching the filter, in seq order. AuditError(usage) for a bad time.
 void query(Database& db, const LogFilter& filter, const std::function<void(const Entry&)>& fn);
