@@ -1,6 +1,13 @@
 #include "signet/core/openssl.hpp"
 
+#include <openssl/conf.h>
 #include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+
+#include <mutex>
+#include <new>
+#include <vector>
 
 namespace signet::openssl {
 
@@ -19,6 +26,50 @@ Pkey rsa_public_key(const BIGNUM* n, const BIGNUM* e) {
     return nullptr;
   }
   return Pkey(key);
+}
+
+namespace {
+
+// The contexts of the slots; never freed (see ThreadContextScope).
+OSSL_LIB_CTX* slot_context(std::size_t slot) {
+  static std::mutex lock;
+  static std::vector<OSSL_LIB_CTX*> contexts;
+  const std::lock_guard<std::mutex> guard(lock);
+  if (slot < contexts.size() && contexts[slot] != nullptr) return contexts[slot];
+  OSSL_LIB_CTX* ctx = ::OSSL_LIB_CTX_new();
+  if (ctx == nullptr) return nullptr;
+  // As OPENSSL_init_crypto loads the configuration into the default context:
+  // the default file (or OPENSSL_CONF), its openssl_conf section, a missing
+  // file or a failing module ignored.
+  char* file = ::CONF_get1_default_config_file();
+  if (file != nullptr) {
+    (void)::CONF_modules_load_file_ex(
+        ctx, file, "openssl_conf",
+        CONF_MFLAGS_DEFAULT_SECTION | CONF_MFLAGS_IGNORE_MISSING_FILE | CONF_MFLAGS_IGNORE_RETURN_CODES);
+    ::OPENSSL_free(file);
+  }
+  ::ERR_clear_error();
+  try {
+    if (contexts.size() <= slot) contexts.resize(slot + 1, nullptr);
+  } catch (const std::bad_alloc&) {
+    ::OSSL_LIB_CTX_free(ctx);
+    return nullptr;  // the thread keeps the default context
+  }
+  contexts[slot] = ctx;
+  return ctx;
+}
+
+}  // namespace
+
+ThreadContextScope::ThreadContextScope(std::size_t slot) {
+  OSSL_LIB_CTX* ctx = slot_context(slot);
+  if (ctx == nullptr) return;
+  m_previous = ::OSSL_LIB_CTX_set0_default(ctx);
+  m_active = m_previous != nullptr;
+}
+
+ThreadContextScope::~ThreadContextScope() {
+  if (m_active) (void)::OSSL_LIB_CTX_set0_default(m_previous);
 }
 
 }  // namespace signet::openssl

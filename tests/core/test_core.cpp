@@ -1,13 +1,18 @@
 #include "signet/core/bytes.hpp"
 #include "signet/core/crypto.hpp"
 #include "signet/core/json.hpp"
+#include "signet/core/openssl.hpp"
 #include "signet/core/sqlite.hpp"
 #include "signet/core/time.hpp"
 
 #include <catch2/catch.hpp>
 
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
 #include <filesystem>
 #include <optional>
+#include <thread>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -184,4 +189,45 @@ TEST_CASE("cached statements are reused, reset when given back, and nest", "[cor
     moved.reset();
   }
   std::filesystem::remove_all(dir);
+}
+
+namespace {
+// The calling thread's default OpenSSL library context (OSSL_LIB_CTX_set0_default(NULL) changes nothing).
+OSSL_LIB_CTX* current_context() { return ::OSSL_LIB_CTX_set0_default(nullptr); }
+}  // namespace
+
+TEST_CASE("a thread's own OpenSSL context is its default while the scope lasts, per slot", "[core][openssl]") {
+  OSSL_LIB_CTX* const global = ::OSSL_LIB_CTX_get0_global_default();
+  REQUIRE(current_context() == global);
+  OSSL_LIB_CTX* first = nullptr;
+  {
+    const openssl::ThreadContextScope scope(0);
+    first = current_context();
+    CHECK(first != global);
+    // Algorithms are there: the configuration's providers, or the default one.
+    EVP_MD* md = ::EVP_MD_fetch(nullptr, "SHA256", nullptr);
+    REQUIRE(md != nullptr);
+    CHECK(::EVP_MD_get0_provider(md) != nullptr);
+    ::EVP_MD_free(md);
+    CHECK(sha256(as_bytes("abc"))[0] == 0xba);
+    {
+      const openssl::ThreadContextScope inner(1);
+      CHECK(current_context() != first);
+      CHECK(current_context() != global);
+    }
+    CHECK(current_context() == first);  // the inner scope restored the outer one
+  }
+  CHECK(current_context() == global);
+  {
+    const openssl::ThreadContextScope again(0);
+    CHECK(current_context() == first);  // a slot keeps its context
+  }
+  // Another thread's default is its own business: a scope there leaves this one alone.
+  OSSL_LIB_CTX* seen = nullptr;
+  std::thread([&] {
+    const openssl::ThreadContextScope scope(0);
+    seen = current_context();
+  }).join();
+  CHECK(seen == first);
+  CHECK(current_context() == global);
 }

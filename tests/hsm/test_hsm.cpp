@@ -31,6 +31,7 @@
 #include "signet/core/bytes.hpp"
 #include "signet/core/crypto.hpp"
 #include "signet/core/error.hpp"
+#include "signet/core/openssl.hpp"
 #include "signet/hsm/hsm.hpp"
 #include "signet/hsm/pin.hpp"
 #include "softhsm.hpp"
@@ -500,9 +501,14 @@ TEST_CASE("find_by_id, find and key_uri find the generated keys", "[hsm][key]") 
 }
 
 TEST_CASE("two threads signing 200 messages each: every signature verifies", "[hsm][key][threads]") {
+  // Both as a plain application signs (every thread in OpenSSL's default
+  // context) and as Signet's signing threads do (each in a context of its own).
+  const bool own_context = GENERATE(false, true);
+  INFO("own OpenSSL context per thread: " << own_context);
   auto s = open_token(SoftHsm::shared());
-  const KeyPair ed = s.token->generate(spec_of(KeyType::ed25519, "threads-ed", Bytes{0x70, 0x01}));
-  const KeyPair rsa = s.token->generate(spec_of(KeyType::rsa, "threads-rsa", Bytes{0x70, 0x02}));
+  const std::string suffix = own_context ? "-own" : "";
+  const KeyPair ed = s.token->generate(spec_of(KeyType::ed25519, "threads-ed" + suffix, Bytes{0x70, 0x01, static_cast<std::uint8_t>(own_context)}));
+  const KeyPair rsa = s.token->generate(spec_of(KeyType::rsa, "threads-rsa" + suffix, Bytes{0x70, 0x02, static_cast<std::uint8_t>(own_context)}));
   const Bytes ed_spki = s.token->public_key_der(ed);
   const Bytes rsa_spki = s.token->public_key_der(rsa);
   constexpr std::size_t kThreads = 2;
@@ -517,6 +523,8 @@ TEST_CASE("two threads signing 200 messages each: every signature verifies", "[h
     for (std::size_t t = 0; t < kThreads; ++t) {
       threads.emplace_back([&, t] {
         try {
+          std::optional<signet::openssl::ThreadContextScope> context;
+          if (own_context) context.emplace(t);
           for (std::size_t i = 0; i < kMessages; ++i) {
             const std::string message = "thread " + std::to_string(t) + " message " + std::to_string(i);
             signatures[t].push_back(s.token->sign(*key, as_bytes(message)));

@@ -3,6 +3,7 @@
 #include "issue/output.hpp"
 
 #include "signet/core/crypto.hpp"
+#include "signet/core/openssl.hpp"
 #include "issue/progress.hpp"
 
 #include <algorithm>
@@ -290,11 +291,14 @@ Terms terms_for(const Order& o, const std::optional<Superseded>& sup, TimePoint 
   return t;
 }
 
-// Signs every job of a chunk on `threads` threads (one token session each) and
-// builds each job's record there too; rethrows the first failure, naming its order.
+// Signs every job of a chunk on `threads` threads (one token session and one
+// OpenSSL library context each) and builds each job's record there too;
+// rethrows the first failure, naming its order.
 void sign_all(std::vector<Job>& jobs, Encoding encoding, keystore::SigningKey& key, unsigned threads) {
   std::atomic<std::size_t> next{0};
-  auto work = [&] {
+  auto work = [&](std::size_t slot) {
+    // The token works in an OpenSSL context of this thread's own (core/openssl.hpp).
+    const openssl::ThreadContextScope own_context(slot);
     for (std::size_t i = next++; i < jobs.size(); i = next++) {
       auto& j = jobs[i];
       try {
@@ -309,8 +313,8 @@ void sign_all(std::vector<Job>& jobs, Encoding encoding, keystore::SigningKey& k
   const auto n = std::min<std::size_t>(threads, jobs.size());
   {
     std::vector<std::jthread> pool;
-    for (std::size_t t = 1; t < n; ++t) pool.emplace_back(work);
-    work();
+    for (std::size_t t = 1; t < n; ++t) pool.emplace_back(work, t);
+    work(0);
   }
   for (auto& j : jobs) {
     if (j.error) {
