@@ -126,14 +126,23 @@ cat > ceremony.sh <<CEREMONY
 set -e
 for i in \$(seq 1 200); do
   printf '{"id":"c%d","issued_at":%d,"customer":{"id":"c%d"},"features":{"users":10}}' "\$i" "\$i" "\$i" > payload
-  pkcs11-tool --module $module --token-label bench --login --pin 1234 --sign --mechanism EDDSA \
-    --label bench-ed25519 -i payload -o sig 2>>ceremony-errors.txt
+  # An officer whose pkcs11-tool run fails runs it again (a second failure
+  # stops the ceremony); the retries are counted and their time is included.
+  if ! pkcs11-tool --module $module --token-label bench --login --pin 1234 --sign --mechanism EDDSA \
+    --label bench-ed25519 -i payload -o sig >/dev/null 2>>ceremony-errors.txt; then
+    echo "CER-\$i" >> ceremony-retries.txt
+    pkcs11-tool --module $module --token-label bench --login --pin 1234 --sign --mechanism EDDSA \
+      --label bench-ed25519 -i payload -o sig >/dev/null 2>>ceremony-errors.txt
+  fi
   cat payload sig | openssl base64 -A > "CER-\$i.license"
   sqlite3 ceremony.db "INSERT INTO issued VALUES ('CER-\$i', '\$(cat CER-\$i.license)', datetime('now'))"
 done
 CEREMONY
 "$run" bash ceremony.sh 2> ceremony.txt || { cat ceremony-errors.txt >&2; exit 1; }
 ceremony_per=$(calc "$(wall ceremony.txt) / 200 * 1000" 3)
+ceremony_retries=0
+[ ! -f ceremony-retries.txt ] || ceremony_retries=$(wc -l < ceremony-retries.txt)
+[ "$ceremony_retries" -eq 0 ] || { log "   pkcs11-tool failed once and was run again for $ceremony_retries order(s):"; cat ceremony-errors.txt >&2; }
 signet_per=$per_ed
 ceremony_ratio=$(calc "$ceremony_per / $signet_per" 0)
 log "   ceremony $ceremony_per ms/order, signet $signet_per ms/license: ${ceremony_ratio}x"
@@ -204,7 +213,7 @@ median, and the rounds' own values after it.
 | 3 | ratio 2/1 at one session per core, Ed25519 | $ratio_ed (rounds: $(list ratio_ed)) | ≥ 0.85: $(mark "$ratio_ed" 0.85) |
 | 3 | ratio 2/1 at one session per core, RSA-2048 | $ratio_rsa (rounds: $(list ratio_rsa)) | ≥ 0.95: $(mark "$ratio_rsa" 0.95) |
 | 3 | ratio of figure 2 to the two processes of figure 1, Ed25519 / RSA-2048 | $procs_ratio_ed / $procs_ratio_rsa | |
-| 4 | hand-run ceremony (pkcs11-tool + openssl + sqlite3, Ed25519) per order vs \`signet sign\` per license (Ed25519) | $ceremony_per ms vs $signet_per ms: ${ceremony_ratio}× | ≥ 200×: $(mark "$ceremony_ratio" 200) |
+| 4 | hand-run ceremony (pkcs11-tool + openssl + sqlite3, Ed25519) per order vs \`signet sign\` per license (Ed25519); pkcs11-tool runs that failed and were run again | $ceremony_per ms vs $signet_per ms: ${ceremony_ratio}×; $ceremony_retries of 200 | ≥ 200×: $(mark "$ceremony_ratio" 200) |
 | 5 | peak RSS, $BIG-order batch from one .jsonl (Ed25519) | $big_rss MiB ($big_rate licenses/s) | < 64 MiB: $(mark $(calc "64 - $big_rss") 0) |
 | 6 | \`signet verify\` of one license (RSA-2048, mattermost encoding, --pubkey), whole process, median of 400 | $verify_ms ms | < 5 ms: $(mark $(calc "5 - $verify_ms") 0) |
 | 6 | baselines for it, run in turn with it: \`/bin/true\`, \`signet --version\`, \`openssl version\` | $true_ms / $version_ms / $openssl_ms ms | |
@@ -322,7 +331,13 @@ orders during development; the table above is from this run.
   $(calc "1000 / $ed2" 3) ms per Ed25519 signature (figure 1). $ceremony_note pkcs11-tool's
   multi-part RSA signing (C_SignUpdate/C_SignFinal) returned
   CKR_GENERAL_ERROR on some of these tokens, so the ceremony signs with
-  Ed25519.
+  Ed25519. pkcs11-tool (OpenSC 0.23) signs with a single C_Sign and, when
+  that fails, tries multi-part signing and reports only that attempt's
+  error. In one development run of this benchmark, one of the ceremony's
+  200 Ed25519 runs ended so (C_SignUpdate: CKR_OPERATION_NOT_INITIALIZED,
+  SoftHSM2 having no multi-part EdDSA; the C_Sign error itself is not
+  shown), and 300 runs by hand afterwards all passed. The ceremony runs such an order's pkcs11-tool again, as an
+  officer would, and the table counts those orders.
 - **\`signet verify\`** is mostly process start, as the baselines show: the
   kernel's exec and page faults, the dynamic loader binding libcrypto (whose
   own start-up \`openssl version\` pays too), and OpenSSL 3's first-use
