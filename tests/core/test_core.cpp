@@ -10,7 +10,9 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <optional>
 #include <thread>
 #include <sys/stat.h>
@@ -230,4 +232,36 @@ TEST_CASE("a thread's own OpenSSL context is its default while the scope lasts, 
   }).join();
   CHECK(seen == first);
   CHECK(current_context() == global);
+}
+
+TEST_CASE("a thread's own OpenSSL context is configured as the default one is (OPENSSL_CONF)", "[core][openssl]") {
+  // A configuration whose default properties no provider has: a context that
+  // loaded it fetches nothing, one that did not fetches SHA-256.
+  char tmpl[] = "/tmp/signet-core-XXXXXX";
+  const std::filesystem::path dir = ::mkdtemp(tmpl);
+  const auto conf = dir / "openssl.cnf";
+  std::ofstream(conf) << "openssl_conf = openssl_init\n[openssl_init]\nalg_section = algorithm_sect\n"
+                         "[algorithm_sect]\ndefault_properties = provider=signet-test-none\n";
+  const auto fetches_sha256 = [] {
+    EVP_MD* md = ::EVP_MD_fetch(nullptr, "SHA256", nullptr);
+    ::EVP_MD_free(md);
+    return md != nullptr;
+  };
+  const char* old = std::getenv("OPENSSL_CONF");
+  const std::optional<std::string> saved = old ? std::optional<std::string>(old) : std::nullopt;
+  ::setenv("OPENSSL_CONF", conf.c_str(), 1);
+  bool configured_fetch = true;
+  {
+    const openssl::ThreadContextScope scope(7);  // a slot no other test makes
+    configured_fetch = fetches_sha256();
+  }
+  if (saved) ::setenv("OPENSSL_CONF", saved->c_str(), 1);
+  else ::unsetenv("OPENSSL_CONF");
+  std::filesystem::remove_all(dir);
+  CHECK_FALSE(configured_fetch);
+  CHECK(fetches_sha256());  // the default context, configured at start-up, is untouched
+  {
+    const openssl::ThreadContextScope scope(0);
+    CHECK(fetches_sha256());
+  }
 }
