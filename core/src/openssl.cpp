@@ -5,9 +5,8 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 
+#include <array>
 #include <mutex>
-#include <new>
-#include <vector>
 
 namespace signet::openssl {
 
@@ -30,12 +29,16 @@ Pkey rsa_public_key(const BIGNUM* n, const BIGNUM* e) {
 
 namespace {
 
-// The contexts of the slots; never freed (see ThreadContextScope).
+// The contexts of the slots, made on first use and never freed. The table is a
+// plain array (no destructor runs at exit), so they stay reachable to the end.
+constexpr std::size_t kMaxSlots = 256;
+
 OSSL_LIB_CTX* slot_context(std::size_t slot) {
+  static std::array<OSSL_LIB_CTX*, kMaxSlots> contexts{};
   static std::mutex lock;
-  static std::vector<OSSL_LIB_CTX*> contexts;
+  if (slot >= contexts.size()) return nullptr;
   const std::lock_guard<std::mutex> guard(lock);
-  if (slot < contexts.size() && contexts[slot] != nullptr) return contexts[slot];
+  if (contexts[slot] != nullptr) return contexts[slot];
   OSSL_LIB_CTX* ctx = ::OSSL_LIB_CTX_new();
   if (ctx == nullptr) return nullptr;
   // As OPENSSL_init_crypto loads the configuration into the default context:
@@ -49,12 +52,6 @@ OSSL_LIB_CTX* slot_context(std::size_t slot) {
     ::OPENSSL_free(file);
   }
   ::ERR_clear_error();
-  try {
-    if (contexts.size() <= slot) contexts.resize(slot + 1, nullptr);
-  } catch (const std::bad_alloc&) {
-    ::OSSL_LIB_CTX_free(ctx);
-    return nullptr;  // the thread keeps the default context
-  }
   contexts[slot] = ctx;
   return ctx;
 }

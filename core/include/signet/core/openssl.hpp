@@ -46,7 +46,8 @@ Pkey rsa_public_key(const BIGNUM* n, const BIGNUM* e);
 // a lock, from the same configuration file and in the same way as OpenSSL's
 // own default context (so a configured provider, such as FIPS, applies in it
 // too); it is kept for the life of the process, because algorithms fetched in
-// it may be cached. If it cannot be made, the thread keeps the default context.
+// it may be cached. If it cannot be made (or `slot` is 256 or more), the
+// thread keeps the default context.
 class ThreadContextScope {
  public:
   explicit ThreadContextScope(std::size_t slot);
