@@ -198,7 +198,8 @@ namespace {
 OSSL_LIB_CTX* current_context() { return ::OSSL_LIB_CTX_set0_default(nullptr); }
 }  // namespace
 
-TEST_CASE("a thread's own OpenSSL context is its default while the scope lasts, per slot", "[core][openssl]") {
+TEST_CASE("a thread's own OpenSSL context is its default while the scope lasts, per slot",
+          "[core][openssl]") {
   OSSL_LIB_CTX* const global = ::OSSL_LIB_CTX_get0_global_default();
   REQUIRE(current_context() == global);
   OSSL_LIB_CTX* first = nullptr;
@@ -234,7 +235,8 @@ TEST_CASE("a thread's own OpenSSL context is its default while the scope lasts, 
   CHECK(current_context() == global);
 }
 
-TEST_CASE("a thread's own OpenSSL context is configured as the default one is (OPENSSL_CONF)", "[core][openssl]") {
+TEST_CASE("a thread's own OpenSSL context is configured as the default one is (OPENSSL_CONF)",
+          "[core][openssl]") {
   // A configuration whose default properties no provider has: a context that
   // loaded it fetches nothing, one that did not fetches SHA-256.
   char tmpl[] = "/tmp/signet-core-XXXXXX";

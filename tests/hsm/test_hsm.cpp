@@ -507,8 +507,10 @@ TEST_CASE("two threads signing 200 messages each: every signature verifies", "[h
   INFO("own OpenSSL context per thread: " << own_context);
   auto s = open_token(SoftHsm::shared());
   const std::string suffix = own_context ? "-own" : "";
-  const KeyPair ed = s.token->generate(spec_of(KeyType::ed25519, "threads-ed" + suffix, Bytes{0x70, 0x01, static_cast<std::uint8_t>(own_context)}));
-  const KeyPair rsa = s.token->generate(spec_of(KeyType::rsa, "threads-rsa" + suffix, Bytes{0x70, 0x02, static_cast<std::uint8_t>(own_context)}));
+  const KeyPair ed = s.token->generate(spec_of(KeyType::ed25519, "threads-ed" + suffix,
+                                               Bytes{0x70, 0x01, static_cast<std::uint8_t>(own_context)}));
+  const KeyPair rsa = s.token->generate(spec_of(KeyType::rsa, "threads-rsa" + suffix,
+                                                Bytes{0x70, 0x02, static_cast<std::uint8_t>(own_context)}));
   const Bytes ed_spki = s.token->public_key_der(ed);
   const Bytes rsa_spki = s.token->public_key_der(rsa);
   constexpr std::size_t kThreads = 2;
