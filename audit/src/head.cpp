@@ -1,6 +1,7 @@
 #include "head.hpp"
 
-#include <array>
+#include <map>
+#include <set>
 
 #include "signet/core/bytes.hpp"
 
@@ -8,8 +9,41 @@ namespace signet::audit::detail {
 
 namespace {
 
-constexpr std::array<std::string_view, 5> kTriggers = {
-    "entries_no_update", "entries_no_delete", "entries_chain", "entries_count", "audit_meta_no_delete"};
+// Runs of white space as one space, none at the ends: the triggers' text as
+// stored in sqlite_master is compared without regard to layout.
+std::string squeezed(std::string_view sql) {
+  std::string out;
+  bool space = false;
+  for (const char c : sql) {
+    if (c == ' ' || c == '\n' || c == '\t' || c == '\r') {
+      space = !out.empty();
+      continue;
+    }
+    if (space) out += ' ';
+    space = false;
+    out += c;
+  }
+  return out;
+}
+
+// Trigger name -> its CREATE TRIGGER statement (squeezed, without the ';'), as
+// the schema makes it.
+const std::map<std::string, std::string>& schema_triggers() {
+  static const std::map<std::string, std::string> triggers = [] {
+    std::map<std::string, std::string> out;
+    constexpr std::string_view kCreate = "CREATE TRIGGER ";
+    constexpr std::string_view kEnd = "END;";
+    const std::string_view sql = kSchemaSql;
+    for (auto at = sql.find(kCreate); at != std::string_view::npos; at = sql.find(kCreate, at + 1)) {
+      const auto name_at = at + kCreate.size();
+      const auto name = sql.substr(name_at, sql.find(' ', name_at) - name_at);
+      const auto end = sql.find(kEnd, at);
+      out.emplace(name, squeezed(sql.substr(at, end + kEnd.size() - 1 - at)));
+    }
+    return out;
+  }();
+  return triggers;
+}
 
 constexpr std::string_view kRecovery =
     " (see docs/operator-guide.md, \"The audit log was changed outside signet\")";
@@ -79,13 +113,32 @@ Checkpoint read_checkpoint(Database& db, const Entry& e, const std::string& log_
   return cp;
 }
 
+// The objects an append writes through are Signet's: the tables are tables (a
+// view of the same name could show what it likes), and the triggers are exactly
+// the schema's. A trigger changed or added outside signet could drop a row as
+// it is inserted (RAISE(IGNORE)) and let a license go out unlogged.
 void check_schema(Database& db, std::int64_t last_seq) {
-  for (const auto name : kTriggers) {
-    auto st = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND name = ?");
-    st.bind(1, name);
-    if (!st.step())
-      refuse(db, "the audit log's trigger " + std::string(name) + " was dropped outside signet");
+  for (const char* table : {"entries", "audit_meta", "merkle_frontier"}) {
+    auto st = db.prepare("SELECT type FROM sqlite_master WHERE name = ?");
+    st.bind(1, std::string(table));
+    const auto type = st.step() ? st.column_text(0) : std::string("nothing");
+    if (type != "table")
+      refuse(db, std::string("the audit log's table ") + table + " is a " + type + " (changed outside signet)");
   }
+  const auto& expected = schema_triggers();
+  std::set<std::string> present;
+  auto triggers = db.prepare("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' ORDER BY name");
+  while (triggers.step()) {
+    const auto name = triggers.column_text(0);
+    const auto it = expected.find(name);
+    if (it == expected.end())
+      refuse(db, "the audit log has a trigger signet did not make (" + name + "), added outside signet");
+    if (triggers.is_null(1) || squeezed(triggers.column_text(1)) != it->second)
+      refuse(db, "the audit log's trigger " + name + " was changed outside signet");
+    present.insert(name);
+  }
+  for (const auto& [name, sql] : expected)
+    if (!present.contains(name)) refuse(db, "the audit log's trigger " + name + " was dropped outside signet");
   auto st = db.prepare("SELECT value FROM audit_meta WHERE key = 'entries'");
   const auto recorded = st.step() ? st.column_text(0) : std::string("(none)");
   if (recorded != std::to_string(last_seq))
@@ -259,6 +312,29 @@ void advance_anchor(Database& db, HeadAnchor& anchor, const LogHead& head,
            " is committed but its head was not anchored in the HSM (" + e.what() +
            "); the next write anchors its own");
   }
+}
+
+void check_appended(Database& db, const std::vector<Entry>& appended) {
+  if (appended.empty()) return;
+  const auto first = appended.front().seq;
+  const auto landed = [&](const std::string& what) {
+    return AuditError(ErrorKind::bad_data, db.path().string() + ": the entries being appended did not land as written (" +
+                                               what + "): the log's schema was changed outside signet; nothing was "
+                                               "appended" + std::string(kRecovery));
+  };
+  auto st = db.prepare("SELECT seq, hash FROM entries WHERE seq >= ? ORDER BY seq");
+  st.bind(1, first);
+  std::size_t i = 0;
+  while (st.step()) {
+    if (i == appended.size()) throw landed("the file holds more entries from seq " + std::to_string(first));
+    const auto& e = appended[i++];
+    if (st.column_int(0) != e.seq || st.column_text(1) != e.hash)
+      throw landed("entry " + std::to_string(e.seq) + " is missing or differs");
+  }
+  if (i != appended.size()) throw landed("entry " + std::to_string(appended[i].seq) + " is missing");
+  auto count = db.prepare("SELECT value FROM audit_meta WHERE key = 'entries'");
+  if (!count.step() || count.column_text(0) != std::to_string(appended.back().seq))
+    throw landed("audit_meta.entries does not name the last entry");
 }
 
 }  // namespace signet::audit::detail

@@ -7,9 +7,19 @@
 
 namespace signet::audit::detail {
 
+// The statements that make a new log's schema (log.cpp). check_head holds the
+// file's triggers to exactly the ones these make.
+extern const std::string_view kSchemaSql;
+
+// After the inserts of an append, inside its transaction: the file holds
+// exactly the entries appended, in order, and the entry count names the last.
+// Anything else means the schema was changed outside signet (a trigger that
+// drops or rewrites rows): AuditError(bad_data), and the transaction is rolled back.
+void check_appended(Database& db, const std::vector<Entry>& appended);
+
 // Proves the log's head before an append (inside the write transaction): the
-// log is empty or ends with a checkpoint; its triggers and entry count are
-// Signet's; that checkpoint is well formed, chained and signed by a key the HSM
+// log is empty or ends with a checkpoint; its tables are tables, its triggers
+// exactly Signet's (none changed, none added) and its entry count right; that checkpoint is well formed, chained and signed by a key the HSM
 // holds; it is at or beyond the head anchored in the HSM, whose checkpoint it
 // still carries; and the Merkle frontier of the tree it signs (stored, else
 // rebuilt from the entries) has its root. Returns that frontier extended with

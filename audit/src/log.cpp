@@ -11,7 +11,7 @@
 
 namespace signet::audit {
 
-namespace {
+namespace detail {
 
 // Indexes on license_id: issued entries are in the unique one only. License
 // ids are random, so a chunk's issued entries land on as many leaf pages of a
@@ -21,7 +21,7 @@ namespace {
 // 83,000-entry log). The other kinds (revoked) have an index of their own,
 // and a lookup of every entry of a license uses both (query.cpp). Logs made
 // before this keep their index over every kind, which serves the same queries.
-constexpr std::string_view kSchema = R"sql(
+const std::string_view kSchemaSql = R"sql(
 CREATE TABLE audit_meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
 CREATE TABLE entries(
   seq INTEGER PRIMARY KEY,
@@ -58,6 +58,10 @@ BEGIN UPDATE audit_meta SET value = CAST(NEW.seq AS TEXT) WHERE key = 'entries';
 CREATE TRIGGER audit_meta_no_delete BEFORE DELETE ON audit_meta
 BEGIN SELECT RAISE(ABORT, 'audit log metadata cannot be deleted'); END;
 )sql";
+
+}  // namespace detail
+
+namespace {
 
 // The license an `issued` entry supersedes, found without parsing the record:
 // supersedes_license is the last key of an issued record (canonical JSON, keys
@@ -174,7 +178,7 @@ std::string checkpoint_message(const std::string& log_id, std::uint64_t tree_siz
 }
 
 void Log::create_schema(Database& db) {
-  db.exec(kSchema);
+  db.exec(detail::kSchemaSql);
   db.exec(kSupersededIndex);
   std::array<std::uint8_t, 16> id{};
   random_fill(id);
@@ -278,6 +282,7 @@ std::vector<Entry> Log::append(std::vector<NewEntry> entries, const AppendOption
       detail::save_frontier(m_db, frontier);
     }
     insert_entries(m_db, appended);
+    detail::check_appended(m_db, appended);
     tx.commit();
   } catch (const SqliteError& e) {
     if (e.kind() == ErrorKind::busy)

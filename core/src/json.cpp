@@ -48,26 +48,31 @@ class StrictDomBuilder {
   bool string(Json::string_t& v) { return put(Json(std::move(v))); }
   bool binary(Json::binary_t& v) { return put(Json::binary(std::move(v))); }
   bool start_object(std::size_t) {
-    m_stack.push_back(place(Json::object()));
+    open(Json::object());
     return true;
   }
   bool key(Json::string_t& k) {
     auto& object = m_stack.back()->get_ref<Json::object_t&>();
     const auto [it, inserted] = object.try_emplace(k);
-    if (!inserted && m_duplicate.empty()) m_duplicate = k;
+    if (!inserted && m_duplicate.empty()) {
+      m_duplicate = k;
+      for (const auto& token : m_tokens) m_duplicate_pointer += "/" + json_pointer_token(token);
+      m_duplicate_pointer += "/" + json_pointer_token(k);
+    }
+    m_key = k;
     m_slot = &it->second;
     return true;
   }
   bool end_object() {
-    m_stack.pop_back();
+    close();
     return true;
   }
   bool start_array(std::size_t) {
-    m_stack.push_back(place(Json::array()));
+    open(Json::array());
     return true;
   }
   bool end_array() {
-    m_stack.pop_back();
+    close();
     return true;
   }
   bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception& e) {
@@ -84,8 +89,23 @@ class StrictDomBuilder {
 
   [[nodiscard]] const std::string& error() const noexcept { return m_error; }
   [[nodiscard]] const std::string& duplicate() const noexcept { return m_duplicate; }
+  // The JSON Pointer of the first repeated key ("/customer/name").
+  [[nodiscard]] const std::string& duplicate_pointer() const noexcept { return m_duplicate_pointer; }
 
  private:
+  // A container opens inside the current one: its pointer token is the key
+  // just read, or its index in the array (the root has none).
+  void open(Json v) {
+    if (!m_stack.empty()) {
+      const Json& top = *m_stack.back();
+      m_tokens.push_back(top.is_array() ? std::to_string(top.size()) : m_key);
+    }
+    m_stack.push_back(place(std::move(v)));
+  }
+  void close() {
+    m_stack.pop_back();
+    if (!m_tokens.empty()) m_tokens.pop_back();  // the root has no token
+  }
   Json* place(Json v) {
     if (m_stack.empty()) {
       m_root = std::move(v);
@@ -108,7 +128,9 @@ class StrictDomBuilder {
   Json& m_root;
   std::vector<Json*> m_stack;
   Json* m_slot = nullptr;  // the value of the object key just read
-  std::string m_duplicate, m_error;
+  std::string m_key;       // that key
+  std::vector<std::string> m_tokens;  // the pointer tokens of the open containers below the root
+  std::string m_duplicate, m_duplicate_pointer, m_error;
 };
 
 // nlohmann's object_t is a std::map<std::string, ...>: keys iterate in
@@ -137,7 +159,13 @@ std::string canonical_json(const Json& value) {
   }
 }
 
-std::optional<Json> parse_strict_json(std::string_view text, std::string& why) {
+std::optional<Json> parse_strict_json(std::string_view text, std::string& why, std::string* pointer) {
+  // JSON text never holds a NUL byte (in a string it must be escaped), and the
+  // parser would take one for the end of the input, ignoring what follows it.
+  if (const auto nul = text.find('\0'); nul != std::string_view::npos) {
+    why = "not valid JSON: a NUL byte at byte offset " + std::to_string(nul) + " (JSON text has none)";
+    return std::nullopt;
+  }
   if (!nesting_within(text, kMaxDepth)) {
     why = "JSON nested deeper than " + std::to_string(kMaxDepth) + " levels";
     return std::nullopt;
@@ -156,6 +184,7 @@ std::optional<Json> parse_strict_json(std::string_view text, std::string& why) {
   }
   if (!builder.duplicate().empty()) {
     why = "duplicate key \"" + builder.duplicate() + "\" (a repeated field must not silently override the first)";
+    if (pointer != nullptr) *pointer = builder.duplicate_pointer();
     return std::nullopt;
   }
   return root;

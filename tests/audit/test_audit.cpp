@@ -488,6 +488,28 @@ TEST_CASE("a precheck that throws aborts the append and changes nothing", "[audi
   CHECK(t.log.last()->seq == 3);
 }
 
+TEST_CASE("an append whose rows do not land as written is rolled back", "[audit][log][triggers]") {
+  // Appends without trust skip the schema check: the read-back alone must catch
+  // a trigger that drops rows (or one that adds a row of its own).
+  TempLog t;
+  t.append_notes(2);
+  const auto before = t.all();
+  SECTION("the last row dropped (the chain trigger sees no gap after it)") {
+    t.db.exec("CREATE TRIGGER zz_drop BEFORE INSERT ON entries WHEN NEW.seq = 5 BEGIN SELECT RAISE(IGNORE); END");
+  }
+  SECTION("the count not kept") {
+    t.db.exec("DROP TRIGGER entries_count");
+  }
+  try {
+    t.log.append({TempLog::note("a"), TempLog::note("b"), TempLog::note("c")}, TempLog::options());
+    FAIL("the append was not refused");
+  } catch (const AuditError& e) {
+    CHECK(e.kind() == ErrorKind::bad_data);
+    CHECK_THAT(std::string(e.what()), Catch::Contains("did not land as written"));
+  }
+  CHECK(same(t.all(), before));
+}
+
 TEST_CASE("triggers refuse UPDATE, DELETE and out-of-chain INSERTs", "[audit][log][triggers]") {
   TempLog t;
   t.append_notes(4);

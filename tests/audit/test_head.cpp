@@ -194,6 +194,34 @@ TEST_CASE("a writer refuses a log that does not end with a checkpoint, naming th
     CHECK_THAT(refusal(t, {TempLog::note("next")}, signed_options(key)),
                Catch::Contains("trigger entries_no_delete was dropped outside signet"));
   }
+  SECTION("a trigger changed under its own name, to drop issued entries as they are inserted") {
+    two_writes(t, key);
+    t.db.exec("DROP TRIGGER entries_chain; CREATE TRIGGER entries_chain BEFORE INSERT ON entries "
+              "WHEN NEW.kind = 'issued' BEGIN SELECT RAISE(IGNORE); END");
+    const auto why = refusal(t, {issued_by(key.key_id(), "GHOST-1")}, signed_options(key));
+    CHECK_THAT(why, Catch::StartsWith(bad_data()));
+    CHECK_THAT(why, Catch::Contains("trigger entries_chain was changed outside signet"));
+  }
+  SECTION("a trigger added beside Signet's") {
+    two_writes(t, key);
+    t.db.exec("CREATE TRIGGER zz_extra BEFORE INSERT ON entries WHEN NEW.kind = 'issued' "
+              "BEGIN SELECT RAISE(IGNORE); END");
+    CHECK_THAT(refusal(t, {issued_by(key.key_id(), "GHOST-1")}, signed_options(key)),
+               Catch::Contains("a trigger signet did not make (zz_extra)"));
+  }
+  SECTION("a trigger laid out differently but the same is Signet's") {
+    two_writes(t, key);
+    t.db.exec("DROP TRIGGER entries_no_delete; CREATE TRIGGER entries_no_delete BEFORE DELETE ON entries\n"
+              "  BEGIN\n    SELECT RAISE(ABORT, 'audit log is append-only: DELETE refused');\n  END");
+    CHECK(t.log.append({TempLog::note("next")}, signed_options(key)).back().seq == 8);
+  }
+  SECTION("the metadata table replaced by a view") {
+    two_writes(t, key);
+    t.db.exec("DROP TRIGGER audit_meta_no_delete; ALTER TABLE audit_meta RENAME TO meta_real; "
+              "CREATE VIEW audit_meta AS SELECT * FROM meta_real");
+    CHECK_THAT(refusal(t, {TempLog::note("next")}, signed_options(key)),
+               Catch::Contains("table audit_meta is a view"));
+  }
   SECTION("an entry count that does not match the rows") {
     two_writes(t, key);
     t.db.exec("UPDATE audit_meta SET value = '9' WHERE key = 'entries'");

@@ -20,8 +20,9 @@ using Json = nlohmann::json;
 std::string canonical_json(const Json& value);
 
 // Parses JSON text, refusing duplicate object keys (a second "seats" must not
-// silently win) and nesting deeper than 32. nullopt + why on failure.
-std::optional<Json> parse_strict_json(std::string_view text, std::string& why);
+// silently win), nesting deeper than 32 and NUL bytes. nullopt + why on
+// failure; for a duplicate key, *pointer (when given) is its JSON Pointer.
+std::optional<Json> parse_strict_json(std::string_view text, std::string& why, std::string* pointer = nullptr);
 
 // The value when it is a JSON integer within the type's range; nullopt for
 // anything else (floats, strings, larger numbers). get<> on a float would be
