@@ -1,5 +1,7 @@
 #include "head.hpp"
 
+#include <algorithm>
+#include <array>
 #include <map>
 #include <set>
 
@@ -72,7 +74,28 @@ struct Checkpoint {
   Hash root{};
   std::string root_hex, time, key_id;
   Bytes signature;
+  Json record;
+  Entry entry;
 };
+
+}  // namespace
+
+std::string checkpoint_shape_problem(const Entry& e, const Json& record, const keystore::PublicKey* key) {
+  static constexpr std::array<std::string_view, 7> kFields = {"alg",       "key_id", "log_id",   "root_hash",
+                                                             "signature", "time",   "tree_size"};
+  if (!record.is_object() || record.size() != kFields.size() ||
+      !std::all_of(kFields.begin(), kFields.end(), [&](std::string_view f) { return record.contains(f); }))
+    return "checkpoint record must have exactly the fields alg, key_id, log_id, root_hash, signature, time, tree_size";
+  if (e.order_id || e.license_id) return "checkpoint entry names an order or a license (order_id, license_id must be null)";
+  const auto& alg = record.at("alg");
+  if (!alg.is_string()) return "checkpoint record.alg is not a string";
+  if (key != nullptr && alg.get<std::string>() != keystore::to_string(key->algorithm()))
+    return "checkpoint record.alg " + alg.get<std::string>() + " is not the algorithm of key " + key->key_id() + " (" +
+           std::string(keystore::to_string(key->algorithm())) + ")";
+  return {};
+}
+
+namespace {
 
 Checkpoint read_checkpoint(Database& db, const Entry& e, const std::string& log_id) {
   const auto where = "the checkpoint at seq " + std::to_string(e.seq);
@@ -90,8 +113,11 @@ Checkpoint read_checkpoint(Database& db, const Entry& e, const std::string& log_
       refuse(db, where + ": record." + name + " is missing or not a string");
     return it->get<std::string>();
   };
+  if (const auto shape = checkpoint_shape_problem(e, *record, nullptr); !shape.empty()) refuse(db, where + ": " + shape);
   Checkpoint cp;
   cp.seq = e.seq;
+  cp.record = *record;
+  cp.entry = e;
   const auto size = record->contains("tree_size") ? json_uint(record->at("tree_size")) : std::nullopt;
   if (!size) refuse(db, where + ": record.tree_size is missing or not an unsigned integer");
   cp.tree_size = *size;
@@ -153,6 +179,8 @@ void check_signature(Database& db, const std::string& log_id, const Checkpoint& 
   if (!key || key->key_id() != cp.key_id)
     refuse(db, where + " is signed by key " + cp.key_id +
                    ", which is not in the HSM: only a key the token holds vouches for the log");
+  if (const auto shape = checkpoint_shape_problem(cp.entry, cp.record, &*key); !shape.empty())
+    refuse(db, where + ": " + shape);
   if (!key->verify(as_bytes(checkpoint_message(log_id, cp.tree_size, cp.root_hex, cp.time)), cp.signature))
     refuse(db, where + ": its signature does not verify with the HSM's key " + cp.key_id +
                    " (the checkpoint was forged or changed outside signet)");

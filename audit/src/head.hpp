@@ -11,6 +11,14 @@ namespace signet::audit::detail {
 // file's triggers to exactly the ones these make.
 extern const std::string_view kSchemaSql;
 
+// What a checkpoint entry holds beyond what its signature covers (log id, tree
+// size, root, time) must still be what signet writes, or an edit of the last
+// checkpoint would go unseen and the next one would seal it: the record has
+// exactly its seven fields, the entry's order_id and license_id are null, and
+// the record's alg is that of `key` (when given), the key that signed it.
+// Empty when it holds, else the rule broken.
+std::string checkpoint_shape_problem(const Entry& e, const Json& record, const keystore::PublicKey* key);
+
 // After the inserts of an append, inside its transaction: the file holds
 // exactly the entries appended, in order, and the entry count names the last.
 // Anything else means the schema was changed outside signet (a trigger that

@@ -1,5 +1,6 @@
 #include "signet/audit/verify.hpp"
 
+#include "head.hpp"
 #include "signet/core/bytes.hpp"
 
 #include <condition_variable>
@@ -86,6 +87,8 @@ bool Verifier::check_checkpoint(const Entry& e, const Json& record) {
   if (!e.key_id || *e.key_id != *key_id) return fail(seq, "checkpoint key_id differs from the entry's key_id column");
   const auto key = m_keys.find(*key_id);
   if (key == m_keys.end()) return fail(seq, "checkpoint signed by key " + *key_id + ", which is not a trusted key");
+  if (const auto shape = detail::checkpoint_shape_problem(e, record, &key->second); !shape.empty())
+    return fail(seq, shape);
   const auto sig = base64_decode(*sig_b64);
   if (!sig) return fail(seq, "checkpoint signature is not base64");
   if (!key->second.verify(as_bytes(checkpoint_message(*log_id, tree_size, *root, *time)), *sig))

@@ -274,6 +274,48 @@ TEST_CASE("a writer refuses a last checkpoint that a key in the HSM did not sign
   }
 }
 
+TEST_CASE("what the last checkpoint holds beyond its signature is held to what signet writes, by the writer and by verify",
+          "[audit][head]") {
+  // The signature covers the log id, tree size, root and time only: an edit of
+  // the rest of the last checkpoint (re-chained) must not pass, nor be sealed by
+  // the next write's checkpoint.
+  TempLog t;
+  SoftEd25519 key;
+  two_writes(t, key);
+  std::string sql;
+  std::string rule;
+  SECTION("a field added to the record") {
+    auto record = Json::parse(t.log.get(6)->record);
+    record["comment"] = "licenses before seq 4 are void";
+    sql = "UPDATE entries SET record = '" + canonical_json(record) + "' WHERE seq = 6";
+    rule = "must have exactly the fields";
+  }
+  SECTION("an order named on it") {
+    sql = "UPDATE entries SET order_id = 'ACME-1' WHERE seq = 6";
+    rule = "order_id, license_id must be null";
+  }
+  SECTION("another algorithm named") {
+    auto record = Json::parse(t.log.get(6)->record);
+    record["alg"] = "rsa2048";
+    sql = "UPDATE entries SET record = '" + canonical_json(record) + "' WHERE seq = 6";
+    rule = "record.alg rsa2048 is not the algorithm of key " + key.key_id();
+  }
+  t.db.exec("DROP TRIGGER entries_no_update");
+  t.db.exec(sql);
+  rechain(t.db, 6);
+  t.db.exec(
+      "CREATE TRIGGER entries_no_update BEFORE UPDATE ON entries "
+      "BEGIN SELECT RAISE(ABORT, 'audit log is append-only: UPDATE refused'); END");
+  const auto r = verify_database(t.path, trusting(key.public_key()));
+  CHECK_FALSE(r.ok);
+  CHECK(r.failed_seq == std::optional<std::int64_t>(6));
+  CHECK_THAT(r.reason, Catch::Contains(rule));
+  const auto why = refusal(t, {TempLog::note("next")}, signed_options(key));
+  CHECK_THAT(why, Catch::StartsWith(bad_data()));
+  CHECK_THAT(why, Catch::Contains("seq 6"));
+  CHECK_THAT(why, Catch::Contains(rule));
+}
+
 TEST_CASE("the Merkle frontier a new checkpoint extends is proven against the last signed root",
           "[audit][head]") {
   TempLog t;
