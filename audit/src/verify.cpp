@@ -219,6 +219,45 @@ VerifyReport Verifier::finish() {
   return m_report;
 }
 
+namespace {
+
+// SQLite's own check of the file: every index holds exactly the rows of its
+// table. An index changed outside signet could hide an issued entry from the
+// lookups of `audit log` and of the next `signet sign` (which would then issue
+// the order again) while every entry still verifies. Empty when it holds.
+std::string integrity_problem(const std::filesystem::path& db_path) {
+  try {
+    auto db = Database::open(db_path, Database::Mode::read_only);
+    auto st = db.prepare("PRAGMA integrity_check(20)");
+    std::string found;
+    while (st.step()) {
+      const auto line = st.column_text(0);
+      if (line == "ok") continue;
+      found += (found.empty() ? "" : "; ") + line;
+    }
+    if (found.empty()) return {};
+    return "the SQLite file does not hold together (an index or page changed outside signet): " + found;
+  } catch (const std::exception& e) {
+    return std::string("the SQLite file could not be checked: ") + e.what();
+  }
+}
+
+// The objects verify reads must be the log's tables, not views of the same
+// name that show what they like, and the entry count must be there.
+std::string schema_problem(Database& db) {
+  for (const char* table : {"entries", "audit_meta"}) {
+    auto st = db.prepare("SELECT type FROM sqlite_master WHERE name = ?");
+    st.bind(1, std::string(table));
+    const auto type = st.step() ? st.column_text(0) : std::string("nothing");
+    if (type != "table") return std::string("the log's table ") + table + " is a " + type + " (changed outside signet)";
+  }
+  auto st = db.prepare("SELECT 1 FROM audit_meta WHERE key = 'entries'");
+  if (!st.step()) return "audit_meta has no entry count (removed outside signet)";
+  return {};
+}
+
+}  // namespace
+
 VerifyReport verify_database(const std::filesystem::path& db_path, const VerifyOptions& options) {
   auto db = Database::open(db_path, Database::Mode::read_only);
   Log log(db);
@@ -233,6 +272,16 @@ VerifyReport verify_database(const std::filesystem::path& db_path, const VerifyO
       }
     }
   }
+  std::string file_problem = schema_problem(db);
+  // SQLite's check of the whole file runs on a connection of its own, beside the entries' check.
+  std::string integrity;
+  std::thread integrity_thread([&] { integrity = integrity_problem(db_path); });
+  struct Joiner {
+    std::thread& t;
+    ~Joiner() {
+      if (t.joinable()) t.join();
+    }
+  } join_integrity{integrity_thread};
   Transaction snapshot(db, Transaction::Kind::deferred);  // one consistent read
   Verifier v(options, log.log_id(), recorded);
   // Reading rows out of SQLite and hashing them take about as long as each
@@ -296,7 +345,16 @@ VerifyReport verify_database(const std::filesystem::path& db_path, const VerifyO
   }
   reader.join();
   if (error) std::rethrow_exception(error);
-  return v.finish();
+  auto report = v.finish();
+  integrity_thread.join();
+  if (file_problem.empty()) file_problem = integrity;
+  if (report.ok && !file_problem.empty()) {
+    // A fault of the file, not of one entry: no seq is named.
+    report.ok = false;
+    report.failed_seq.reset();
+    report.reason = file_problem;
+  }
+  return report;
 }
 
 ExportHeader read_export(const std::filesystem::path& path, const std::function<void(const Entry&)>& fn) {
@@ -394,8 +452,13 @@ std::string describe(const VerifyReport& r) {
         << "  checkpoint keys: " << r.key_source << "\n";
     out << "  every entry is covered by a signed checkpoint\n";
   } else {
-    out << "audit log " << r.log_id << ": FAILED at seq " << (r.failed_seq ? *r.failed_seq : 0) << ": " << r.reason << "\n";
-    if (r.failed_seq && r.entries >= *r.failed_seq) {
+    if (!r.failed_seq) {
+      out << "audit log " << r.log_id << ": FAILED: " << r.reason << "\n"
+          << "  " << r.entries << " entries and " << r.checkpoints << " checkpoints verified, but the file does not hold\n";
+      return out.str();
+    }
+    out << "audit log " << r.log_id << ": FAILED at seq " << *r.failed_seq << ": " << r.reason << "\n";
+    if (r.entries >= *r.failed_seq) {
       // Everything was checked; only the tail lacks a checkpoint.
       out << "  " << r.entries << " entries: hash chain intact; " << r.checkpoints
           << " checkpoints: Merkle roots and signatures verified\n"
@@ -417,7 +480,7 @@ Json to_json(const VerifyReport& r) {
             {"unprotected", r.unprotected},
             {"key_source", r.key_source}};
   if (!r.ok) {
-    j["failed_seq"] = r.failed_seq ? *r.failed_seq : 0;
+    j["failed_seq"] = r.failed_seq ? Json(*r.failed_seq) : Json(nullptr);  // null: the file, not an entry
     j["reason"] = r.reason;
   }
   return j;

@@ -316,6 +316,38 @@ TEST_CASE("what the last checkpoint holds beyond its signature is held to what s
   CHECK_THAT(why, Catch::Contains(rule));
 }
 
+TEST_CASE("verify holds the file together beside its entries: indexes, tables and the entry count",
+          "[audit][verify]") {
+  TempLog t;
+  SoftEd25519 key;
+  two_writes(t, key);
+  REQUIRE(verify_database(t.path, trusting(key.public_key())).ok);
+  std::string rule;
+  SECTION("an index rebuilt to leave an entry out, its text put back") {
+    // Lookups through it would not see entry 2; every entry still verifies.
+    t.db.exec("DROP INDEX entries_by_kind; CREATE INDEX entries_by_kind ON entries(kind, seq) WHERE seq <> 2; "
+              "PRAGMA writable_schema=ON; "
+              "UPDATE sqlite_master SET sql = 'CREATE INDEX entries_by_kind ON entries(kind, seq)' "
+              "WHERE name = 'entries_by_kind'; PRAGMA writable_schema=OFF");
+    rule = "row 2 missing from index entries_by_kind";
+  }
+  SECTION("the metadata table replaced by a view") {
+    t.db.exec("ALTER TABLE audit_meta RENAME TO meta_real; CREATE VIEW audit_meta AS SELECT * FROM meta_real");
+    rule = "table audit_meta is a view";
+  }
+  SECTION("the entry count removed") {
+    t.db.exec("DROP TRIGGER audit_meta_no_delete; DELETE FROM audit_meta WHERE key = 'entries'");
+    rule = "audit_meta has no entry count";
+  }
+  const auto r = verify_database(t.path, trusting(key.public_key()));
+  CHECK_FALSE(r.ok);
+  CHECK_FALSE(r.failed_seq.has_value());
+  CHECK_THAT(r.reason, Catch::Contains(rule));
+  CHECK(r.entries == 6);
+  CHECK_THAT(describe(r), Catch::Contains(": FAILED: "));
+  CHECK(to_json(r).at("failed_seq").is_null());
+}
+
 TEST_CASE("the Merkle frontier a new checkpoint extends is proven against the last signed root",
           "[audit][head]") {
   TempLog t;
