@@ -193,6 +193,49 @@ TEST_CASE("signet licenses cover the key id, and a signature for one purpose pas
   CHECK_THROWS_AS(signet::sign_license(terms(), signet::Encoding::mattermost, *ed), signet::Error);
 }
 
+TEST_CASE("a payload the product server's JSON parser refuses is refused, though its signature holds", "[license]") {
+  auto rsa = key(signet::keystore::Algorithm::rsa2048);
+  const auto payload = signet::payload_text(terms());
+  const auto refusal = [&](const std::string& p) {
+    const auto encoded = signet::encode_mattermost(p, rsa->sign(signet::as_bytes(p)));
+    try {
+      signet::decode_license(encoded);
+    } catch (const signet::LicenseError& e) {
+      return std::string(e.what());
+    }
+    return std::string("accepted");
+  };
+  REQUIRE(refusal(payload) == "accepted");
+  // Go's encoding/json: "invalid character 'ï' looking for beginning of value".
+  CHECK_THAT(refusal("\xEF\xBB\xBF" + payload), Catch::Contains("byte order mark"));
+  // A NUL ended the text for the JSON parser, which then ignored what followed;
+  // Go's refuses any byte after the value but white space.
+  CHECK_THAT(refusal(payload + std::string("\0junk", 5)), Catch::Contains("NUL byte at byte offset"));
+  CHECK_THAT(refusal(payload + std::string(1, '\0') + "{}"), Catch::Contains("NUL byte"));
+}
+
+TEST_CASE("a signet envelope must be canonical, as signet writes it", "[license]") {
+  auto ed = key(signet::keystore::Algorithm::ed25519);
+  const auto s = signet::sign_license(terms(), signet::Encoding::signet, *ed);
+  REQUIRE(signet::verify_license(signet::decode_license(s.encoded), ed->public_key()));
+  const auto begin = s.encoded.find('\n') + 1;
+  const auto end = s.encoded.find('\n', begin);
+  const auto body = s.encoded.substr(begin, end - begin);
+  const auto with_body = [&](const std::string& b) { return s.encoded.substr(0, begin) + b + s.encoded.substr(end); };
+  // The same fields, with white space, or in another order: the signature would hold, the form does not.
+  auto spaced = body;
+  for (std::size_t at = spaced.find("\",\""); at != std::string::npos; at = spaced.find("\",\"", at + 3))
+    spaced.replace(at, 2, "\", ");
+  const auto env = Json::parse(body);
+  const std::string reordered = "{\"v\":1,\"sig\":" + env.at("sig").dump() + ",\"payload\":" + env.at("payload").dump() +
+                                ",\"kid\":" + env.at("kid").dump() + ",\"alg\":" + env.at("alg").dump() + "}";
+  for (const auto& b : {spaced, reordered, "\xEF\xBB\xBF" + body}) {
+    INFO(b);
+    REQUIRE(b != body);
+    CHECK_THROWS_WITH(signet::decode_license(with_body(b)), Catch::Contains("envelope"));
+  }
+}
+
 TEST_CASE("malformed license files are refused with a reason", "[license]") {
   const char* bad[] = {"", "not base64 at all!", "AAAA", "-----BEGIN SIGNET LICENSE-----\n{}\n-----END SIGNET LICENSE-----\n",
                        "-----BEGIN SIGNET LICENSE-----\n{\"v\":1,\"alg\":\"ed25519\",\"kid\":\"k\",\"payload\":\"e30\",\"sig\":\"AA\",\"x\":1}\n-----END SIGNET LICENSE-----\n",

@@ -256,6 +256,21 @@ TEST_CASE("strict JSON: duplicate keys, deep nesting and garbage are refused", "
   CHECK_FALSE(signet::parse_strict_json(R"({"seats":1e400})", why));
   CHECK(why.find("out of range") != std::string::npos);
   CHECK_FALSE(signet::parse_strict_json(R"({"users":-1e999})", why));
+  // The parser takes a NUL for the end of its input: what follows one must not be ignored.
+  CHECK_FALSE(signet::parse_strict_json(std::string("{\"a\":1}\0 {\"seats\":9}", 17), why));
+  CHECK_THAT(why, Catch::Contains("NUL byte at byte offset 7"));
+  CHECK_FALSE(signet::parse_strict_json(std::string("\0{}", 3), why));
+}
+
+TEST_CASE("a repeated key is named by its JSON Pointer", "[manifest]") {
+  std::string why;
+  std::string pointer;
+  CHECK_FALSE(signet::parse_strict_json(R"({"customer":{"id":"a","name":"x","name":"y"},"seats":1})", why, &pointer));
+  CHECK(pointer == "/customer/name");
+  CHECK_FALSE(signet::parse_strict_json(R"({"a":[{"b":1},{"c":{"d~/e":1,"d~/e":2}}]})", why, &pointer));
+  CHECK(pointer == "/a/1/c/d~0~1e");
+  CHECK_FALSE(signet::parse_strict_json(R"({"x":{"y":1},"z":2,"z":3})", why, &pointer));
+  CHECK(pointer == "/z");
 }
 
 namespace {
@@ -299,6 +314,31 @@ TEST_CASE("folders are read recursively and sorted; .jsonl problems name the lin
   CHECK(c.problems[0].source == (dir / "c.jsonl").string() + ":3");
   CHECK(c.problems[0].order_id == "C-2");
   CHECK(c.problems[0].pointer == "/seats");
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("a manifest with a NUL byte, or a repeated key, is refused naming the order and the field", "[manifest]") {
+  const auto dir = signet::test::temp_dir("signet-nul");
+  auto m = base_manifest();
+  m["order_id"] = "N-1";
+  signet::test::write_file(dir / "nul.json", m.dump() + std::string(1, '\0') + R"( {"seats":100000} )" + "\xff");
+  m["order_id"] = "N-2";
+  signet::test::write_file(dir / "nul.jsonl", m.dump() + std::string(1, '\0') + "junk\n");
+  m["order_id"] = "D-1";
+  auto dup = m.dump();
+  dup.insert(dup.find("\"name\":"), R"("name":"Mallory",)");  // the first "name" is the customer's
+  signet::test::write_file(dir / "dup.json", dup);
+  const auto c = read_all({dir});
+  CHECK(c.orders.empty());
+  REQUIRE(c.problems.size() == 3);
+  std::map<std::string, signet::ManifestProblem> by_file;
+  for (const auto& p : c.problems) by_file.emplace(std::filesystem::path(p.source).filename().string(), p);
+  CHECK_THAT(by_file.at("nul.json").rule, Catch::Contains("NUL byte"));
+  CHECK_THAT(by_file.at("nul.jsonl:1").rule, Catch::Contains("NUL byte"));
+  const auto& d = by_file.at("dup.json");
+  CHECK(d.pointer == "/customer/name");
+  CHECK(d.order_id == std::optional<std::string>("D-1"));
+  CHECK_THAT(d.rule, Catch::Contains("duplicate key \"name\""));
   std::filesystem::remove_all(dir);
 }
 

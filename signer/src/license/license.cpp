@@ -228,6 +228,15 @@ DecodedLicense decode_license(std::string_view text) {
     std::string why;
     const auto env = parse_strict_json(body, why);
     if (!env || !env->is_object()) throw LicenseError(ErrorKind::bad_data, "envelope: " + (why.empty() ? "not an object" : why));
+    bool canonical = false;
+    try {
+      canonical = canonical_json(*env) == body;
+    } catch (const Error&) {
+      canonical = false;
+    }
+    if (!canonical)
+      throw LicenseError(ErrorKind::bad_data, "envelope: not in canonical JSON form (keys sorted, no white space), as "
+                                              "signet writes it");
     for (const auto& [k, v] : env->items())
       if (k != "v" && k != "alg" && k != "kid" && k != "payload" && k != "sig")
         throw LicenseError(ErrorKind::bad_data, "envelope: unknown field " + k);
@@ -257,6 +266,11 @@ DecodedLicense decode_license(std::string_view text) {
     d.payload.assign(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(split));
     d.signature.assign(bytes.begin() + static_cast<std::ptrdiff_t>(split), bytes.end());
   }
+  // The strict parser takes a leading byte order mark as RFC 8259 allows; the
+  // product server's (Go's encoding/json) refuses one, and so does verify.
+  if (d.payload.starts_with("\xEF\xBB\xBF"))
+    throw LicenseError(ErrorKind::bad_data, "payload: starts with a UTF-8 byte order mark, which the product server's "
+                                            "JSON parser refuses");
   std::string why;
   const auto payload = parse_strict_json(d.payload, why);
   if (!payload || !payload->is_object()) throw LicenseError(ErrorKind::bad_data, "payload: " + (why.empty() ? "not a JSON object" : why));

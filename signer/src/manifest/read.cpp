@@ -95,8 +95,15 @@ Outcome parse_item(Item& item, const Policy& policy) {
     if (std::all_of(text.begin(), text.end(), [](char c) { return c == ' ' || c == '\t'; })) return std::monostate{};
   }
   std::string why;
-  const auto json = parse_strict_json(text, why);
-  if (!json) return std::vector<ManifestProblem>{{item.source, std::nullopt, "", why}};
+  std::string pointer;
+  const auto json = parse_strict_json(text, why, &pointer);
+  if (!json) {
+    // A repeated key is named by its pointer, and the order by its id when the
+    // text reads without the strict rules and the id itself is not the repeated key.
+    std::optional<std::string> order;
+    if (!pointer.empty() && pointer != "/order_id") order = named_order_id(Json::parse(text, nullptr, false));
+    return std::vector<ManifestProblem>{{item.source, std::move(order), std::move(pointer), why}};
+  }
   auto result = validate_manifest(*json, item.source, policy);
   if (auto* order = std::get_if<Order>(&result)) return std::move(*order);
   return std::move(std::get<std::vector<ManifestProblem>>(result));

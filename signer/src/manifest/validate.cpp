@@ -71,14 +71,22 @@ bool valid_email(std::string_view s) {
   return true;
 }
 
+}  // namespace
+
+std::optional<std::string> named_order_id(const Json& manifest) {
+  if (!manifest.is_object()) return std::nullopt;
+  const auto it = manifest.find("order_id");
+  if (it == manifest.end() || !it->is_string()) return std::nullopt;
+  const auto& id = it->get_ref<const std::string&>();
+  if (id.empty() || id.size() > 64 || !id_chars(id)) return std::nullopt;
+  return id;
+}
+
+namespace {
+
 class Checker {
  public:
-  Checker(const Json& m, std::string source) : m_source(std::move(source)) {
-    if (m.is_object() && m.contains("order_id") && m["order_id"].is_string()) {
-      const auto& id = m["order_id"].get_ref<const std::string&>();
-      if (!id.empty() && id.size() <= 64 && id_chars(id)) m_order_id = id;
-    }
-  }
+  Checker(const Json& m, std::string source) : m_source(std::move(source)), m_order_id(named_order_id(m)) {}
 
   void problem(const std::string& pointer, const std::string& rule) {
     m_problems.push_back({m_source, m_order_id, pointer, rule});

@@ -114,6 +114,10 @@ void read_orders(const std::vector<std::filesystem::path>& files, const ReadOpti
 std::variant<Order, std::vector<ManifestProblem>> validate_manifest(const Json& manifest, const std::string& source,
                                                                     const Policy& policy);
 
+// The order id a problem with this manifest names: its order_id when that is a
+// well-formed id (1 to 64 of A-Z a-z 0-9 . _ -), else none.
+std::optional<std::string> named_order_id(const Json& manifest);
+
 // The feature flags a license can carry (the product's names), and the SKU's defaults.
 const std::vector<std::string>& feature_names();
 std::map<std::string, bool> sku_features(const std::string& sku);
