@@ -42,6 +42,9 @@ P11Kit open_p11kit() {
   bind(k.uri_message, "p11_kit_uri_message");
   bind(k.uri_get_attribute, "p11_kit_uri_get_attribute");
   bind(k.uri_match_token_info, "p11_kit_uri_match_token_info");
+  bind(k.uri_match_module_info, "p11_kit_uri_match_module_info");
+  bind(k.uri_match_slot_info, "p11_kit_uri_match_slot_info");
+  bind(k.uri_get_slot_id, "p11_kit_uri_get_slot_id");
   return k;
 }
 

@@ -26,6 +26,9 @@ struct P11Kit {
   decltype(&::p11_kit_uri_message) uri_message;
   decltype(&::p11_kit_uri_get_attribute) uri_get_attribute;
   decltype(&::p11_kit_uri_match_token_info) uri_match_token_info;
+  decltype(&::p11_kit_uri_match_module_info) uri_match_module_info;
+  decltype(&::p11_kit_uri_match_slot_info) uri_match_slot_info;
+  decltype(&::p11_kit_uri_get_slot_id) uri_get_slot_id;
 };
 
 // Opens p11-kit once per process (thread-safe) and never closes it: the

@@ -1,4 +1,5 @@
 #include "p11.hpp"
+#include "p11kit.hpp"
 
 #include <algorithm>
 #include <array>
@@ -74,6 +75,19 @@ Token::Token(std::shared_ptr<Module> module, TokenInfo info) : m_module(std::mov
 
 std::shared_ptr<Token> Token::open(std::shared_ptr<Module> module, const Uri& uri) {
   CK_FUNCTION_LIST* fn = fns(*module);
+  const auto& kit = detail::p11kit();
+  auto* parsed = static_cast<P11KitUri*>(uri.m_uri);
+  if (kit.uri_get_slot_id(parsed) != static_cast<CK_SLOT_ID>(-1))
+    throw HsmError(ErrorKind::config, "token URI " + uri.text() + " names a slot (slot-id): signet finds a token by "
+                                      "its label or serial, never by slot number, which can change when tokens are "
+                                      "added or removed");
+  // Every attribute of the URI must hold, RFC 7512: the library-* ones against
+  // the module, the slot-* ones against each slot, the token ones against its token.
+  CK_INFO module_info{};
+  check(fn->C_GetInfo(&module_info), "C_GetInfo");
+  if (kit.uri_match_module_info(parsed, &module_info) != 1)
+    throw HsmError(ErrorKind::not_found, "no token matches " + uri.text() + " in module " + module->name() +
+                                             ": its library attributes do not match the module");
   std::vector<TokenInfo> matches;
   // SoftHSM2 rewrites a token's file in place when another process logs in;
   // read meanwhile, the token shows no label (or no token at all). Listing
@@ -86,6 +100,9 @@ std::shared_ptr<Token> Token::open(std::shared_ptr<Module> module, const Uri& ur
     check(fn->C_GetSlotList(CK_TRUE, slots.data(), &count), "C_GetSlotList");
     slots.resize(count);
     for (const auto slot : slots) {
+      CK_SLOT_INFO slot_info{};
+      check(fn->C_GetSlotInfo(slot, &slot_info), "C_GetSlotInfo");
+      if (kit.uri_match_slot_info(parsed, &slot_info) != 1) continue;
       auto info = read_info(fn, slot);
       if ((info.flags & CKF_TOKEN_INITIALIZED) == 0) continue;
       if (uri.matches_token(info.label, info.manufacturer, info.model, info.serial)) matches.push_back(info);

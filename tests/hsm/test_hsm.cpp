@@ -357,6 +357,32 @@ TEST_CASE("Token::open with an unknown token label is 'not_found' and names the 
   CHECK_THAT(e.what(), Catch::Contains(text));
 }
 
+TEST_CASE("Token::open holds every attribute of the URI: library and slot ones too, and never a slot number",
+          "[hsm][token][uri]") {
+  auto& softhsm = SoftHsm::shared();
+  const auto module = hsm::Module::load(softhsm.module_path());
+  const auto uri = softhsm.token_uri();
+  // SoftHSM2's C_GetInfo: manufacturer "SoftHSM", description "Implementation of PKCS11".
+  CHECK(hsm::Token::open(module, hsm::Uri::parse(uri + ";library-manufacturer=SoftHSM"))->info().label ==
+        softhsm.token_label());
+  CHECK(hsm::Token::open(module, hsm::Uri::parse(uri + ";slot-manufacturer=SoftHSM%20project"))->info().label ==
+        softhsm.token_label());
+  for (const auto* extra : {";library-manufacturer=nobody", ";library-description=other", ";slot-manufacturer=nobody",
+                            ";slot-description=nowhere"}) {
+    INFO(extra);
+    const auto e = capture_hsm_error([&] { (void)hsm::Token::open(module, hsm::Uri::parse(uri + extra)); });
+    CHECK(e.kind() == ErrorKind::not_found);
+    CHECK_THAT(e.what(), Catch::Contains(uri + extra));
+  }
+  // A slot number is refused however it would match: slot ids change as tokens come and go.
+  for (const auto* text : {"pkcs11:slot-id=999999", "pkcs11:slot-id=0"}) {
+    const auto e = capture_hsm_error([&] { (void)hsm::Token::open(module, hsm::Uri::parse(text)); });
+    CHECK(e.kind() == ErrorKind::config);
+    CHECK(exit_code(e.kind()) == 78);
+    CHECK_THAT(e.what(), Catch::Contains("never by slot number"));
+  }
+}
+
 TEST_CASE("Token::open finds the SoftHSM token and reports its info", "[hsm][token]") {
   auto& softhsm = SoftHsm::shared();
   auto s = open_token(softhsm, false);

@@ -56,6 +56,7 @@ class Uri {
                                    const std::string& model, const std::string& serial) const;
 
  private:
+  friend class Token;  // matches the module's and the slots' info (PKCS#11 types stay inside hsm/)
   Uri(void* uri, std::string text) : m_uri(uri), m_text(std::move(text)) {}
   void* m_uri = nullptr;  // P11KitUri*
   std::string m_text;
