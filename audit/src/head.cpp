@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <array>
-#include <map>
 #include <set>
 
 #include "signet/core/bytes.hpp"
@@ -29,10 +28,10 @@ std::string squeezed(std::string_view sql) {
 }
 
 // Trigger name -> its CREATE TRIGGER statement (squeezed, without the ';'), as
-// the schema makes it.
-const std::map<std::string, std::string>& schema_triggers() {
-  static const std::map<std::string, std::string> triggers = [] {
-    std::map<std::string, std::string> out;
+// the schema makes it, in the schema's order.
+const std::vector<std::pair<std::string, std::string>>& schema_triggers() {
+  static const std::vector<std::pair<std::string, std::string>> triggers = [] {
+    std::vector<std::pair<std::string, std::string>> out;
     constexpr std::string_view kCreate = "CREATE TRIGGER ";
     constexpr std::string_view kEnd = "END;";
     const std::string_view sql = kSchemaSql;
@@ -40,7 +39,7 @@ const std::map<std::string, std::string>& schema_triggers() {
       const auto name_at = at + kCreate.size();
       const auto name = sql.substr(name_at, sql.find(' ', name_at) - name_at);
       const auto end = sql.find(kEnd, at);
-      out.emplace(name, squeezed(sql.substr(at, end + kEnd.size() - 1 - at)));
+      out.emplace_back(name, squeezed(sql.substr(at, end + kEnd.size() - 1 - at)));
     }
     return out;
   }();
@@ -156,7 +155,7 @@ void check_schema(Database& db, std::int64_t last_seq) {
   auto triggers = db.prepare("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' ORDER BY name");
   while (triggers.step()) {
     const auto name = triggers.column_text(0);
-    const auto it = expected.find(name);
+    const auto it = std::find_if(expected.begin(), expected.end(), [&](const auto& t) { return t.first == name; });
     if (it == expected.end())
       refuse(db, "the audit log has a trigger signet did not make (" + name + "), added outside signet");
     if (triggers.is_null(1) || squeezed(triggers.column_text(1)) != it->second)

@@ -278,6 +278,31 @@ TEST_CASE("a batch with a bad order signs nothing (exit 65) unless --skip-invali
   CHECK(app.signet({"sign", "nope.jsonl", "--out", "out"}).exit_code == 66);
 }
 
+TEST_CASE("a batch with no orders signs nothing and says so (exit 66); a manifest named in capitals is refused",
+          "[e2e][sign]") {
+  TestAppliance app("e2e-empty");
+  const auto before = entry_count(app);
+  std::filesystem::create_directories(app.dir() / "empty" / "sub");
+  auto r = app.signet({"sign", "empty", "--out", "out-empty"});
+  CHECK(r.exit_code == 66);
+  CHECK_THAT(r.err, Catch::Contains("empty: no manifest in this folder"));
+  CHECK_FALSE(std::filesystem::exists(app.dir() / "out-empty"));
+  write_jsonl(app.dir() / "none.jsonl", {});
+  r = app.signet({"sign", "none.jsonl", "--out", "out-none"});
+  CHECK(r.exit_code == 66);
+  CHECK_THAT(r.err, Catch::Contains("no orders in the batch"));
+  CHECK_FALSE(std::filesystem::exists(app.dir() / "out-none"));
+  // ORDER.JSON (as FAT media show names) is not skipped in silence.
+  std::filesystem::create_directories(app.dir() / "caps");
+  write_jsonl(app.dir() / "caps" / "ORDER.JSON", {order("CAPS-1")});
+  write_jsonl(app.dir() / "caps" / "b.json", {order("CAPS-2")});
+  r = app.signet({"sign", "caps", "--out", "out-caps"});
+  CHECK(r.exit_code == 65);
+  CHECK_THAT(r.err, Catch::Contains("ORDER.JSON: /: named .JSON: manifests end in .json or .jsonl in lower case"));
+  CHECK(entry_count(app) == before);
+  CHECK((!std::filesystem::exists(app.dir() / "out-caps") || std::filesystem::is_empty(app.dir() / "out-caps")));
+}
+
 TEST_CASE("follow-up rules are checked against the log", "[e2e][sign]") {
   TestAppliance app("e2e-rules");
   write_jsonl(app.dir() / "first.jsonl", {order("BASE-1", 100)});

@@ -441,6 +441,9 @@ IssueSummary issue_batch(IssueContext& ctx, const IssueRequest& req) {
     snapshot.commit();
   }
   if (!summary.refused.empty() && !req.skip_invalid) throw ManifestError(summary.refused);
+  if (valid == 0 && summary.refused.empty() && !req.dry_run)
+    throw Error(ErrorKind::no_input, "no orders in the batch: its manifest files hold none (an empty .jsonl?); "
+                                     "nothing was signed");
   if (req.dry_run) return summary;
 
   issue::OutputFolder out(req.out_dir);

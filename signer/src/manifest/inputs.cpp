@@ -2,6 +2,7 @@
 #include "signet/signer/manifest.hpp"
 
 #include <algorithm>
+#include <cctype>
 
 namespace signet {
 
@@ -10,6 +11,13 @@ namespace {
 namespace fs = std::filesystem;
 
 bool manifest_extension(const fs::path& p) { return p.extension() == ".json" || p.extension() == ".jsonl"; }
+
+// Named like a manifest but for letter case (ORDER.JSON, as FAT media often show names).
+bool other_case_extension(const fs::path& p) {
+  auto ext = p.extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return !manifest_extension(p) && (ext == ".json" || ext == ".jsonl");
+}
 
 std::string not_regular(fs::file_type type) {
   switch (type) {
@@ -58,6 +66,13 @@ ManifestInputs scan_manifest_inputs(const std::vector<fs::path>& inputs) {
     for (auto it = fs::recursive_directory_iterator(input, ec); !ec && it != fs::recursive_directory_iterator();
          it.increment(ec)) {
       const auto& path = it->path();
+      std::error_code dec;
+      if (other_case_extension(path) && !it->is_directory(dec)) {
+        // Not skipped in silence: the officer meant it as an order.
+        refused.push_back(problem(path, "named " + path.extension().string() + ": manifests end in .json or .jsonl "
+                                        "in lower case; rename it to sign it"));
+        continue;
+      }
       if (!manifest_extension(path)) continue;
       // A real folder named x.json is descended into, not read.
       std::error_code sec;
@@ -66,6 +81,9 @@ ManifestInputs scan_manifest_inputs(const std::vector<fs::path>& inputs) {
       else found.push_back(path);
     }
     if (ec) throw Error(ErrorKind::no_input, input.string() + ": cannot list: " + ec.message());
+    if (found.empty() && refused.empty())
+      throw Error(ErrorKind::no_input, input.string() + ": no manifest in this folder (manifests are .json and "
+                                                        ".jsonl files, in it or in its subfolders)");
     std::sort(found.begin(), found.end());
     std::sort(refused.begin(), refused.end(), [](const auto& a, const auto& b) { return a.source < b.source; });
     out.files.insert(out.files.end(), found.begin(), found.end());
