@@ -101,7 +101,9 @@ bool Verifier::check_checkpoint(const Entry& e, const Json& record) {
 }
 
 bool Verifier::check_key_use(const Entry& e) {
-  if (!e.key_id) return fail(e.seq, "an " + e.kind + " entry must name its key (key_id is null)");
+  if (!e.key_id)
+    return fail(e.seq, std::string(e.kind.starts_with('i') ? "an " : "a ") + e.kind +
+                           " entry must name its key (key_id is null)");
   const auto& id = *e.key_id;
   if (!m_generated.contains(id))
     return fail(e.seq, e.kind + " entry made by key " + id + ", which has no earlier key_generated entry in the log");
@@ -124,7 +126,9 @@ bool Verifier::add(const Entry& e) {
   if (e.seq != expected)
     return fail(expected, "expected seq " + seq_text(expected) + " but found seq " + seq_text(e.seq) +
                               (e.seq > expected ? " (entries missing)" : " (entries out of order or duplicated)"));
-  if (e.prev_hash != m_prev) return fail(e.seq, "prev_hash does not match the hash of entry " + seq_text(e.seq - 1));
+  if (e.prev_hash != m_prev)
+    return fail(e.seq, e.seq == 1 ? std::string("prev_hash of the first entry is not 64 zeros")
+                                  : "prev_hash does not match the hash of entry " + seq_text(e.seq - 1));
   // The hash covers the record's exact text, so only the records whose content
   // verify reads (checkpoints, key announcements) are parsed and checked for
   // canonical form; for the rest the chain and the roots already pin every byte.
@@ -173,6 +177,7 @@ bool Verifier::add(const Entry& e) {
 }
 
 VerifyReport Verifier::finish() {
+  const bool every_entry_held = m_report.ok;
   if (m_report.ok && m_recorded > m_report.entries)
     fail(m_report.entries + 1, "the log recorded " + seq_text(m_recorded) + " entries but only " +
                                    seq_text(m_report.entries) + " are present (truncated after seq " +
@@ -205,7 +210,9 @@ VerifyReport Verifier::finish() {
       }
     }
   }
-  m_report.unprotected = m_report.entries - m_report.last_checkpoint_seq;
+  // Entries after the last checkpoint, counted only when every entry was read
+  // (after a failure mid-log the entries past it were never checked).
+  m_report.unprotected = every_entry_held ? m_report.entries - m_report.last_checkpoint_seq : 0;
   // Every signet write ends with a checkpoint: entries after the last one were
   // added, or the log was cut, by something other than signet.
   if (m_report.ok && m_report.unprotected > 0) {

@@ -698,6 +698,7 @@ TEST_CASE("verify_database accepts an intact log and finds the first changed or 
     CHECK(r.entries == 2);
     CHECK_THAT(describe(r), Catch::Contains("FAILED at seq 3"));
     CHECK(to_json(r).at("failed_seq") == 3);
+    CHECK(r.unprotected == 0);  // the entries past a failure were not read: none is counted unprotected
   }
   SECTION("a changed record with its hash recomputed breaks the next link") {
     t.db.exec("DROP TRIGGER entries_no_update");
