@@ -282,13 +282,7 @@ VerifyReport verify_database(const std::filesystem::path& db_path, const VerifyO
   std::string file_problem = schema_problem(db);
   // SQLite's check of the whole file runs on a connection of its own, beside the entries' check.
   std::string integrity;
-  std::thread integrity_thread([&] { integrity = integrity_problem(db_path); });
-  struct Joiner {
-    std::thread& t;
-    ~Joiner() {
-      if (t.joinable()) t.join();
-    }
-  } join_integrity{integrity_thread};
+  std::jthread integrity_thread([&] { integrity = integrity_problem(db_path); });  // joined on every way out
   Transaction snapshot(db, Transaction::Kind::deferred);  // one consistent read
   Verifier v(options, log.log_id(), recorded);
   // Reading rows out of SQLite and hashing them take about as long as each
