@@ -71,6 +71,46 @@ TEST_CASE("key generation is logged and covered by a signed checkpoint", "[e2e][
   CHECK(v.exit_code == 0);
 }
 
+TEST_CASE("with signing.key empty, sign uses the one key that fits and refuses to guess between two (78)",
+          "[e2e][keys][choice]") {
+  TestAppliance app("e2e-key-choice");
+  auto config = signet::test::read_file(app.dir() / "signet.toml");
+  const std::string set = "\nkey = \"" + app.rsa_kid + "\"\n";
+  REQUIRE(config.find(set) != std::string::npos);
+  config.replace(config.find(set), set.size(), "\nkey = \"\"\n");
+  signet::test::write_file(app.dir() / "signet.toml", config);
+  const auto orders = (signet::test::source_dir() / "docs/examples/orders").string();
+  const auto issued_keys = [&] {
+    std::set<std::string> kids;
+    for (const auto& e : json::parse(app.signet({"audit", "log", "--kind", "issued", "--json"}).out))
+      kids.insert(e.at("key_id").get<std::string>());
+    return kids;
+  };
+
+  // An Ed25519 and an RSA-2048 key are active: without --format either could sign.
+  auto r = app.signet({"sign", orders, "--out", "out"});
+  CHECK(r.exit_code == 78);
+  CHECK(r.err.find("2 active keys could sign") != std::string::npos);
+  CHECK(r.err.find(app.ed_kid.substr(0, 16)) != std::string::npos);
+  CHECK(r.err.find(app.rsa_kid.substr(0, 16)) != std::string::npos);
+  CHECK(r.err.find("signing.key") != std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(app.dir() / "out"));
+  CHECK(issued_keys().empty());
+
+  // --format mattermost fits only the RSA-2048 key.
+  r = app.signet({"sign", orders, "--out", "out", "--format", "mattermost"});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK(issued_keys() == std::set<std::string>{app.rsa_kid});
+
+  // A second RSA-2048 key (a rotation begun): no longer one that fits.
+  REQUIRE(app.signet({"key", "generate", "--alg", "rsa2048", "--label", "license-2027"}).exit_code == 0);
+  r = app.signet({"sign", orders, "--out", "out2", "--format", "mattermost"});
+  CHECK(r.exit_code == 78);
+  CHECK(r.err.find("2 active keys could sign for --format mattermost") != std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(app.dir() / "out2"));
+}
+
 TEST_CASE("a retired key signs nothing more, and its retirement is logged", "[e2e][keys]") {
   TestAppliance app("e2e-retire");
   REQUIRE(app.signet({"key", "retire", app.ed_kid}).exit_code == 0);

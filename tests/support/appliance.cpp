@@ -56,6 +56,14 @@ TestAppliance::TestAppliance(const std::string& label, bool with_keys)
   };
   generate("ed25519", ed_kid, ed_pem);
   generate("rsa2048", rsa_kid, rsa_pem);
+  // With two keys active, `sign` without --key needs signing.key (it does not
+  // guess); the tests' default is the RSA-2048 key, as an officer would set it.
+  auto config = read_file(m_dir / "signet.toml");
+  const std::string unset = "\nkey = \"\"\n";
+  const auto at = config.find(unset);
+  REQUIRE(at != std::string::npos);
+  config.replace(at, unset.size(), "\nkey = \"" + rsa_kid + "\"\n");
+  write_file(m_dir / "signet.toml", config);
 }
 
 TestAppliance::~TestAppliance() noexcept {

@@ -19,21 +19,33 @@ struct SignOptions {
   unsigned threads = 0;
 };
 
-// The key to sign with: --key, else signing.key, else the newest active key
-// that fits the format (RSA-2048 for mattermost), else the newest active key.
+// The key to sign with: --key, else signing.key, else the one active key that
+// fits the format (RSA-2048 for mattermost, Ed25519 for signet). Where more
+// than one fits, Signet does not guess: during a key rotation the new key is
+// active before the products accept it (docs/operator-guide.md), and licenses
+// signed with it would be issued, logged and useless.
 keystore::KeyRecord choose_key(Appliance& app, const SignOptions& o) {
   if (!o.key.empty()) return app.active_key(o.key);
   if (!app.config.signing_key.empty()) return app.active_key(app.config.signing_key);
-  std::optional<keystore::KeyRecord> best;
+  std::vector<keystore::KeyRecord> fits;
   for (auto& k : app.registry.list()) {
     if (k.state != keystore::KeyState::active) continue;
     if (o.format == "mattermost" && k.algorithm != keystore::Algorithm::rsa2048) continue;
     if (o.format == "signet" && k.algorithm != keystore::Algorithm::ed25519) continue;
-    if (!best || k.created_at >= best->created_at) best = k;
+    fits.push_back(k);
   }
-  if (!best) throw Error(ErrorKind::config, "no active key" + (o.format.empty() ? std::string() : " for --format " + o.format) +
-                                                " (signet key generate, or --key KID)");
-  return app.active_key(best->key_id);
+  const std::string for_format = o.format.empty() ? std::string() : " for --format " + o.format;
+  if (fits.empty()) throw Error(ErrorKind::config, "no active key" + for_format + " (signet key generate, or --key KID)");
+  if (fits.size() > 1) {
+    std::string list;
+    for (const auto& k : fits)
+      list += (list.empty() ? "" : ", ") + k.key_id.substr(0, 16) + " (" + std::string(keystore::to_string(k.algorithm)) +
+              ")";
+    throw Error(ErrorKind::config, app.config.file.string() + ": signing.key is empty and " +
+                                       std::to_string(fits.size()) + " active keys could sign" + for_format + ": " +
+                                       list + "; name one with --key KID or signing.key");
+  }
+  return app.active_key(fits.front().key_id);
 }
 
 Json problem_json(const ManifestProblem& p) {
