@@ -229,6 +229,31 @@ TEST_CASE("a PIN source that cannot be read: exit 78 naming it", "[e2e][faults][
   CHECK(issued(app) == 0);
 }
 
+TEST_CASE("an empty option value is refused (64), not taken as 'not given'", "[e2e][faults][usage]") {
+  TestAppliance app("empty-values");
+  write_orders(app.dir() / "b.jsonl", "EMPTY", 2);
+  // Each of these, read as "not given", would fall back to a default the
+  // operator did not choose: the configured PIN source, ./signet.toml, the
+  // configured database, or a folder resolved from "".
+  const std::vector<std::vector<std::string>> commands = {
+      {"sign", "b.jsonl", "--out", ""},
+      {"sign", "", "--out", "out"},
+      {"--pin-file", "", "sign", "b.jsonl", "--out", "out"},
+      {"--pin-env", "", "sign", "b.jsonl", "--out", "out"},
+      {"--config", "", "sign", "b.jsonl", "--out", "out"},
+      {"audit", "verify", "--db", ""},
+      {"audit", "log", "--order", ""},
+  };
+  for (const auto& args : commands) {
+    const auto r = app.signet(args);
+    INFO(r.err);
+    CHECK(r.exit_code == 64);
+    CHECK(r.err.find("the value is empty") != std::string::npos);
+  }
+  CHECK_FALSE(std::filesystem::exists(app.dir() / "out"));
+  CHECK(issued(app) == 0);
+}
+
 TEST_CASE("secrets: the PIN is in no argument, environment, output or log entry; no core dumps", "[e2e][secrets]") {
   TestAppliance app("secrets");
   const std::string pin = "739184650271";

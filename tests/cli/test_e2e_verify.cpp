@@ -50,6 +50,42 @@ void foreign_mattermost(const TestAppliance& app, const std::string& name, json 
 
 }  // namespace
 
+TEST_CASE("--json: a refused license, a bad file and a bad option are JSON on stdout too", "[e2e][verify][json]") {
+  TestAppliance app("verify-json");
+  signet::test::write_file(app.dir() / "junk.license", "not a license\n");
+  auto r = app.signet({"verify", "junk.license", "--pubkey", app.rsa_pem.string(), "--json"});
+  CHECK(r.exit_code == 1);
+  auto j = json::parse(r.out);
+  CHECK(j.at("valid") == false);
+  CHECK(j.at("signature_valid") == false);
+  CHECK_FALSE(j.at("malformed").get<std::string>().empty());
+
+  foreign_mattermost(app, "foreign.license", vendor_payload());
+  r = app.signet({"verify", "foreign.license", "--pubkey", app.rsa_pem.string(), "--json"});
+  CHECK(r.exit_code == 1);
+  j = json::parse(r.out);
+  CHECK(j.at("valid") == false);
+  CHECK(j.at("signature_valid") == false);
+  CHECK(j.at("encoding") == "mattermost");
+  CHECK(j.at("keys_tried") == 1);
+
+  r = app.signet({"verify", "no-such.license", "--pubkey", app.rsa_pem.string(), "--json"});
+  CHECK(r.exit_code == 66);
+  j = json::parse(r.out);
+  CHECK(j.at("error") == "noinput");
+  CHECK(j.at("exit_code") == 66);
+  CHECK(j.at("message").get<std::string>().find("no-such.license") != std::string::npos);
+  CHECK(r.err.find("no-such.license") != std::string::npos);
+
+  r = app.signet({"audit", "verify", "--db", "", "--json"});
+  CHECK(r.exit_code == 64);
+  CHECK(json::parse(r.out).at("error") == "usage");
+  // Without --json, stdout stays empty.
+  r = app.signet({"verify", "no-such.license", "--pubkey", app.rsa_pem.string()});
+  CHECK(r.exit_code == 66);
+  CHECK(r.out.empty());
+}
+
 TEST_CASE("verify: a signature that holds on a license the product server would refuse exits 1 naming the field",
           "[e2e][verify][product]") {
   TestAppliance app("e2e-verify-product");

@@ -68,6 +68,9 @@ int verify(const Context& ctx, const VerifyOptions& o) {
   try {
     d = decode_license(text);
   } catch (const LicenseError& e) {
+    if (o.json)
+      std::cout << json_for_terminal(Json{{"valid", false}, {"signature_valid", false}, {"malformed", e.what()}}, 2)
+                << "\n";
     std::cerr << "signet: " << escape_for_terminal(o.license) << ": INVALID: malformed license: " << escape_for_terminal(e.what())
               << "\n";
     return exit_code(ErrorKind::verification_failed);
@@ -81,6 +84,13 @@ int verify(const Context& ctx, const VerifyOptions& o) {
     }
   }
   if (by == nullptr) {
+    if (o.json)
+      std::cout << json_for_terminal(Json{{"valid", false},
+                                          {"signature_valid", false},
+                                          {"encoding", std::string(to_string(d.encoding))},
+                                          {"keys_tried", keys.size()}},
+                                     2)
+                << "\n";
     std::cerr << "signet: " << escape_for_terminal(o.license) << ": INVALID: the " << to_string(d.encoding)
               << " signature does not verify with " << (keys.size() == 1 ? "the given key" : "any of the " + std::to_string(keys.size()) + " keys")
               << (d.encoding == Encoding::signet ? " (license names key " + escape_for_terminal(d.kid) + ")" : "") << "\n";

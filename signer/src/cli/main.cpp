@@ -14,6 +14,7 @@
 #include <openssl/crypto.h>
 #include <cstdlib>
 #include <iostream>
+#include <map>
 
 #ifndef SIGNET_VERSION
 #define SIGNET_VERSION "0.0.0"
@@ -79,6 +80,52 @@ void add_global_options(CLI::App& app, Context& ctx) {
       ->group("");
 }
 
+// An option given an empty value (`--out ''`, or `"$VAR"` of a variable never
+// set) names nothing. Several options treat "not given" as "use the default"
+// (--config, --db, --pin-file), so an empty one would quietly select what the
+// operator did not write; every such value is refused instead, in every
+// command, before anything is opened.
+void refuse_empty_values(const CLI::App& app) {
+  for (const CLI::Option* option : app.get_options()) {
+    if (option->count() == 0 || option->get_type_size() == 0) continue;  // not given, or a flag
+    for (const std::string& value : option->results()) {
+      if (value.empty())
+        throw Error(ErrorKind::usage, option->get_name() + ": the value is empty (an empty string names nothing)");
+    }
+  }
+  for (const CLI::App* sub : app.get_subcommands()) refuse_empty_values(*sub);
+}
+
+// Whether the command that ran was given --json: its script reads stdout, so
+// an error is printed there too, as JSON, beside the message on stderr.
+bool json_requested(const CLI::App& app) {
+  for (const CLI::App* sub : app.get_subcommands()) {
+    for (const CLI::Option* option : sub->get_options())
+      if (option->get_name() == "--json" && option->count() > 0) return true;
+    if (json_requested(*sub)) return true;
+  }
+  return false;
+}
+
+// The error as a script reads it: {"error": sysexits name, "exit_code", "message"}.
+int report_error(const CLI::App& app, const Error& e) {
+  const int code = exit_code(e.kind());
+  std::cerr << "signet: " << escape_for_terminal(e.what(), true) << "\n";
+  if (json_requested(app)) {
+    static const std::map<int, const char*> names = {{64, "usage"},  {65, "dataerr"},     {66, "noinput"},
+                                                     {69, "unavailable"}, {70, "software"}, {73, "cantcreat"},
+                                                     {74, "ioerr"},  {75, "tempfail"},    {77, "noperm"},
+                                                     {78, "config"}};
+    const auto name = names.find(code);
+    std::cout << json_for_terminal(Json{{"error", name != names.end() ? name->second : "failed"},
+                                        {"exit_code", code},
+                                        {"message", e.what()}},
+                                   2)
+              << "\n";
+  }
+  return code;
+}
+
 }  // namespace
 
 }  // namespace signet::cli
@@ -107,6 +154,7 @@ int main(int argc, char** argv) {
     cli::add_revoke_command(app, ctx);
     cli::add_audit_commands(app, ctx);
     app.parse(argc, argv);
+    cli::refuse_empty_values(app);
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {
@@ -117,8 +165,7 @@ int main(int argc, char** argv) {
     app.exit(e);
     return exit_code(ErrorKind::usage);
   } catch (const Error& e) {
-    std::cerr << "signet: " << escape_for_terminal(e.what(), true) << "\n";
-    return exit_code(e.kind());
+    return cli::report_error(app, e);
   }
   if (!ctx.action) {
     std::cerr << app.help();
@@ -141,8 +188,7 @@ int main(int argc, char** argv) {
   try {
     return ctx.action();
   } catch (const Error& e) {
-    std::cerr << "signet: " << escape_for_terminal(e.what(), true) << "\n";
-    return exit_code(e.kind());
+    return cli::report_error(app, e);
   } catch (const std::exception& e) {
     std::cerr << "signet: internal error: " << escape_for_terminal(e.what(), true) << "\n";
     return exit_code(ErrorKind::software);
