@@ -381,3 +381,63 @@ TEST_CASE("air gap: signing and verifying open no socket", "[e2e][airgap]") {
   INFO("system calls seen: " << r.out);
   CHECK(r.out.find_first_not_of(" \n") == std::string::npos);
 }
+
+TEST_CASE("no output replaces the appliance's own files, and a bad --out changes nothing in the log", "[e2e][audit][outputs]") {
+  TestAppliance app("own-files");
+  const auto orders = (signet::test::source_dir() / "docs/examples/orders").string();
+  REQUIRE(app.signet({"sign", orders, "--out", "out"}).exit_code == 0);
+  const auto entries = scalar(app, "SELECT COUNT(*) FROM entries");
+  std::filesystem::copy_file(app.db(), app.dir() / "kept-for-the-auditors.db");
+  for (const std::string target : {"signet.db", "signet.toml", "pin", "kept-for-the-auditors.db", "signet.db-wal"}) {
+    if (!std::filesystem::exists(app.dir() / target)) continue;
+    const auto before = signet::test::read_file(app.dir() / target);
+    for (const std::vector<std::string>& args :
+         {std::vector<std::string>{"audit", "export", "--format", "jsonl", "--out", target},
+          std::vector<std::string>{"audit", "checkpoint", "--out", target},
+          std::vector<std::string>{"audit", "export-revocations", "--out", target},
+          std::vector<std::string>{"audit", "prove", "--seq", "1", "--out", target}}) {
+      const auto r = app.signet(args);
+      INFO(target << ": " << args[1] << ": " << r.err);
+      CHECK(r.exit_code == 73);
+      CHECK(r.err.find("never replaces") != std::string::npos);
+    }
+    CHECK(signet::test::read_file(app.dir() / target) == before);
+  }
+  // A folder that does not exist: refused before the checkpoint is appended.
+  for (const std::string sub : {"checkpoint", "export-revocations"}) {
+    const auto r = app.signet({"audit", sub, "--out", "no-such-folder/x.json"});
+    CHECK(r.exit_code == 73);
+    CHECK(r.err.find("no-such-folder") != std::string::npos);
+  }
+  CHECK(scalar(app, "SELECT COUNT(*) FROM entries") == entries);
+  const auto r = app.signet({"audit", "verify", "--db", app.db().string(), "--pubkey", app.ed_pem.string(), "--pubkey",
+                             app.rsa_pem.string()});
+  CHECK(r.exit_code == 0);
+}
+
+TEST_CASE("export-revocations signs no list read from a log edited outside Signet", "[e2e][audit][tamper][revocations]") {
+  TestAppliance app("revocations-tamper");
+  const auto orders = (signet::test::source_dir() / "docs/examples/orders").string();
+  REQUIRE(app.signet({"sign", orders, "--out", "out"}).exit_code == 0);
+  const auto license = app.shell("sqlite3 '" + app.db().string() +
+                                 "' \"SELECT license_id FROM entries WHERE kind = 'issued' ORDER BY seq LIMIT 1\"");
+  REQUIRE(license.exit_code == 0);
+  const auto id = license.out.substr(0, 26);
+  REQUIRE(app.signet({"revoke", id, "--reason", "chargeback"}).exit_code == 0);
+  // An honest export: the list holds the license, and the export is closed by a checkpoint.
+  const auto before = scalar(app, "SELECT COUNT(*) FROM entries");
+  auto r = app.signet({"audit", "export-revocations", "--out", "rev.json"});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.out.find("checkpoint at seq " + std::to_string(before + 1)) != std::string::npos);
+  CHECK(scalar(app, "SELECT COUNT(*) FROM entries WHERE kind = 'checkpoint' AND seq = " + std::to_string(before + 1)) == 1);
+  CHECK(json::parse(signet::test::read_file(app.dir() / "rev.json")).at("revoked")[0].at("license_id") == id);
+  // Someone with the file but not the token turns the revocation into a note.
+  REQUIRE(app.shell("sqlite3 '" + app.db().string() +
+                    "' \"DROP TRIGGER entries_no_update; UPDATE entries SET kind = 'note' WHERE kind = 'revoked'\"")
+              .exit_code == 0);
+  r = app.signet({"audit", "export-revocations", "--out", "rev2.json"});
+  CHECK(r.exit_code == 65);
+  CHECK(r.err.find("entries_no_update") != std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(app.dir() / "rev2.json"));
+}

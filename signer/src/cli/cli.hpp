@@ -40,6 +40,10 @@ struct Context {
   // The audit database a reading command opens: --db when given, else the configured
   // one; Error(usage) without either, Error(no_input) unless it is a readable file.
   [[nodiscard]] std::filesystem::path database_to_read(const std::string& db) const;
+  // The files no output may replace: the configured appliance's signet.toml,
+  // database (with its -wal, -shm and -journal) and PIN file, where a
+  // configuration is found, and the database `db` named on the command line.
+  [[nodiscard]] std::vector<std::filesystem::path> own_files(const std::string& db = "") const;
 };
 
 // Adds the subcommand `name` to `parent`, and has `build` add its options, its

@@ -122,23 +122,30 @@ int log(const Context& ctx, const AuditOptions& o) {
 }
 
 int export_log(const Context& ctx, const AuditOptions& o) {
-  auto db = Database::open(ctx.database_to_read(o.db), Database::Mode::read_only);
+  const auto path = ctx.database_to_read(o.db);
+  const auto keep = ctx.own_files(path.string());
+  check_output_file(o.out, keep);
+  auto db = Database::open(path, Database::Mode::read_only);
   std::ostringstream out;
   if (o.format == "jsonl") audit::export_jsonl(db, out);
   else audit::export_csv(db, out);
-  write_file_atomically(o.out, out.str());
+  write_file_atomically(o.out, out.str(), keep);
   if (!ctx.global.quiet) std::cout << "wrote " << o.out << "\n";
   return 0;
 }
 
 int checkpoint(const Context& ctx, const AuditOptions& o) {
+  // Where the copy goes is checked before the checkpoint is appended: a bad
+  // --out appends nothing.
+  const auto keep = ctx.own_files();
+  if (!o.out.empty()) check_output_file(o.out, keep);
   Appliance app(ctx.load_config());
   const auto key = app.checkpoint_key();
   audit::Log log(app.db);
   const auto entries = log.append({}, app.append_options(key.get()));
   const Json r = Json::parse(entries.back().record);
   // A copy held outside the file lets an auditor detect a log cut back or rewritten later.
-  if (!o.out.empty()) write_file_atomically(o.out, r.dump(2) + "\n");
+  if (!o.out.empty()) write_file_atomically(o.out, r.dump(2) + "\n", keep);
   if (!ctx.global.quiet) {
     std::cout << "checkpoint seq " << entries.back().seq << ": tree_size " << r["tree_size"].get<std::uint64_t>()
               << ", root " << r["root_hash"].get<std::string>() << "\n";
@@ -158,7 +165,7 @@ int prove(const Context& ctx, const AuditOptions& o) {
   }
   const auto text = proof.dump(2) + "\n";
   if (o.out.empty()) std::cout << text;
-  else write_file_atomically(o.out, text);
+  else write_file_atomically(o.out, text, ctx.own_files(path.string()));
   return 0;
 }
 

@@ -31,6 +31,7 @@ Json read_checkpoint(const std::string& path) {
 
 int report(const Context& ctx, const ReportOptions& o) {
   const auto path = ctx.database_to_read(o.db);
+  check_output_file(o.html, ctx.own_files(path.string()));
   TimePoint now = now_utc();
   if (!o.as_of.empty()) {
     const auto t = parse_rfc3339_utc(o.as_of);
@@ -48,7 +49,7 @@ int report(const Context& ctx, const ReportOptions& o) {
   auto db = Database::open(path, Database::Mode::read_only);
   const audit::Log log(db);  // refuses a file that is not a Signet log of a known schema
   const auto html = audit::render_html_report(db, verification, now);
-  write_file_atomically(o.html, html);
+  write_file_atomically(o.html, html, ctx.own_files(path.string()));
 
   if (!verification.ok) {
     std::cerr << "signet: warning: the audit log does NOT verify (seq "

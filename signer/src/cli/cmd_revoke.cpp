@@ -45,25 +45,42 @@ int revoke(const Context& ctx, const std::string& license_id, const std::string&
   return 0;
 }
 
+// The list is read and signed inside a writer's transaction, after the
+// writer's own checks of the log (its schema and triggers, its head against
+// the token's anchor, the checkpoints' signatures): a log edited outside
+// Signet is refused as every writer refuses it, and the HSM signs no list
+// taken from it. The export is closed by a checkpoint, so the log records the
+// state each list was signed from.
 int export_revocations(const Context& ctx, const std::string& out) {
+  const auto keep = ctx.own_files();
+  check_output_file(out, keep);
   Appliance app(ctx.load_config());
   audit::Log log(app.db);
-  Json revoked = Json::array();
-  audit::read_entries(app.db, [&](const audit::Entry& e) {
-    const Json r = Json::parse(e.record);
-    revoked.push_back(Json{{"license_id", e.license_id.value_or("")},
-                           {"order_id", e.order_id ? Json(*e.order_id) : Json(nullptr)},
-                           {"revoked_at", e.at},
-                           {"reason", r.value("reason", std::string())},
-                           {"seq", e.seq}});
-  }, "kind = 'revoked'");
   const auto key = app.checkpoint_key();
-  Json body{{"v", 1}, {"log_id", log.log_id()}, {"generated_at", format_rfc3339(now_utc())}, {"revoked", revoked},
-            {"kid", key->key_id()}, {"alg", std::string(keystore::to_string(key->algorithm()))}};
-  const auto sig = key->sign(as_bytes(std::string(kRevocationDomain) + canonical_json(body)));
-  body["sig"] = base64_encode(sig);
-  write_file_atomically(out, body.dump(2) + "\n");
-  if (!ctx.global.quiet) std::cout << "wrote " << out << " (" << revoked.size() << " revoked licenses, signed by " << key->key_id() << ")\n";
+  auto options = app.append_options(key.get());
+  Json body;
+  std::size_t count = 0;
+  options.precheck = [&](Database& db) {
+    Json revoked = Json::array();
+    audit::read_entries(db, [&](const audit::Entry& e) {
+      const Json r = Json::parse(e.record);
+      revoked.push_back(Json{{"license_id", e.license_id.value_or("")},
+                             {"order_id", e.order_id ? Json(*e.order_id) : Json(nullptr)},
+                             {"revoked_at", e.at},
+                             {"reason", r.value("reason", std::string())},
+                             {"seq", e.seq}});
+    }, "kind = 'revoked'");
+    count = revoked.size();
+    body = Json{{"v", 1}, {"log_id", log.log_id()}, {"generated_at", format_rfc3339(now_utc())}, {"revoked", revoked},
+                {"kid", key->key_id()}, {"alg", std::string(keystore::to_string(key->algorithm()))}};
+    const auto sig = key->sign(as_bytes(std::string(kRevocationDomain) + canonical_json(body)));
+    body["sig"] = base64_encode(sig);
+  };
+  const auto entries = log.append({}, options);
+  write_file_atomically(out, body.dump(2) + "\n", keep);
+  if (!ctx.global.quiet)
+    std::cout << "wrote " << out << " (" << count << " revoked licenses, signed by " << key->key_id()
+              << "); audit log checkpoint at seq " << entries.back().seq << "\n";
   return 0;
 }
 

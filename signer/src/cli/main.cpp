@@ -51,6 +51,27 @@ std::filesystem::path Context::database_to_read(const std::string& db) const {
   return path;
 }
 
+std::vector<std::filesystem::path> Context::own_files(const std::string& db) const {
+  std::vector<std::filesystem::path> files;
+  const auto add_database = [&files](const std::filesystem::path& path) {
+    files.push_back(path);
+    for (const char* suffix : {"-wal", "-shm", "-journal"}) files.push_back(path.string() + suffix);
+  };
+  if (!db.empty()) add_database(db);
+  try {
+    const Config config = load_config();
+    files.push_back(config.file);
+    add_database(config.database);
+    if (config.pin.kind == PinSourceSpec::Kind::file) {
+      files.emplace_back(config.pin.value);
+      files.push_back(config.file.parent_path() / config.pin.value);
+    }
+  } catch (const Error&) {
+    // No usable configuration: nothing of it to keep.
+  }
+  return files;
+}
+
 CLI::App* add_command(CLI::App& parent, const Context& ctx, const std::string& name, const std::string& about,
                       const std::function<void(CLI::App&)>& build) {
   auto* cmd = parent.add_subcommand(name, about);

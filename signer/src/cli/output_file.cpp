@@ -10,18 +10,43 @@
 
 namespace signet::cli {
 
-void write_file_atomically(const std::filesystem::path& path, std::string_view content) {
+void check_output_file(const std::filesystem::path& path, const std::vector<std::filesystem::path>& keep) {
+  const auto dir = path.has_parent_path() ? path.parent_path() : std::filesystem::path(".");
+  const auto refuse = [&](const std::string& why) {
+    throw Error(ErrorKind::cant_create, "cannot write " + path.string() + ": " + why);
+  };
+  struct stat folder {};
+  if (::stat(dir.c_str(), &folder) != 0 || !S_ISDIR(folder.st_mode)) refuse("its folder " + dir.string() + " does not exist");
+  if (::access(dir.c_str(), W_OK | X_OK) != 0) refuse("its folder " + dir.string() + " is not writable");
+  // A rename replaces whatever has the name: never a device, a FIFO, a folder
+  // or a link (as root, --out /dev/null would otherwise become a regular file).
+  struct stat existing {};
+  if (::lstat(path.c_str(), &existing) != 0) return;  // a new file
+  if (!S_ISREG(existing.st_mode))
+    refuse("it exists and is not a regular file (a device, FIFO, folder or link); name a new file or a regular one to replace");
+  for (const auto& own : keep) {
+    struct stat st {};
+    if (::stat(own.c_str(), &st) == 0 && st.st_dev == existing.st_dev && st.st_ino == existing.st_ino)
+      refuse("it is the appliance's own " + own.string() + ", which an output never replaces; name another file");
+  }
+  // Any SQLite database (an audit log, a copy of one kept for the auditors).
+  char header[16] = {};
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd >= 0) {
+    const auto n = ::read(fd, header, sizeof header);
+    ::close(fd);
+    if (n == static_cast<ssize_t>(sizeof header) && std::memcmp(header, "SQLite format 3", 16) == 0)
+      refuse("it is an SQLite database (an audit log?), which an output never replaces; name another file");
+  }
+}
+
+void write_file_atomically(const std::filesystem::path& path, std::string_view content,
+                           const std::vector<std::filesystem::path>& keep) {
   const auto dir = path.has_parent_path() ? path.parent_path() : std::filesystem::path(".");
   auto fail = [&](const std::string& step) {
     return Error(ErrorKind::cant_create, "cannot write " + path.string() + ": " + step + ": " + std::strerror(errno));
   };
-  // A rename replaces whatever has the name: never a device, a FIFO, a folder
-  // or a link (as root, --out /dev/null would otherwise become a regular file).
-  struct stat existing {};
-  if (::lstat(path.c_str(), &existing) == 0 && !S_ISREG(existing.st_mode))
-    throw Error(ErrorKind::cant_create, "cannot write " + path.string() +
-                                            ": it exists and is not a regular file (a device, FIFO, folder or link); "
-                                            "name a new file or a regular one to replace");
+  check_output_file(path, keep);
   std::string tmpl = (dir / ("." + path.filename().string() + ".XXXXXX")).string();
   const int fd = ::mkstemp(tmpl.data());
   if (fd < 0) throw fail("creating a temporary file");
