@@ -277,13 +277,19 @@ TEST_CASE("inclusion proofs and consistency between exports", "[e2e][audit][proo
   auto bad = proof;
   bad["path"][0] = std::string(64, '0');
   signet::test::write_file(app.dir() / "bad-proof.json", bad.dump());
-  CHECK(app.signet({"audit", "verify-proof", "bad-proof.json"}).exit_code == 1);
+  CHECK(app.signet({"audit", "verify-proof", "bad-proof.json", "--pubkey", app.rsa_pem.string(), "--pubkey",
+                    app.ed_pem.string()}).exit_code == 1);
   bad = proof;
   auto entry = bad["entry"].get<std::string>();
   entry.replace(entry.find("\"actor\":\""), 9, "\"actor\":\"x");
   bad["entry"] = entry;
   signet::test::write_file(app.dir() / "bad-proof.json", bad.dump());
-  CHECK(app.signet({"audit", "verify-proof", "bad-proof.json"}).exit_code == 1);
+  CHECK(app.signet({"audit", "verify-proof", "bad-proof.json", "--pubkey", app.rsa_pem.string(), "--pubkey",
+                    app.ed_pem.string()}).exit_code == 1);
+  // Without a trusted key nothing about the proof's origin is verified: refused as a usage error.
+  const auto bare = app.signet({"audit", "verify-proof", "proof.json"});
+  CHECK(bare.exit_code == 64);
+  CHECK(bare.err.find("--pubkey") != std::string::npos);
   // The checkpoint signature is checked against the given key.
   CHECK(app.signet({"audit", "verify-proof", "proof.json", "--pubkey",
                     (signet::test::source_dir() / "tests/fixtures/product-server/mm_test_pubkey.pem").string()}).exit_code == 1);

@@ -226,6 +226,13 @@ TEST_CASE("a PIN source that cannot be read: exit 78 naming it", "[e2e][faults][
   CHECK(r.err.find("NO_SUCH_PIN_VARIABLE") != std::string::npos);
   r = app.signet({"--pin-fd", "9", "sign", "b.jsonl", "--out", "out"});
   CHECK(r.exit_code == 78);
+  // 3 and 4 are the descriptors Signet's own database and its -wal would get:
+  // not passed in, they are refused before anything is opened, not read as the PIN.
+  for (const char* fd : {"3", "4"}) {
+    r = app.signet({"--pin-fd", fd, "sign", "b.jsonl", "--out", "out"});
+    CHECK(r.exit_code == 78);
+    CHECK(r.err.find("descriptor " + std::string(fd) + " is not open") != std::string::npos);
+  }
   CHECK(issued(app) == 0);
 }
 

@@ -8,6 +8,8 @@
 #include "signet/signer/text.hpp"
 
 #include <algorithm>
+#include <charconv>
+#include <fcntl.h>
 #include <csignal>
 #include <cstdint>
 #include <malloc.h>
@@ -33,6 +35,18 @@ Config Context::load_config() const {
   if (global.pin_fd) config.pin = {PinSourceSpec::Kind::fd, std::to_string(*global.pin_fd)};
   if (!global.pin_file.empty()) config.pin = {PinSourceSpec::Kind::file, global.pin_file};
   if (!global.pin_env.empty()) config.pin = {PinSourceSpec::Kind::env, global.pin_env};
+  // A PIN descriptor is checked now, before this process opens anything: the
+  // PIN is read later, when a descriptor not passed in may by then be one of
+  // Signet's own (the database), which would be read as the PIN.
+  if (config.pin.kind == PinSourceSpec::Kind::fd) {
+    int fd = -1;
+    const auto [end, ec] = std::from_chars(config.pin.value.data(), config.pin.value.data() + config.pin.value.size(), fd);
+    if (ec != std::errc() || end != config.pin.value.data() + config.pin.value.size() || fd < 0 ||
+        ::fcntl(fd, F_GETFD) < 0)
+      throw Error(ErrorKind::config, "PIN source fd:" + config.pin.value +
+                                         ": descriptor " + config.pin.value + " is not open in this process (pass it, "
+                                         "e.g. 3< pinfile, or use --pin-file)");
+  }
   return config;
 }
 
