@@ -3,6 +3,9 @@
 #include <toml++/toml.h>
 
 #include <charconv>
+#include <cstdio>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <map>
 #include <set>
 #include <sstream>
@@ -87,6 +90,14 @@ PinSourceSpec parse_pin_source(std::string_view text) {
   throw rule();
 }
 
+namespace {
+std::string mode_text(mode_t mode) {
+  char text[8];
+  std::snprintf(text, sizeof text, "%04o", static_cast<unsigned>(mode & 07777));
+  return text;
+}
+}  // namespace
+
 Config load_config(const std::filesystem::path& file) {
   std::error_code ec;
   const auto status = std::filesystem::status(file, ec);
@@ -100,6 +111,18 @@ Config load_config(const std::filesystem::path& file) {
   }
   if (status.type() != std::filesystem::file_type::regular) {
     throw Error(ErrorKind::config, file.string() + ": the configuration must be a regular file");
+  }
+  // The configuration names the module loaded into this process (after the PIN
+  // is read), the database and the PIN source: one that others may change is
+  // refused, as the PIN file and the database are.
+  struct stat st {};
+  if (::stat(file.c_str(), &st) == 0) {
+    if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0)
+      throw Error(ErrorKind::config, file.string() + ": the configuration is writable by others than its owner (mode " +
+                                         mode_text(st.st_mode) + "); chmod go-w " + file.string());
+    if (st.st_uid != ::geteuid() && st.st_uid != 0)
+      throw Error(ErrorKind::config, file.string() + ": the configuration belongs to user " + std::to_string(st.st_uid) +
+                                         ", not to this user or root");
   }
   toml::table root;
   try {

@@ -268,3 +268,48 @@ TEST_CASE("p11-kit is opened only by commands that use a token; a broken p11-kit
   INFO(again.err);
   CHECK(again.exit_code == 0);
 }
+
+TEST_CASE("init finds signet.toml as every command does, refuses what they refuse, and writes nothing then",
+          "[e2e][init]") {
+  const auto dir = signet::test::temp_dir("signet-init");
+  std::filesystem::create_directory(dir / "appliance");
+  signet::test::RunOptions options;
+  options.cwd = dir;
+  options.env["SIGNET_CONFIG"] = (dir / "appliance" / "signet.toml").string();
+  const std::vector<std::string> base = {"init", "--module", "/usr/lib/softhsm/libsofthsm2.so", "--token",
+                                         "pkcs11:token=x", "--pin-source", "prompt"};
+  auto r = signet::test::signet(base, options);
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK(std::filesystem::exists(dir / "appliance" / "signet.toml"));
+  CHECK(std::filesystem::exists(dir / "appliance" / "signet.db"));
+  CHECK_FALSE(std::filesystem::exists(dir / "signet.toml"));
+  CHECK(signet::test::signet({"key", "list"}, options).exit_code == 0);
+
+  options.env.erase("SIGNET_CONFIG");
+  const auto attempt = [&](const std::string& config, std::vector<std::string> extra) {
+    auto args = std::vector<std::string>{"--config", (dir / config).string(), "init", "--module",
+                                         "/usr/lib/softhsm/libsofthsm2.so", "--pin-source", "prompt"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    const auto result = signet::test::signet(args, options);
+    CHECK_FALSE(std::filesystem::exists(dir / config));
+    return result;
+  };
+  r = attempt("a.toml", {"--token", "pkcs11:token=x;slot-id=0"});
+  CHECK(r.exit_code == 78);
+  CHECK(r.err.find("slot-id") != std::string::npos);
+  r = attempt("b.toml", {"--database", "b.toml"});
+  CHECK(r.exit_code == 64);
+  r = attempt("c.toml", {"--database", "no-such-folder/x.db"});
+  CHECK(r.exit_code == 73);
+  CHECK(r.err.find("no-such-folder") != std::string::npos);
+
+  // A configuration others may write is refused: it names the module loaded into signet.
+  options.env["SIGNET_CONFIG"] = (dir / "appliance" / "signet.toml").string();
+  std::filesystem::permissions(dir / "appliance" / "signet.toml", std::filesystem::perms::others_write,
+                               std::filesystem::perm_options::add);
+  r = signet::test::signet({"key", "list"}, options);
+  CHECK(r.exit_code == 78);
+  CHECK(r.err.find("writable by others") != std::string::npos);
+  std::filesystem::remove_all(dir);
+}

@@ -3,6 +3,7 @@
 
 #include "signet/audit/log.hpp"
 
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 
@@ -18,8 +19,20 @@ struct InitOptions {
 };
 
 int init(Context& ctx, const InitOptions& o) {
-  std::filesystem::path file = ctx.global.config_path.empty() ? "signet.toml" : ctx.global.config_path;
+  // Found as every other command finds it: --config, $SIGNET_CONFIG, ./signet.toml.
+  std::filesystem::path file = ctx.global.config_path;
+  if (file.empty()) {
+    const char* env = std::getenv("SIGNET_CONFIG");
+    file = env != nullptr && *env != '\0' ? std::filesystem::path(env) : std::filesystem::path("signet.toml");
+  }
   (void)parse_pin_source(o.pin_source);  // refuse a bad source before writing anything
+  // Every later command refuses a token chosen by slot number (hsm/src/token.cpp); so does init.
+  const auto path_part = o.token.substr(0, o.token.find('?'));
+  for (std::size_t at = path_part.find(':'); at != std::string::npos; at = path_part.find(';', at + 1)) {
+    if (path_part.compare(at + 1, 8, "slot-id=") == 0)
+      throw Error(ErrorKind::config, "--token " + o.token + ": names a slot (slot-id); a token is chosen by its label "
+                                     "or serial, never by slot number, which changes when tokens are added or removed");
+  }
   // Anything at the path counts, a link that leads nowhere too (writing would follow it).
   const auto taken = [](const std::filesystem::path& p) {
     std::error_code ec;
@@ -34,6 +47,14 @@ int init(Context& ctx, const InitOptions& o) {
   std::error_code ec;
   const auto db_path = (std::filesystem::absolute(file, ec).parent_path() / o.database).lexically_normal();
   if (ec) throw Error(ErrorKind::cant_create, file.string() + ": " + ec.message());
+  if (db_path == std::filesystem::absolute(file, ec).lexically_normal())
+    throw Error(ErrorKind::usage, "--database " + o.database + " is the configuration file " + file.string() +
+                                      " itself: name another file");
+  if (!std::filesystem::is_directory(db_path.parent_path(), ec))
+    throw Error(ErrorKind::cant_create, "--database " + o.database + ": the folder " + db_path.parent_path().string() +
+                                            " does not exist");
+  if (!std::filesystem::is_directory(std::filesystem::absolute(file, ec).parent_path(), ec))
+    throw Error(ErrorKind::cant_create, file.string() + ": its folder does not exist");
   if (taken(db_path)) {
     throw Error(ErrorKind::already_exists, db_path.string() + " already exists: signet init never overwrites it");
   }
