@@ -7,6 +7,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -58,6 +59,20 @@ SecretBuffer from_file(const std::string& path) {
   SecretBuffer pin(kMaxPinBytes);
   try {
     read_into(fd, pin, "PIN file " + path, true);
+    // The PIN is the first line; anything after it but line ends means the
+    // file is not what the officer thinks (a second line dropped unseen, or
+    // an empty first line taken as an empty PIN).
+    for (std::size_t seen = 0; seen < 4096; ++seen) {
+      std::uint8_t c = 0;
+      const ssize_t n = ::read(fd, &c, 1);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      if (c != '\n' && c != '\r') {
+        pin.clear();
+        throw Error(ErrorKind::config, "PIN file " + path + ": holds more than one line; it must hold the PIN alone, "
+                                       "on its first line");
+      }
+    }
   } catch (...) {
     ::close(fd);
     throw;
@@ -141,6 +156,10 @@ SecretBuffer read_pin(const PinSource& source) {
     case PinSource::Kind::env: pin = from_env(source.value()); break;
   }
   if (pin.empty()) throw Error(ErrorKind::login_refused, "empty PIN");
+  if (std::find(pin.data(), pin.data() + pin.size(), std::uint8_t{0}) != pin.data() + pin.size()) {
+    pin.clear();
+    throw Error(ErrorKind::config, "the PIN holds a NUL byte (not a character a PIN is typed with)");
+  }
   return pin;
 }
 

@@ -764,6 +764,25 @@ TEST_CASE("read_pin refuses a missing file and an empty PIN", "[hsm][pin]") {
   CHECK(empty.kind() == ErrorKind::login_refused);
 }
 
+TEST_CASE("read_pin refuses a PIN file of more than one line, and a PIN holding a NUL byte", "[hsm][pin]") {
+  TempDir dir;
+  const auto path = dir / "pin";
+  for (const char* text : {"1234\n5678\n", "\n1234\n", "1234\r\n \n"}) {
+    write_file(path, as_bytes(text));
+    REQUIRE(::chmod(path.c_str(), 0600) == 0);
+    const auto e = capture_error([&] { (void)hsm::read_pin(hsm::PinSource::from_file(path.string())); });
+    CHECK(e.kind() == ErrorKind::config);
+    CHECK_THAT(e.what(), Catch::Contains("more than one line"));
+    CHECK_THAT(e.what(), !Catch::Contains("1234"));
+  }
+  write_file(path, as_bytes("1234\n\n"));  // blank lines after the PIN are line ends only
+  CHECK(secret_text(hsm::read_pin(hsm::PinSource::from_file(path.string()))) == "1234");
+  write_file(path, std::vector<std::uint8_t>{'1', '2', 0, '4', '\n'});
+  const auto nul = capture_error([&] { (void)hsm::read_pin(hsm::PinSource::from_file(path.string())); });
+  CHECK(nul.kind() == ErrorKind::config);
+  CHECK_THAT(nul.what(), Catch::Contains("NUL"));
+}
+
 TEST_CASE("read_pin from an environment variable reads it, then unsets it", "[hsm][pin]") {
   const char* name = "SIGNET_TEST_HSM_PIN";
   REQUIRE(::setenv(name, "1234", 1) == 0);
