@@ -313,3 +313,17 @@ TEST_CASE("init finds signet.toml as every command does, refuses what they refus
   CHECK(r.err.find("writable by others") != std::string::npos);
   std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("a key label the token would refuse, or holding control characters, is refused before the PIN (64)",
+          "[e2e][keys][label]") {
+  TestAppliance app("key-labels");
+  for (const std::string& label :
+       {std::string(65, 'a'), std::string("evil\x1b[2Jlabel"), std::string("a\xe2\x80\xae" "b")}) {
+    // No PIN source can be read: a label refused first never gets that far.
+    const auto r = app.signet({"--pin-env", "NO_SUCH_PIN_VARIABLE", "key", "generate", "--alg", "ed25519", "--label", label});
+    CHECK(r.exit_code == 64);
+    CHECK(r.err.find("--label") != std::string::npos);
+  }
+  CHECK(json::parse(app.signet({"key", "list", "--json"}).out).size() == 2);
+  CHECK(app.signet({"key", "generate", "--alg", "ed25519", "--label", std::string(64, 'b')}).exit_code == 0);
+}

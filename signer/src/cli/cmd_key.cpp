@@ -25,7 +25,10 @@ Json key_json(const keystore::KeyRecord& k) {
 int generate(Context& ctx, const std::string& alg_text, const std::string& label, bool json) {
   const auto alg = keystore::parse_algorithm(alg_text);
   if (!alg) throw Error(ErrorKind::usage, "--alg " + alg_text + ": must be ed25519, rsa2048, rsa3072 or rsa4096");
-  if (label.empty() || label.size() > 128) throw Error(ErrorKind::usage, "--label: must be 1 to 128 characters");
+  // Checked before the PIN is asked for; the token's own limit is 64 bytes (keystore/src/token_keys.cpp).
+  if (label.empty() || label.size() > 64) throw Error(ErrorKind::usage, "--label: must be 1 to 64 bytes");
+  // The rule of a manifest's text: the label is logged and stored in the token.
+  if (const auto rule = text_rule_broken(label, false); !rule.empty()) throw Error(ErrorKind::usage, "--label: " + rule);
   Appliance app(ctx.load_config());
   auto& token = app.token();
   auto record = token.generate(*alg, label);
@@ -114,6 +117,9 @@ int retire(Context& ctx, const std::string& kid) {
 }
 
 int trust_desk(Context& ctx, const std::string& pem, const std::string& label) {
+  if (label.size() > 128) throw Error(ErrorKind::usage, "--label: must be at most 128 bytes");
+  if (const auto rule = text_rule_broken(label, false); !label.empty() && !rule.empty())
+    throw Error(ErrorKind::usage, "--label: " + rule);
   Appliance app(ctx.load_config());
   require_input_file(pem, "the order-desk key file");
   const auto key = keystore::PublicKey::from_file(pem);
