@@ -100,8 +100,9 @@ std::optional<Bytes> base64_decode(std::string_view text) {
   compact.reserve(text.size());
   for (std::size_t i = 0; i < text.size(); ++i) {
     const char c = text[i];
-    if (c == '\n') continue;
-    if (c == '\r' && i + 1 < text.size() && text[i + 1] == '\n') continue;
+    // Go's encoding/base64 decoder, which the product server reads licenses
+    // with, skips every \r and \n wherever they stand.
+    if (c == '\n' || c == '\r') continue;
     compact.push_back(c);
   }
   return decode_padded(compact);

@@ -37,6 +37,8 @@ TEST_CASE("base64 matches RFC 4648 test vectors and is strict", "[core][bytes]")
     CHECK(base64_decode(encoded) == to_bytes(plain));
   }
   CHECK(base64_decode("Zm9v\nYmFy\r\n") == to_bytes("foobar"));
+  CHECK(base64_decode("Zm9v\rYmFy\r") == to_bytes("foobar"));  // a lone \r too, as Go skips it
+  CHECK_FALSE(base64_decode("Zm9v\tYmFy").has_value());
   CHECK_FALSE(base64_decode("Zm9v YmFy"));   // white space other than line breaks
   CHECK_FALSE(base64_decode("Zm9vYg="));     // bad padding length
   CHECK_FALSE(base64_decode("Zm9vYh=="));    // non-zero trailing bits

@@ -27,8 +27,9 @@ std::optional<Bytes> from_hex(std::string_view hex);
 
 // Standard alphabet with '=' padding, no line breaks.
 std::string base64_encode(ByteView bytes);
-// Strict standard-alphabet base64 with correct padding; line breaks (\n, \r\n) are
-// skipped, any other character (including other white space) gives nullopt.
+// Strict standard-alphabet base64 with correct padding; every \r and \n is
+// skipped (as Go's encoding/base64 does), any other character (including other
+// white space) gives nullopt.
 std::optional<Bytes> base64_decode(std::string_view text);
 
 // URL-safe alphabet, no padding (RFC 4648 section 5).
