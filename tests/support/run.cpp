@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstdlib>
@@ -69,6 +70,17 @@ RunResult run(const std::vector<std::string>& argv, const RunOptions& options) {
     extras.push_back(std::make_unique<Pipe>());
     ::posix_spawn_file_actions_adddup2(&actions, extras.back()->fds[0], fd);
   }
+  // The child gets 0-2 and the descriptors asked for, nothing else: one this
+  // test process inherited (from CI, a shell) would otherwise be open in the
+  // child too, and a test of "descriptor N is not passed in" would not hold.
+  int highest = 2;
+  for (const auto& [fd, content] : options.extra_fds) highest = std::max(highest, fd);
+  for (int fd = 3; fd < highest; ++fd) {
+    bool wanted = false;
+    for (const auto& extra : options.extra_fds) wanted = wanted || extra.first == fd;
+    if (!wanted) ::posix_spawn_file_actions_addclose(&actions, fd);
+  }
+  ::posix_spawn_file_actions_addclosefrom_np(&actions, highest + 1);
   if (!options.cwd.empty()) ::posix_spawn_file_actions_addchdir_np(&actions, options.cwd.c_str());
 
   std::map<std::string, std::string> env_map;
