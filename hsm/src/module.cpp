@@ -1,7 +1,12 @@
 #include "p11.hpp"
 #include "p11kit.hpp"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <mutex>
 
@@ -12,6 +17,21 @@ namespace {
 // Loads the module file unmanaged, so that we call C_Initialize ourselves with
 // CKF_OS_LOCKING_OK (SoftHSM2 needs it for signing from several threads).
 CK_FUNCTION_LIST* load_file(const std::string& path) {
+  // The module runs inside this process and is handed the PIN: a file that
+  // others than its owner may replace is refused, as signet.toml is.
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    throw HsmError(ErrorKind::unavailable, "cannot load PKCS#11 module " + path + ": " + std::strerror(errno));
+  }
+  if (!S_ISREG(st.st_mode)) throw HsmError(ErrorKind::config, "PKCS#11 module " + path + ": is not a regular file");
+  if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+    throw HsmError(ErrorKind::config, "PKCS#11 module " + path +
+                                          ": is writable by others than its owner; chmod go-w " + path);
+  }
+  if (st.st_uid != ::geteuid() && st.st_uid != 0) {
+    throw HsmError(ErrorKind::config, "PKCS#11 module " + path + ": belongs to user " + std::to_string(st.st_uid) +
+                                          ", not to this user or root");
+  }
   CK_FUNCTION_LIST* module = detail::p11kit().module_load(path.c_str(), P11_KIT_MODULE_UNMANAGED);
   if (module == nullptr) {
     const char* why = detail::p11kit().message();

@@ -326,6 +326,23 @@ TEST_CASE("Module::load of a missing file is 'unavailable' (exit 69) and names t
   CHECK(empty.kind() == ErrorKind::config);
 }
 
+TEST_CASE("Module::load refuses a module file others may replace (exit 78), before loading it", "[hsm][module]") {
+  const auto& softhsm = SoftHsm::shared();
+  TempDir dir;
+  const auto copy = dir.path() / "libsofthsm2-copy.so";
+  std::filesystem::copy_file(softhsm.module_path(), copy);
+  for (const auto mode : {std::filesystem::perms::group_write, std::filesystem::perms::others_write}) {
+    std::filesystem::permissions(copy, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write | mode);
+    const auto e = capture_hsm_error([&] { (void)hsm::Module::load(copy.string()); });
+    CHECK(e.kind() == ErrorKind::config);
+    CHECK(exit_code(e.kind()) == 78);
+    CHECK_THAT(e.what(), Catch::Contains(copy.string()) && Catch::Contains("writable by others"));
+  }
+  const auto folder = capture_hsm_error([&] { (void)hsm::Module::load(dir.path().string() + "/"); });
+  CHECK(folder.kind() == ErrorKind::config);
+  CHECK_THAT(folder.what(), Catch::Contains("not a regular file"));
+}
+
 TEST_CASE("Module::load of SoftHSM2 by path", "[hsm][module]") {
   const auto& softhsm = SoftHsm::shared();
   const auto module = hsm::Module::load(softhsm.module_path());
