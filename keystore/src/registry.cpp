@@ -80,7 +80,7 @@ std::optional<KeyRecord> KeyRegistry::find(std::string_view key_id) const {
 KeyRecord KeyRegistry::get(std::string_view key_id_or_prefix) const {
   const std::string wanted(key_id_or_prefix);
   if (wanted.size() < 8 || wanted.size() > 64 || !is_hex(wanted)) {
-    throw KeyError(ErrorKind::not_found,
+    throw KeyError(ErrorKind::usage,
                    "key '" + wanted + "': a key id is 8 to 64 lowercase hex digits (see `signet key list`)");
   }
   auto st = m_db.prepare(std::string(kSelectKeys) + " WHERE substr(key_id, 1, ?2) = ?1 ORDER BY key_id");

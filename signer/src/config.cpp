@@ -18,6 +18,8 @@ namespace {
   throw Error(ErrorKind::config, file.string() + ": " + std::string(key) + ": " + std::string(rule));
 }
 
+bool is_lower_hex(std::string_view s) { return s.find_first_not_of("0123456789abcdef") == std::string_view::npos; }
+
 std::string get_string(const toml::table& t, const std::filesystem::path& file, std::string_view key,
                        std::string fallback, bool required) {
   const auto* node = t.at_path(key).node();
@@ -58,7 +60,8 @@ void check_known(const toml::table& root, const std::filesystem::path& file) {
   };
   for (const auto& [section, node] : root) {
     const auto it = kKnown.find(std::string(section.str()));
-    if (it == kKnown.end() || !node.is_table()) bad(file, section.str(), "unknown section");
+    if (it == kKnown.end()) bad(file, section.str(), "unknown section");
+    if (!node.is_table()) bad(file, section.str(), "must be a section ([" + std::string(section.str()) + "]), not a value");
     for (const auto& [key, value] : *node.as_table()) {
       if (it->second.count(std::string(key.str())) == 0) {
         bad(file, std::string(section.str()) + "." + std::string(key.str()), "unknown key");
@@ -147,6 +150,12 @@ Config load_config(const std::filesystem::path& file) {
   c.database = resolve(c.file, get_string(root, file, "database.path", "signet.db", false));
   c.signing_key = get_string(root, file, "signing.key", "", false);
   c.audit_key = get_string(root, file, "signing.audit_key", "", false);
+  // A key id (or a prefix of one) as `signet key list` prints it; anything else
+  // would only be found wrong when the key is looked up, as an unavailable key.
+  for (const auto& [key, value] : {std::pair{"signing.key", c.signing_key}, std::pair{"signing.audit_key", c.audit_key}}) {
+    if (!value.empty() && (value.size() < 8 || value.size() > 64 || !is_lower_hex(value)))
+      bad(file, key, "a key id is 8 to 64 lowercase hex digits (see `signet key list`), or empty");
+  }
   c.actor = get_string(root, file, "signing.actor", "", false);
   c.policy.max_seats = get_int(root, file, "policy.max_seats", c.policy.max_seats, 1, 1'000'000'000);
   c.policy.max_term_days = get_int(root, file, "policy.max_term_days", c.policy.max_term_days, 1, 100 * 366);

@@ -327,3 +327,63 @@ TEST_CASE("a key label the token would refuse, or holding control characters, is
   CHECK(json::parse(app.signet({"key", "list", "--json"}).out).size() == 2);
   CHECK(app.signet({"key", "generate", "--alg", "ed25519", "--label", std::string(64, 'b')}).exit_code == 0);
 }
+
+TEST_CASE("a malformed key id, a section given as a value, an empty $SIGNET_CONFIG, a --pin-fd that is not a number: "
+          "each named, with its exit code",
+          "[e2e][keys][config]") {
+  TestAppliance app("config-mistakes");
+  const auto original = signet::test::read_file(app.config());
+  const auto edited = [&](const std::string& from, const std::string& to) {
+    auto config = original;
+    const auto at = config.find(from);
+    REQUIRE(at != std::string::npos);
+    config.replace(at, from.size(), to);
+    return config;
+  };
+  // A key id in signet.toml is held to the form `key list` prints (78), not
+  // looked up and reported as an unavailable key (69).
+  for (const std::string field : {"key", "audit_key"}) {
+    INFO(field);
+    const std::string from = field == "key" ? "\nkey = \"" + app.rsa_kid + "\"\n" : "\naudit_key = \"\"\n";
+    signet::test::write_file(app.config(), edited(from, "\n" + field + " = \"RSA-2048 key\"\n"));
+    const auto r = app.signet({"key", "list"});
+    CHECK(r.exit_code == 78);
+    CHECK(r.err.find("signing." + field + ": a key id is 8 to 64 lowercase hex digits") != std::string::npos);
+  }
+  // [database] written as a value is not an "unknown section".
+  auto config = original;
+  const auto section = config.find("[database]\n");
+  REQUIRE(section != std::string::npos);
+  config.erase(section, config.find("\n\n", section) + 2 - section);
+  signet::test::write_file(app.config(), "database = \"signet.db\"\n" + config);
+  auto r = app.signet({"key", "list"});
+  CHECK(r.exit_code == 78);
+  CHECK(r.err.find("database: must be a section ([database]), not a value") != std::string::npos);
+  signet::test::write_file(app.config(), original);
+  REQUIRE(app.signet({"key", "list"}).exit_code == 0);
+
+  // On the command line a malformed key id is a usage error (64); a well-formed
+  // one the registry lacks is a key that is not there (69).
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"key", "export", "NOT-A-KEY"}, {"key", "retire", "zz"}}) {
+    r = app.signet(args);
+    CHECK(r.exit_code == 64);
+    CHECK(r.err.find("a key id is 8 to 64 lowercase hex digits") != std::string::npos);
+  }
+  CHECK(app.signet({"key", "export", "0123456789abcdef"}).exit_code == 69);
+
+  // $SIGNET_CONFIG set but empty would fall back to ./signet.toml: refused.
+  signet::test::RunOptions options;
+  options.env["SIGNET_CONFIG"] = "";
+  r = app.signet({"key", "list"}, options);
+  CHECK(r.exit_code == 78);
+  CHECK(r.err.find("$SIGNET_CONFIG is set but empty") != std::string::npos);
+
+  // A --pin-fd that is not a descriptor number may be the PIN typed in the wrong place: never echoed.
+  for (const std::string value : {"1234abcd5678", "-1", "3 ", "99999999999"}) {
+    r = app.signet({"--pin-fd", value, "key", "list"});
+    CHECK(r.exit_code == 64);
+    CHECK(r.err.find("--pin-fd: takes a file descriptor number") != std::string::npos);
+    CHECK(r.err.find(value) == std::string::npos);
+  }
+}

@@ -18,7 +18,9 @@ namespace signet::cli {
 // Options every command accepts (set before the subcommand runs).
 struct GlobalOptions {
   std::string config_path;  // --config; else $SIGNET_CONFIG; else ./signet.toml
-  std::optional<int> pin_fd;
+  // Taken as text and checked by Signet: CLI11 would echo a bad value, and what
+  // is typed there by mistake may be the PIN itself.
+  std::string pin_fd;
   std::string pin_file;
   std::string pin_env;
   bool quiet = false;
@@ -37,6 +39,9 @@ struct Context {
 
   // Loads signet.toml as GlobalOptions and the environment say; throws Error(config).
   [[nodiscard]] Config load_config() const;
+  // The configuration file: --config, else $SIGNET_CONFIG, else ./signet.toml.
+  // A $SIGNET_CONFIG set but empty is refused (78), not read as unset.
+  [[nodiscard]] std::filesystem::path config_file() const;
   // The audit database a reading command opens: --db when given, else the configured
   // one; Error(usage) without either, Error(no_input) unless it is a readable file.
   [[nodiscard]] std::filesystem::path database_to_read(const std::string& db) const;

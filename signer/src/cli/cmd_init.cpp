@@ -20,11 +20,7 @@ struct InitOptions {
 
 int init(Context& ctx, const InitOptions& o) {
   // Found as every other command finds it: --config, $SIGNET_CONFIG, ./signet.toml.
-  std::filesystem::path file = ctx.global.config_path;
-  if (file.empty()) {
-    const char* env = std::getenv("SIGNET_CONFIG");
-    file = env != nullptr && *env != '\0' ? std::filesystem::path(env) : std::filesystem::path("signet.toml");
-  }
+  const std::filesystem::path file = ctx.config_file();
   (void)parse_pin_source(o.pin_source);  // refuse a bad source before writing anything
   // Every later command refuses a token chosen by slot number (hsm/src/token.cpp); so does init.
   const auto path_part = o.token.substr(0, o.token.find('?'));

@@ -24,15 +24,22 @@
 
 namespace signet::cli {
 
+std::filesystem::path Context::config_file() const {
+  if (!global.config_path.empty()) return global.config_path;
+  const char* env = std::getenv("SIGNET_CONFIG");
+  if (env == nullptr) return "signet.toml";
+  // Read as unset, it would fall back to whatever signet.toml is in the working folder.
+  if (*env == '\0') throw Error(ErrorKind::config, "$SIGNET_CONFIG is set but empty: unset it, or name a signet.toml");
+  return env;
+}
+
 Config Context::load_config() const {
-  std::filesystem::path file = global.config_path;
-  if (file.empty()) {
-    const char* env = std::getenv("SIGNET_CONFIG");
-    file = env != nullptr && *env != '\0' ? std::filesystem::path(env) : std::filesystem::path("signet.toml");
-  }
-  Config config = signet::load_config(file);
+  if (global.pin_fd.size() > 9 || global.pin_fd.find_first_not_of("0123456789") != std::string::npos)
+    throw Error(ErrorKind::usage, "--pin-fd: takes a file descriptor number, 0 to 999999999 (the value given is "
+                                  "not repeated here: it may be a PIN)");
+  Config config = signet::load_config(config_file());
   // A PIN source on the command line overrides the configured one.
-  if (global.pin_fd) config.pin = {PinSourceSpec::Kind::fd, std::to_string(*global.pin_fd)};
+  if (!global.pin_fd.empty()) config.pin = {PinSourceSpec::Kind::fd, global.pin_fd};
   if (!global.pin_file.empty()) config.pin = {PinSourceSpec::Kind::file, global.pin_file};
   if (!global.pin_env.empty()) config.pin = {PinSourceSpec::Kind::env, global.pin_env};
   // A PIN descriptor is checked now, before this process opens anything: the
@@ -97,7 +104,7 @@ namespace {
 
 void add_global_options(CLI::App& app, Context& ctx) {
   app.add_option("--config", ctx.global.config_path, "signet.toml to use (default: $SIGNET_CONFIG, ./signet.toml)");
-  auto* fd = app.add_option("--pin-fd", ctx.global.pin_fd, "read the user PIN from this file descriptor");
+  auto* fd = app.add_option("--pin-fd", ctx.global.pin_fd, "read the user PIN from this file descriptor")->type_name("FD");
   auto* file = app.add_option("--pin-file", ctx.global.pin_file, "read the user PIN from this file (mode 0600)");
   auto* env = app.add_option("--pin-env", ctx.global.pin_env, "read the user PIN from this environment variable");
   fd->excludes(file)->excludes(env);
