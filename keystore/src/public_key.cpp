@@ -184,6 +184,12 @@ PublicKey PublicKey::from_pem(std::string_view pem) {
   }
   const Bytes der(data, data + len);
   ::OPENSSL_free(data);
+  // A second block would be ignored unseen: a file holding a rotation's two
+  // keys would verify against whichever came first. One key per file.
+  char* rest = nullptr;
+  const long rest_len = BIO_get_mem_data(bio.get(), &rest);
+  if (rest_len > 0 && std::string_view(rest, static_cast<std::size_t>(rest_len)).find("-----BEGIN ") != std::string_view::npos)
+    throw KeyError(ErrorKind::bad_data, "holds more than one PEM block: give each public key in a file of its own");
   return from_der(der);
 }
 

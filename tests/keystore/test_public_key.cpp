@@ -148,6 +148,13 @@ TEST_CASE("what is not an Ed25519 or RSA 2048-4096 public key is refused with a 
   std::string encrypted = ed.pem;
   encrypted.insert(encrypted.find('\n') + 1, "Proc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,00112233445566778899AABBCCDDEEFF\n\n");
   refused([&] { (void)PublicKey::from_pem(encrypted); }, "BEGIN PUBLIC KEY");
+  // Two keys in one file (a rotation's old and new key): the second would be
+  // ignored unseen, so the file is refused, whichever kind the second block is.
+  const auto rsa = make_key(dir / "rsa", "-algorithm RSA -pkeyopt rsa_keygen_bits:2048");
+  refused([&] { (void)PublicKey::from_pem(ed.pem + rsa.pem); }, "more than one PEM block");
+  refused([&] { (void)PublicKey::from_pem(ed.pem + "\n" + read_file(dir / "rsapub.pem")); }, "more than one PEM block");
+  write_file(dir / "two.pem", rsa.pem + ed.pem);
+  refused([&] { (void)PublicKey::from_file(dir / "two.pem"); }, "two.pem: holds more than one PEM block");
   fs::remove_all(dir);
 }
 
