@@ -93,6 +93,13 @@ bool Verifier::check_checkpoint(const Entry& e, const Json& record) {
   if (!sig) return fail(seq, "checkpoint signature is not base64");
   if (!key->second.verify(as_bytes(checkpoint_message(*log_id, tree_size, *root, *time)), *sig))
     return fail(seq, "checkpoint signature does not verify with key " + *key_id);
+  // Every checkpoint signet signs is appended as an entry when it is made
+  // (audit/src/log.cpp): one held outside must be recorded in the log too.
+  if (const auto it = m_expect.find(tree_size); it != m_expect.end()) {
+    const auto held_sig = string_field(it->second, "signature");
+    const auto held_time = string_field(it->second, "time");
+    if (held_sig && held_time && *held_sig == *sig_b64 && *held_time == *time) m_expect_recorded.insert(tree_size);
+  }
   ++m_report.checkpoints;
   m_report.last_checkpoint_seq = seq;
   m_report.last_root = computed;
@@ -208,6 +215,19 @@ VerifyReport Verifier::finish() {
                                                       " is not validly signed for this log by a trusted key");
         break;
       }
+    }
+  }
+  // A validly signed external checkpoint the log does not record: the entry that
+  // recorded it (and, when it was the last, nothing else) was removed.
+  if (m_report.ok) {
+    for (const auto& [size, cp] : m_expect) {
+      if (m_expect_recorded.contains(size)) continue;
+      fail(static_cast<std::int64_t>(size) + 1,
+           "the external checkpoint of tree size " + std::to_string(size) + " (time " +
+               string_field(cp, "time").value_or("?") +
+               ") is not recorded in the log: signet appends every checkpoint it signs as an entry after seq " +
+               std::to_string(size) + ", and that entry is gone (removed, or the log cut back to it)");
+      break;
     }
   }
   // Entries after the last checkpoint, counted only when every entry was read

@@ -186,6 +186,18 @@ TEST_CASE("a truncation that also fixes the entry count is caught by a checkpoin
   CHECK(r.at("failed_seq") == cut + 1);
   // And the honest log passes with it.
   CHECK(verify_json(app, app.db(), {"--checkpoint", (app.dir() / "held-outside.json").string()}).at("ok") == true);
+
+  // The held checkpoint covers entries 1..n-1 and was recorded as entry n: cut
+  // only that entry (and fix the count), and every entry it covers is still
+  // there. Signet records every checkpoint it signs, so its absence is the cut.
+  const auto own = tampered(app, "cut-own", "DROP TRIGGER entries_no_delete; DELETE FROM entries WHERE seq = " +
+                                                std::to_string(n) + "; UPDATE audit_meta SET value = '" +
+                                                std::to_string(n - 1) + "' WHERE key = 'entries'");
+  CHECK(verify_json(app, own).at("ok") == true);
+  const auto held = verify_json(app, own, {"--checkpoint", (app.dir() / "held-outside.json").string()});
+  CHECK(held.at("ok") == false);
+  CHECK(held.at("failed_seq") == n);
+  CHECK(held.at("reason").get<std::string>().find("is not recorded in the log") != std::string::npos);
 }
 
 TEST_CASE("a chain rewritten consistently without the HSM's key fails at the checkpoint", "[e2e][audit][tamper]") {

@@ -10,6 +10,7 @@
 
 #include <filesystem>
 #include <map>
+#include <set>
 
 namespace signet::audit {
 
@@ -65,6 +66,7 @@ class Verifier {
   std::map<std::string, std::int64_t> m_retired;    // key id -> seq of its key_retired entry
   std::map<std::string, std::string> m_retired_at;  // key id -> time of its key_retired entry
   std::map<std::uint64_t, Json> m_expect;  // external checkpoints by tree size
+  std::set<std::uint64_t> m_expect_recorded;  // those the log holds as a checkpoint entry
   bool m_keep = false;
   std::vector<Hash> m_leaves;
 };
