@@ -137,14 +137,15 @@ cat > ceremony.sh <<CEREMONY
 set -e
 for i in \$(seq 1 200); do
   printf '{"id":"c%d","issued_at":%d,"customer":{"id":"c%d"},"features":{"users":10}}' "\$i" "\$i" "\$i" > payload
-  # An officer whose pkcs11-tool run fails runs it again (a second failure
-  # stops the ceremony); the retries are counted and their time is included.
-  if ! pkcs11-tool --module $module --token-label bench --login --pin 1234 --sign --mechanism EDDSA \
-    --label bench-ed25519 -i payload -o sig >/dev/null 2>>ceremony-errors.txt; then
+  # An officer whose pkcs11-tool run fails runs it again, up to three runs in
+  # all (a third failure stops the ceremony); the retries are counted and their
+  # time is included.
+  for attempt in 1 2 3; do
+    if pkcs11-tool --module $module --token-label bench --login --pin 1234 --sign --mechanism EDDSA \
+      --label bench-ed25519 -i payload -o sig >/dev/null 2>>ceremony-errors.txt; then break; fi
+    [ "\$attempt" -lt 3 ] || exit 1
     echo "CER-\$i" >> ceremony-retries.txt
-    pkcs11-tool --module $module --token-label bench --login --pin 1234 --sign --mechanism EDDSA \
-      --label bench-ed25519 -i payload -o sig >/dev/null 2>>ceremony-errors.txt
-  fi
+  done
   cat payload sig | openssl base64 -A > "CER-\$i.license"
   sqlite3 ceremony.db "INSERT INTO issued VALUES ('CER-\$i', '\$(cat CER-\$i.license)', datetime('now'))"
 done
@@ -153,7 +154,7 @@ CEREMONY
 ceremony_per=$(calc "$(wall ceremony.txt) / 200 * 1000" 3)
 ceremony_retries=0
 [ ! -f ceremony-retries.txt ] || ceremony_retries=$(wc -l < ceremony-retries.txt)
-[ "$ceremony_retries" -eq 0 ] || { log "   pkcs11-tool failed once and was run again for $ceremony_retries order(s):"; cat ceremony-errors.txt >&2; }
+[ "$ceremony_retries" -eq 0 ] || { log "   pkcs11-tool failed and was run again $ceremony_retries time(s):"; cat ceremony-errors.txt >&2; }
 signet_per=$per_ed
 ceremony_ratio=$(calc "$ceremony_per / $signet_per" 0)
 log "   ceremony $ceremony_per ms/order, signet $signet_per ms/license: ${ceremony_ratio}x"
@@ -231,7 +232,7 @@ median, and the rounds' own values after it.
 | 3 | ratio of figure 2 to the two processes of figure 1, Ed25519 / RSA-2048 | $procs_ratio_ed / $procs_ratio_rsa | |
 | 3 | Signet's own CPU per license that the targets leave: the token's CPU per signature × (1/target − 1), Ed25519 / RSA-2048 | $allow_ed / $allow_rsa µs | |
 | 3 | the floor under Signet's own work: the last Ed25519 round's license files written again with Signet's writer (one syncfs per 500), and its issued entries appended again to a new log with Signet's log (one commit per 500), nothing else (tests/bench/bench_floor), CPU per license | files $floor_files + log $floor_log = $floor_sum µs | |
-| 4 | hand-run ceremony (pkcs11-tool + openssl + sqlite3, Ed25519) per order vs \`signet sign\` per license (Ed25519); pkcs11-tool runs that failed and were run again | $ceremony_per ms vs $signet_per ms: ${ceremony_ratio}×; $ceremony_retries of 200 | ≥ 200×: $(mark "$ceremony_ratio" 200) |
+| 4 | hand-run ceremony (pkcs11-tool + openssl + sqlite3, Ed25519) per order vs \`signet sign\` per license (Ed25519); pkcs11-tool runs that failed and were run again | $ceremony_per ms vs $signet_per ms: ${ceremony_ratio}×; $ceremony_retries failed run(s) in 200 orders | ≥ 200×: $(mark "$ceremony_ratio" 200) |
 | 5 | peak RSS, $BIG-order batch from one .jsonl (Ed25519) | $big_rss MiB ($big_rate licenses/s) | < 64 MiB: $(mark $(calc "64 - $big_rss") 0) |
 | 6 | \`signet verify\` of one license (RSA-2048, mattermost encoding, --pubkey), whole process, median of 400 | $verify_ms ms | < 5 ms: $(mark $(calc "5 - $verify_ms") 0) |
 | 6 | baselines for it, run in turn with it: \`/bin/true\`, \`signet --version\`, \`openssl version\` | $true_ms / $version_ms / $openssl_ms ms | |
@@ -362,8 +363,12 @@ orders during development; the table above is from this run.
   error. In one development run of this benchmark, one of the ceremony's
   200 Ed25519 runs ended so (C_SignUpdate: CKR_OPERATION_NOT_INITIALIZED,
   SoftHSM2 having no multi-part EdDSA; the C_Sign error itself is not
-  shown), and 300 runs by hand afterwards all passed. The ceremony runs such an order's pkcs11-tool again, as an
-  officer would, and the table counts those orders.
+  shown), and 300 runs by hand afterwards all passed; in a later run one
+  order failed so twice in a row, and 200 runs by hand against a token that
+  had just signed 3,000 orders all passed (the cause is SoftHSM2's or
+  pkcs11-tool's, not found). The ceremony runs a failed pkcs11-tool again, as
+  an officer would, up to three runs per order, and the table counts the
+  failed runs.
 - **\`signet verify\`** is mostly process start, as the baselines show: the
   kernel's exec and page faults, the dynamic loader binding libcrypto (whose
   own start-up \`openssl version\` pays too), and OpenSSL 3's first-use
