@@ -21,7 +21,7 @@ demo: build
 
 test:
 	bash scripts/deps.sh test
-	cmake -S . -B $(BUILD) $(CMAKE_FLAGS)
+	cmake -S . -B $(BUILD) $(CMAKE_FLAGS) -DSIGNET_TESTS=ON
 	cmake --build $(BUILD) -j$(JOBS)
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
 	$(MAKE) test-asan
@@ -29,7 +29,7 @@ test:
 # The whole suite again under AddressSanitizer + UndefinedBehaviorSanitizer.
 test-asan:
 	bash scripts/deps.sh test
-	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DSIGNET_SANITIZE=ON
+	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DSIGNET_SANITIZE=ON -DSIGNET_TESTS=ON
 	cmake --build $(ASAN_BUILD) -j$(JOBS)
 	# Unit and integration tests with full allocation stacks through libcrypto
 	# (fast_unwind_on_malloc=0), so that only SoftHSM2's own leaks are suppressed.

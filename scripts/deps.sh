@@ -18,7 +18,7 @@ for group in "${@:-build}"; do
     test) wanted+=("${build[@]}" "${test[@]}") ;;
     bench) wanted+=("${build[@]}" "${bench[@]}") ;;
     package) wanted+=("${build[@]}" "${package[@]}") ;;
-    fuzz) wanted+=("${build[@]}" "${fuzz[@]}") ;;
+    fuzz) wanted+=("${build[@]}" "${test[0]}" "${fuzz[@]}") ;;  # catch2: fuzz.sh builds the tests too
     *) echo "deps.sh: unknown group '$group'" >&2; exit 64 ;;
   esac
 done
