@@ -14,7 +14,7 @@
 
 #include "signet/audit/log.hpp"
 #include "signet/core/sqlite.hpp"
-#include "signet/keystore/registry.hpp"
+#include "signet/signer/database.hpp"
 
 #include <sys/resource.h>
 
@@ -83,15 +83,7 @@ int run(const std::filesystem::path& licenses, const std::filesystem::path& db_p
   const auto f1 = now();
 
   // A new log made as `signet init` makes one.
-  auto db = Database::open(work / "floor.db", Database::Mode::create);
-  db.exec("PRAGMA page_size=16384");
-  db.exec("PRAGMA journal_mode=WAL");
-  {
-    Transaction tx(db);
-    keystore::KeyRegistry::create_schema(db);
-    audit::Log::create_schema(db);
-    tx.commit();
-  }
+  auto db = create_appliance_database(work / "floor.db");
   audit::Log log(db);
   audit::AppendOptions options;
   options.actor = "bench";

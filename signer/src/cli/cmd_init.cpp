@@ -1,7 +1,7 @@
 // signet init: write signet.toml and create the appliance database.
 #include "appliance.hpp"
 
-#include "signet/audit/log.hpp"
+#include "signet/signer/database.hpp"
 
 #include <cstdlib>
 #include <fstream>
@@ -64,14 +64,7 @@ int init(Context& ctx, const InitOptions& o) {
   // Check the file we wrote parses, then create the database it names.
   const Config config = load_config(file);
   try {
-    auto db = Database::open(config.database, Database::Mode::create);
-    // 16 KiB pages hold several ~3 KB entries each: fewer pages to write and read.
-    db.exec("PRAGMA page_size=16384");
-    db.exec("PRAGMA journal_mode=WAL");
-    Transaction tx(db);
-    keystore::KeyRegistry::create_schema(db);
-    audit::Log::create_schema(db);
-    tx.commit();
+    (void)create_appliance_database(config.database);
   } catch (...) {
     std::filesystem::remove(file, ec);
     std::filesystem::remove(config.database, ec);
