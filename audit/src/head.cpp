@@ -79,6 +79,23 @@ struct Checkpoint {
 
 }  // namespace
 
+std::string trigger_problem(Database& db) {
+  const auto& expected = schema_triggers();
+  std::set<std::string> present;
+  auto triggers = db.prepare("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' ORDER BY name");
+  while (triggers.step()) {
+    const auto name = triggers.column_text(0);
+    const auto it = std::find_if(expected.begin(), expected.end(), [&](const auto& t) { return t.first == name; });
+    if (it == expected.end()) return "the audit log has a trigger signet did not make (" + name + "), added outside signet";
+    if (triggers.is_null(1) || squeezed(triggers.column_text(1)) != it->second)
+      return "the audit log's trigger " + name + " was changed outside signet";
+    present.insert(name);
+  }
+  for (const auto& [name, sql] : expected)
+    if (!present.contains(name)) return "the audit log's trigger " + name + " was dropped outside signet";
+  return {};
+}
+
 std::string checkpoint_shape_problem(const Entry& e, const Json& record, const keystore::PublicKey* key) {
   static constexpr std::array<std::string_view, 7> kFields = {"alg",       "key_id", "log_id",   "root_hash",
                                                              "signature", "time",   "tree_size"};
@@ -150,20 +167,7 @@ void check_schema(Database& db, std::int64_t last_seq) {
     if (type != "table")
       refuse(db, std::string("the audit log's table ") + table + " is a " + type + " (changed outside signet)");
   }
-  const auto& expected = schema_triggers();
-  std::set<std::string> present;
-  auto triggers = db.prepare("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' ORDER BY name");
-  while (triggers.step()) {
-    const auto name = triggers.column_text(0);
-    const auto it = std::find_if(expected.begin(), expected.end(), [&](const auto& t) { return t.first == name; });
-    if (it == expected.end())
-      refuse(db, "the audit log has a trigger signet did not make (" + name + "), added outside signet");
-    if (triggers.is_null(1) || squeezed(triggers.column_text(1)) != it->second)
-      refuse(db, "the audit log's trigger " + name + " was changed outside signet");
-    present.insert(name);
-  }
-  for (const auto& [name, sql] : expected)
-    if (!present.contains(name)) refuse(db, "the audit log's trigger " + name + " was dropped outside signet");
+  if (const auto problem = trigger_problem(db); !problem.empty()) refuse(db, problem);
   auto st = db.prepare("SELECT value FROM audit_meta WHERE key = 'entries'");
   const auto recorded = st.step() ? st.column_text(0) : std::string("(none)");
   if (recorded != std::to_string(last_seq))

@@ -11,6 +11,10 @@ namespace signet::audit::detail {
 // file's triggers to exactly the ones these make.
 extern const std::string_view kSchemaSql;
 
+// The file's triggers are exactly the ones kSchemaSql makes: none dropped, none
+// changed under its name, none added. Empty when they are, else which one and how.
+std::string trigger_problem(Database& db);
+
 // What a checkpoint entry holds beyond what its signature covers (log id, tree
 // size, root, time) must still be what signet writes, or an edit of the last
 // checkpoint would go unseen and the next one would seal it: the record has

@@ -331,11 +331,14 @@ std::string verification_section(const VerifyReport& r) {
       o << "<li>Every entry is covered by a signed checkpoint (no unprotected tail).</li>\n";
     o << "</ul>\n";
   } else {
-    o << "<p class=\"verdict\"><strong>FAILED</strong>: the audit log does not verify. The first entry that does not "
-         "hold is <strong>seq "
-      << (r.failed_seq ? std::to_string(*r.failed_seq) : std::string("?")) << "</strong>: " << esc(r.reason)
-      << ".</p>\n<ul>\n<li><span class=\"n\">" << r.entries << "</span> entries and <span class=\"n\">"
-      << r.checkpoints << "</span> checkpoints held before it.</li>\n<li>Checkpoint keys: " << esc(r.key_source)
+    o << "<p class=\"verdict\"><strong>FAILED</strong>: the audit log does not verify. ";
+    if (r.failed_seq)
+      o << "The first entry that does not hold is <strong>seq " << *r.failed_seq << "</strong>: ";
+    else
+      o << "Every entry held, but <strong>the file</strong> does not: ";
+    o << esc(r.reason) << ".</p>\n<ul>\n<li><span class=\"n\">" << r.entries << "</span> entries and <span class=\"n\">"
+      << r.checkpoints << "</span> checkpoints held" << (r.failed_seq ? " before it" : "")
+      << ".</li>\n<li>Checkpoint keys: " << esc(r.key_source)
       << ".</li>\n<li class=\"warn\">The figures below are read from the file as it is. Until the failure is "
          "explained (a wrong --pubkey, or the file changed outside Signet), they must not be trusted: use them only "
          "to find what was changed.</li>\n</ul>\n";

@@ -270,7 +270,10 @@ std::string integrity_problem(const std::filesystem::path& db_path) {
 }
 
 // The objects verify reads must be the log's tables, not views of the same
-// name that show what they like, and the entry count must be there.
+// name that show what they like, and the entry count must be there. The
+// triggers must be Signet's, as the writer demands: one dropped, changed or
+// added means the file was edited with SQLite directly, whatever the hashes
+// say (and signet would refuse to write to it).
 std::string schema_problem(Database& db) {
   for (const char* table : {"entries", "audit_meta"}) {
     auto st = db.prepare("SELECT type FROM sqlite_master WHERE name = ?");
@@ -280,7 +283,7 @@ std::string schema_problem(Database& db) {
   }
   auto st = db.prepare("SELECT 1 FROM audit_meta WHERE key = 'entries'");
   if (!st.step()) return "audit_meta has no entry count (removed outside signet)";
-  return {};
+  return detail::trigger_problem(db);
 }
 
 }  // namespace

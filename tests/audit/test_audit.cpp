@@ -4,6 +4,7 @@
 #include "signet/audit/log.hpp"
 #include "signet/audit/merkle.hpp"
 #include "signet/audit/query.hpp"
+#include "signet/audit/report.hpp"
 #include "signet/audit/verify.hpp"
 #include "signet/core/bytes.hpp"
 #include "signet/core/crypto.hpp"
@@ -1117,7 +1118,15 @@ TEST_CASE("a checkpoint signs the RFC 9162 root of the entries before it", "[aud
     t.db.exec("DROP TRIGGER entries_no_delete");
     t.db.exec("DELETE FROM entries WHERE seq >= 6");
     t.db.exec("UPDATE audit_meta SET value = '5' WHERE key = 'entries'");  // hide the count too
-    CHECK(verify_database(t.path, trusting(key.public_key())).ok);  // nothing inside the file shows it
+    // The dropped trigger shows it, with no entry to blame...
+    const auto dropped = verify_database(t.path, trusting(key.public_key()));
+    CHECK_FALSE(dropped.ok);
+    CHECK_FALSE(dropped.failed_seq.has_value());
+    CHECK_THAT(dropped.reason, Catch::Contains("trigger entries_no_delete was dropped outside signet"));
+    // ...until it is made again as Signet made it: then nothing inside the file shows the cut.
+    t.db.exec("CREATE TRIGGER entries_no_delete BEFORE DELETE ON entries\n"
+              "BEGIN SELECT RAISE(ABORT, 'audit log is append-only: DELETE refused'); END;");
+    CHECK(verify_database(t.path, trusting(key.public_key())).ok);
     auto opts = trusting(key.public_key());
     opts.known_checkpoints.push_back(rec2);
     const auto bad = verify_database(t.path, opts);
@@ -1131,6 +1140,39 @@ TEST_CASE("a checkpoint signs the RFC 9162 root of the entries before it", "[aud
     opts.known_checkpoints.push_back(rec2);
     CHECK(verify_database(t.path, opts).ok);
   }
+}
+
+TEST_CASE("a trigger dropped, changed or added with every entry intact fails the file, and the report says so",
+          "[audit][verify][triggers]") {
+  TempLog t;
+  SoftEd25519 key;
+  (void)t.log.append({announce(key), TempLog::note("a"), TempLog::note("b")}, signed_options(key));
+  REQUIRE(verify_database(t.path, trusting(key.public_key())).ok);
+  std::string rule;
+  SECTION("dropped") {
+    t.db.exec("DROP TRIGGER entries_chain");
+    rule = "trigger entries_chain was dropped outside signet";
+  }
+  SECTION("changed under its name") {
+    t.db.exec("DROP TRIGGER entries_no_delete; CREATE TRIGGER entries_no_delete BEFORE DELETE ON entries "
+              "BEGIN SELECT 1; END");
+    rule = "trigger entries_no_delete was changed outside signet";
+  }
+  SECTION("added (one that would drop issued rows as they are inserted)") {
+    t.db.exec("CREATE TRIGGER quiet BEFORE INSERT ON entries WHEN NEW.kind = 'issued' BEGIN SELECT RAISE(IGNORE); END");
+    rule = "a trigger signet did not make (quiet)";
+  }
+  const auto r = verify_database(t.path, trusting(key.public_key()));
+  CHECK_FALSE(r.ok);
+  CHECK_FALSE(r.failed_seq.has_value());
+  CHECK(r.entries == 4);
+  CHECK(r.checkpoints == 1);
+  CHECK_THAT(r.reason, Catch::Contains(rule));
+  CHECK_THAT(describe(r), Catch::Contains("FAILED: "));
+  CHECK(to_json(r).at("failed_seq").is_null());
+  const auto html = render_html_report(t.db, r, now_utc());
+  CHECK_THAT(html, Catch::Contains("but <strong>the file</strong> does not"));
+  CHECK_THAT(html, !Catch::Contains("seq ?"));
 }
 
 TEST_CASE("a key announced in a key_generated entry verifies checkpoints when no key is given", "[audit][checkpoint]") {

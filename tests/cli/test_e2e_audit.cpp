@@ -165,6 +165,31 @@ TEST_CASE("tampering with the file behind Signet's back is detected at the right
     }
     CHECK(verify_json(app, copy).at("ok") == true);
   }
+  SECTION("the triggers edited with every entry left intact: the file, not an entry, fails") {
+    const struct {
+      const char* sql;
+      const char* reason;
+    } edits[] = {
+        {"DROP TRIGGER entries_no_update", "trigger entries_no_update was dropped outside signet"},
+        {"DROP TRIGGER entries_count; CREATE TRIGGER entries_count AFTER INSERT ON entries BEGIN SELECT 1; END",
+         "trigger entries_count was changed outside signet"},
+        {"CREATE TRIGGER swallow BEFORE INSERT ON entries WHEN NEW.kind = 'issued' BEGIN SELECT RAISE(IGNORE); END",
+         "trigger signet did not make (swallow)"},
+    };
+    for (const auto& e : edits) {
+      INFO(e.sql);
+      const auto db = tampered(app, "schema", e.sql);
+      const auto r = verify_json(app, db);
+      CHECK(r.at("ok") == false);
+      CHECK(r.at("failed_seq").is_null());
+      CHECK(r.at("reason").get<std::string>().find(e.reason) != std::string::npos);
+      const auto human = app.signet({"audit", "verify", "--db", db.string(), "--pubkey", app.ed_pem.string(),
+                                     "--pubkey", app.rsa_pem.string()});
+      CHECK(human.exit_code == 1);
+      CHECK(human.err.find("FAILED: ") != std::string::npos);  // a verdict on the file, no seq named
+      CHECK(human.err.find(e.reason) != std::string::npos);
+    }
+  }
 }
 
 TEST_CASE("a truncation that also fixes the entry count is caught by a checkpoint kept outside", "[e2e][audit][tamper]") {
@@ -176,8 +201,13 @@ TEST_CASE("a truncation that also fixes the entry count is caught by a checkpoin
   // Cut back to an earlier checkpoint (a cut between checkpoints fails on its own).
   const auto cut = scalar(app, "SELECT MAX(seq) FROM entries WHERE kind = 'checkpoint' AND seq < " + std::to_string(n - 1));
   REQUIRE(cut > 0);
+  // The tamperer makes the trigger again as Signet made it (a dropped one fails on its own).
+  const std::string restore =
+      "; CREATE TRIGGER entries_no_delete BEFORE DELETE ON entries "
+      "BEGIN SELECT RAISE(ABORT, 'audit log is append-only: DELETE refused'); END;";
   const auto db = tampered(app, "cut", "DROP TRIGGER entries_no_delete; DELETE FROM entries WHERE seq > " + std::to_string(cut) +
-                                           "; UPDATE audit_meta SET value = '" + std::to_string(cut) + "' WHERE key = 'entries'");
+                                           "; UPDATE audit_meta SET value = '" + std::to_string(cut) + "' WHERE key = 'entries'" +
+                                           restore);
   // From the file alone the shorter log is self-consistent...
   CHECK(verify_json(app, db).at("ok") == true);
   // ...but not with the checkpoint the auditor kept.
@@ -192,7 +222,7 @@ TEST_CASE("a truncation that also fixes the entry count is caught by a checkpoin
   // there. Signet records every checkpoint it signs, so its absence is the cut.
   const auto own = tampered(app, "cut-own", "DROP TRIGGER entries_no_delete; DELETE FROM entries WHERE seq = " +
                                                 std::to_string(n) + "; UPDATE audit_meta SET value = '" +
-                                                std::to_string(n - 1) + "' WHERE key = 'entries'");
+                                                std::to_string(n - 1) + "' WHERE key = 'entries'" + restore);
   CHECK(verify_json(app, own).at("ok") == true);
   const auto held = verify_json(app, own, {"--checkpoint", (app.dir() / "held-outside.json").string()});
   CHECK(held.at("ok") == false);
