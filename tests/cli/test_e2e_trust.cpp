@@ -6,6 +6,9 @@
 #include <thread>
 
 #include "appliance.hpp"
+#include "signet/audit/log.hpp"
+#include "signet/core/json.hpp"
+#include "signet/core/sqlite.hpp"
 
 using nlohmann::json;
 using signet::test::TestAppliance;
@@ -47,6 +50,26 @@ std::size_t token_objects(const TestAppliance& app, const std::string& label) {
   const auto needle = "label:      " + label + "\n";
   for (auto pos = r.out.find(needle); pos != std::string::npos; pos = r.out.find(needle, pos + 1)) ++n;
   return n;
+}
+
+// A shell script that re-signs LICENSE's payload with a new Ed25519 key of the
+// attacker's (evil.key, evil.pem, evil.der; $kid its key id) into forged.license.
+std::string forge_script(const std::string& license) {
+  return R"sh(set -e
+    openssl genpkey -algorithm ed25519 -out evil.key; openssl pkey -in evil.key -pubout -out evil.pem
+    openssl pkey -pubin -in evil.pem -outform DER -out evil.der
+    kid=$(sha256sum evil.der | cut -c1-64); printf '%s' "$kid" > evil.kid
+    sed -n 2p )sh" + license + R"sh( > env.json
+    payload=$(sed 's/.*"payload":"\([^"]*\)".*/\1/' env.json)
+    pad=$payload; while [ $(( ${#pad} % 4 )) -ne 0 ]; do pad="$pad="; done
+    printf '%s' "$pad" | basenc --base64url -d > payload.bin
+    { printf 'signet-license-v1\n%s\n' "$kid"; cat payload.bin; } > msg
+    openssl pkeyutl -sign -inkey evil.key -rawin -in msg -out sig.bin
+    sig=$(basenc --base64url -w0 sig.bin | tr -d '=')
+    { echo '-----BEGIN SIGNET LICENSE-----'
+      printf '{"alg":"ed25519","kid":"%s","payload":"%s","sig":"%s","v":1}\n' "$kid" "$payload" "$sig"
+      echo '-----END SIGNET LICENSE-----'; } > forged.license
+  )sh";
 }
 
 }  // namespace
@@ -129,20 +152,7 @@ TEST_CASE(
   REQUIRE(app.signet({"sign", "V-1.json", "--out", "out", "--key", app.ed_kid}).exit_code == 0);
   CHECK(app.signet({"verify", "out/V-1.license"}).exit_code == 0);
   // The same payload re-signed with a key of the attacker's, registered only in the table.
-  const auto forged = app.shell(R"sh(set -e
-    openssl genpkey -algorithm ed25519 -out evil.key; openssl pkey -in evil.key -pubout -out evil.pem
-    openssl pkey -pubin -in evil.pem -outform DER -out evil.der
-    kid=$(sha256sum evil.der | cut -c1-64)
-    sed -n 2p out/V-1.license > env.json
-    payload=$(sed 's/.*"payload":"\([^"]*\)".*/\1/' env.json)
-    pad=$payload; while [ $(( ${#pad} % 4 )) -ne 0 ]; do pad="$pad="; done
-    printf '%s' "$pad" | basenc --base64url -d > payload.bin
-    { printf 'signet-license-v1\n%s\n' "$kid"; cat payload.bin; } > msg
-    openssl pkeyutl -sign -inkey evil.key -rawin -in msg -out sig.bin
-    sig=$(basenc --base64url -w0 sig.bin | tr -d '=')
-    { echo '-----BEGIN SIGNET LICENSE-----'
-      printf '{"alg":"ed25519","kid":"%s","payload":"%s","sig":"%s","v":1}\n' "$kid" "$payload" "$sig"
-      echo '-----END SIGNET LICENSE-----'; } > forged.license
+  const auto forged = app.shell(forge_script("out/V-1.license") + R"sh(
     sqlite3 signet.db "INSERT INTO keys VALUES('$kid', 'ed25519', 'pkcs11:object=evil', 'evil', '00', '2026-01-01T00:00:00.000Z', 'active', X'$(xxd -p evil.der | tr -d '\n')')"
   )sh");
   INFO(forged.err);
@@ -152,6 +162,46 @@ TEST_CASE(
   const auto r = app.signet({"verify", "forged.license"});
   CHECK(r.exit_code == 1);
   CHECK(r.err.find("INVALID") != std::string::npos);
+}
+
+TEST_CASE("signet verify without --pubkey trusts no key the log announces that the HSM does not hold",
+          "[e2e][trust][verify]") {
+  // Anyone who can write the file can append an entry through the triggers,
+  // chained as they demand; only the token's own key pairs vouch for a key.
+  TestAppliance app("e2e-verify-logged");
+  write_order(app, "V-2");
+  REQUIRE(app.signet({"sign", "V-2.json", "--out", "out", "--key", app.ed_kid}).exit_code == 0);
+  const auto forged = app.shell(forge_script("out/V-2.license"));
+  INFO(forged.err);
+  REQUIRE(forged.exit_code == 0);
+  const auto kid = signet::test::read_file(app.dir() / "evil.kid");
+  {
+    auto db = signet::Database::open(app.dir() / "signet.db", signet::Database::Mode::read_write);
+    const signet::audit::Log log(db);
+    const auto last = *log.last();
+    signet::audit::Entry e{.seq = last.seq + 1, .at = last.at, .kind = "key_generated", .actor = "mallory",
+                           .order_id = std::nullopt, .license_id = std::nullopt, .key_id = kid,
+                           .record = signet::canonical_json(json{{"algorithm", "ed25519"}, {"hsm_id", "00"},
+                                                                 {"label", "evil"},
+                                                                 {"public_key", signet::test::read_file(app.dir() / "evil.pem")},
+                                                                 {"token_uri", "pkcs11:object=evil"}}),
+                           .prev_hash = last.hash, .hash = {}};
+    e.hash = signet::audit::entry_hash(e.prev_hash, signet::audit::entry_encoding(e));
+    auto st = db.prepare("INSERT INTO entries VALUES (?, ?, ?, ?, NULL, NULL, ?, ?, ?, ?)");
+    st.bind(1, e.seq).bind(2, e.at).bind(3, e.kind).bind(4, e.actor).bind(5, *e.key_id).bind(6, e.record)
+        .bind(7, e.prev_hash).bind(8, e.hash);
+    st.run();  // the triggers take it: seq and prev_hash are right
+  }
+  REQUIRE(app.signet({"verify", "forged.license", "--pubkey", "evil.pem"}).exit_code == 0);  // a well-formed forgery
+  const auto r = app.signet({"verify", "forged.license"});
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("INVALID") != std::string::npos);
+  CHECK(app.signet({"verify", "out/V-2.license"}).exit_code == 0);  // the appliance's own key still verifies
+  // The entry is outside every checkpoint: audit verify names it.
+  const auto audit = app.signet({"audit", "verify", "--pubkey", app.ed_pem.string(), "--pubkey", app.rsa_pem.string()});
+  CHECK(audit.exit_code == 1);
+  CHECK((audit.out + audit.err).find("FAILED at seq " + std::to_string(std::stoll(query(app, "SELECT MAX(seq) FROM entries"))))
+        != std::string::npos);
 }
 
 TEST_CASE("key generate while another writer holds the log: exit 75, the new pair destroyed, a retry works",

@@ -1,4 +1,5 @@
-// signet verify LICENSE [--pubkey PEM ...] [--json]: no HSM, no PIN, no config needed.
+// signet verify LICENSE [--pubkey PEM ...] [--json]: with --pubkey, no HSM, no PIN, no config needed.
+#include "appliance.hpp"
 #include "cli.hpp"
 #include "input_file.hpp"
 
@@ -22,8 +23,9 @@ struct VerifyOptions {
 };
 
 // Keys to try: --pubkey, else the keys the configured appliance's audit log
-// announces in key_generated entries (the keys table is not covered by the hash
-// chain, so a key only in the table is not trusted).
+// announces in key_generated entries that its HSM holds. Neither the keys table
+// nor the log alone is trusted: anyone who can write the file can add a row or
+// an entry through the triggers, but not a key pair to the token.
 std::vector<keystore::PublicKey> keys_for(const Context& ctx, const VerifyOptions& o) {
   std::vector<keystore::PublicKey> keys;
   for (const auto& f : o.pubkeys) {
@@ -31,16 +33,23 @@ std::vector<keystore::PublicKey> keys_for(const Context& ctx, const VerifyOption
     keys.push_back(keystore::PublicKey::from_file(f));
   }
   if (!keys.empty()) return keys;
+  std::optional<Appliance> appliance;
   try {
-    const auto config = ctx.load_config();
-    require_input_file(config.database, "the database");
-    auto db = Database::open(config.database, Database::Mode::read_only);
-    const audit::Log log(db);  // refuses a file that is not a Signet log
-    keys = audit::logged_keys(db);
+    appliance.emplace(ctx.load_config());
+    const audit::Log log(appliance->db);  // refuses a file that is not a Signet log
+    keys = audit::logged_keys(appliance->db);
   } catch (const Error& e) {
     throw Error(ErrorKind::usage, std::string("give the product's public key with --pubkey PEM (no usable signet.toml: ") +
                                       e.what() + ")");
   }
+  std::erase_if(keys, [&](const keystore::PublicKey& k) {
+    const auto in_token = appliance->token().public_key_in_token(k.key_id());
+    return !in_token || in_token->der() != k.der();
+  });
+  if (keys.empty())
+    throw Error(ErrorKind::usage, "the appliance's HSM holds none of the keys its audit log announces (a key "
+                                  "destroyed after its retirement, or a log edited outside signet): give the "
+                                  "product's public key with --pubkey PEM");
   return keys;
 }
 
@@ -175,14 +184,15 @@ int verify(const Context& ctx, const VerifyOptions& o) {
 
 void add_verify_command(CLI::App& app, Context& ctx) {
   auto o = std::make_shared<VerifyOptions>();
-  add_command(app, ctx, "verify", "check a license's signature and show its terms (no HSM needed)",
+  add_command(app, ctx, "verify", "check a license's signature and show its terms (no HSM needed with --pubkey)",
               [&ctx, o](CLI::App& cmd) {
                 cmd.add_option("LICENSE", o->license, "the license file")->required();
                 cmd.add_option("--pubkey", o->pubkeys,
                                "the public key (PEM or DER) the product embeds (repeatable)");
                 cmd.add_flag("--json", o->json, "print the result as JSON");
                 cmd.callback([&ctx, o] {
-                  ctx.without_module = true;  // keys come from --pubkey or the log, never from a token
+                  // With --pubkey no token is opened; without, the appliance's HSM vouches for the keys.
+                  ctx.without_module = !o->pubkeys.empty();
                   ctx.action = [&ctx, o] { return verify(ctx, *o); };
                 });
               });
