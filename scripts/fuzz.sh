@@ -2,7 +2,7 @@
 # Builds the libFuzzer targets of tests/fuzz with clang (AddressSanitizer +
 # UndefinedBehaviorSanitizer) and runs each one for FUZZ_SECONDS.
 #
-# Usage: scripts/fuzz.sh [TARGET...]      targets: manifest license export proof pubkey (default: all)
+# Usage: scripts/fuzz.sh [TARGET...]      targets: manifest license export proof pubkey canonical (default: all)
 # Environment:
 #   FUZZ_SECONDS   time per target (default 600)
 #   FUZZ_BUILD     build folder (default build-fuzz)
@@ -26,7 +26,7 @@ seconds=${FUZZ_SECONDS:-600}
 build=${FUZZ_BUILD:-build-fuzz}
 timeout=${FUZZ_TIMEOUT:-10}
 jobs=${JOBS:-$(nproc)}
-all_targets=(manifest license export proof pubkey)
+all_targets=(manifest license export proof pubkey canonical)
 targets=("${@:-${all_targets[@]}}")
 for t in "${targets[@]}"; do
   [[ " ${all_targets[*]} " == *" $t "* ]] || { echo "fuzz.sh: unknown target '$t' (${all_targets[*]})" >&2; exit 64; }

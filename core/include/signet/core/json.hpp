@@ -19,6 +19,11 @@ using Json = nlohmann::json;
 // Encodes a value canonically; throws Error(bad_data) on a float or invalid UTF-8.
 std::string canonical_json(const Json& value);
 
+// Why the text is not exactly canonical_json of a value (the rule and its byte
+// offset), or nullopt when it is; in one pass, without building the value.
+// Nesting deeper than 32 levels is refused, as by parse_strict_json.
+std::optional<std::string> canonical_json_problem(std::string_view text);
+
 // Parses JSON text, refusing duplicate object keys (a second "seats" must not
 // silently win), nesting deeper than 32 and NUL bytes. nullopt + why on
 // failure; for a duplicate key, *pointer (when given) is its JSON Pointer.
