@@ -79,6 +79,40 @@ struct Checkpoint {
 
 }  // namespace
 
+std::string table_problem(Database& db) {
+  // Each table's columns as pragma_table_xinfo gives them: name, type, not null, primary key, hidden.
+  static constexpr std::array<std::pair<std::string_view, std::string_view>, 3> kTables = {{
+      {"entries",
+       "seq INTEGER 0 1 0, at TEXT 1 0 0, kind TEXT 1 0 0, actor TEXT 1 0 0, order_id TEXT 0 0 0, "
+       "license_id TEXT 0 0 0, key_id TEXT 0 0 0, record TEXT 1 0 0, prev_hash TEXT 1 0 0, hash TEXT 1 0 0"},
+      {"audit_meta", "key TEXT 1 1 0, value TEXT 1 0 0"},
+      {"merkle_frontier", "id INTEGER 0 1 0, size INTEGER 1 0 0, nodes TEXT 1 0 0"},
+  }};
+  for (const auto& [table, columns] : kTables) {
+    const std::string name(table);
+    auto type = db.prepare("SELECT type FROM sqlite_master WHERE name = ?");
+    type.bind(1, name);
+    const auto what = type.step() ? type.column_text(0) : std::string("nothing");
+    if (what != "table") return "the audit log's table " + name + " is a " + what + " (changed outside signet)";
+    // STRICT: a TEXT column holds text only. In a table rebuilt without it, a
+    // BLOB of an entry's own bytes hashes the same, but no lookup by order id
+    // or kind matches it, and the order could be issued again.
+    auto strict = db.prepare("SELECT strict, wr FROM pragma_table_list WHERE schema = 'main' AND name = ?");
+    strict.bind(1, name);
+    if (!strict.step() || strict.column_int(0) != 1 || strict.column_int(1) != 0)
+      return "the audit log's table " + name + " is not the STRICT rowid table signet makes (rebuilt outside signet)";
+    auto info = db.prepare(
+        "SELECT group_concat(name || ' ' || type || ' ' || \"notnull\" || ' ' || pk || ' ' || hidden, ', ') "
+        "FROM (SELECT * FROM pragma_table_xinfo(?) ORDER BY cid)");
+    info.bind(1, name);
+    const auto found = info.step() && !info.is_null(0) ? info.column_text(0) : std::string();
+    if (found != columns)
+      return "the audit log's table " + name + " does not have signet's columns (" + std::string(columns) + "): it has " + found +
+             " (rebuilt outside signet)";
+  }
+  return {};
+}
+
 std::string trigger_problem(Database& db) {
   const auto& expected = schema_triggers();
   std::set<std::string> present;
@@ -160,13 +194,7 @@ Checkpoint read_checkpoint(Database& db, const Entry& e, const std::string& log_
 // the schema's. A trigger changed or added outside signet could drop a row as
 // it is inserted (RAISE(IGNORE)) and let a license go out unlogged.
 void check_schema(Database& db, std::int64_t last_seq) {
-  for (const char* table : {"entries", "audit_meta", "merkle_frontier"}) {
-    auto st = db.prepare("SELECT type FROM sqlite_master WHERE name = ?");
-    st.bind(1, std::string(table));
-    const auto type = st.step() ? st.column_text(0) : std::string("nothing");
-    if (type != "table")
-      refuse(db, std::string("the audit log's table ") + table + " is a " + type + " (changed outside signet)");
-  }
+  if (const auto problem = table_problem(db); !problem.empty()) refuse(db, problem);
   if (const auto problem = trigger_problem(db); !problem.empty()) refuse(db, problem);
   auto st = db.prepare("SELECT value FROM audit_meta WHERE key = 'entries'");
   const auto recorded = st.step() ? st.column_text(0) : std::string("(none)");

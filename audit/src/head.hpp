@@ -11,6 +11,10 @@ namespace signet::audit::detail {
 // file's triggers to exactly the ones these make.
 extern const std::string_view kSchemaSql;
 
+// The log's three tables are tables, STRICT, with exactly the columns kSchemaSql
+// gives them. Empty when they are, else which table and how.
+std::string table_problem(Database& db);
+
 // The file's triggers are exactly the ones kSchemaSql makes: none dropped, none
 // changed under its name, none added. Empty when they are, else which one and how.
 std::string trigger_problem(Database& db);

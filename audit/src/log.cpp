@@ -217,6 +217,16 @@ std::vector<Entry> Log::append(std::vector<NewEntry> entries, const AppendOption
     if (options.warn) options.warn(msg);
     else std::cerr << msg << '\n';
   };
+  // A record assembled from parts is used as it is: never log one that verify
+  // would refuse as not canonical.
+  for (const auto& n : entries) {
+    if (n.record_text.empty()) continue;
+    auto problem = canonical_json_problem(n.record_text);
+    if (!problem && n.record_text.front() != '{') problem = "not a JSON object";
+    if (problem)
+      throw AuditError(ErrorKind::software, "the " + n.kind + " entry's record is not canonical JSON (" + *problem +
+                                                "); nothing was appended");
+  }
   std::vector<Entry> appended;
   appended.reserve(entries.size() + 1);
   std::optional<LogHead> head;

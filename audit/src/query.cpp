@@ -53,6 +53,12 @@ void query(Database& db, const LogFilter& f, const std::function<void(const Entr
 
 Json entry_json(const Entry& e) {
   auto opt = [](const std::optional<std::string>& v) { return v ? Json(*v) : Json(nullptr); };
+  // Signet writes every record canonical; one that is not (nested a hundred
+  // thousand deep, say, or not JSON at all) was written by something else.
+  if (const auto problem = canonical_json_problem(e.record))
+    throw AuditError(ErrorKind::bad_data, "audit entry " + std::to_string(e.seq) +
+                                              ": the record is not canonical JSON (" + *problem +
+                                              "), so it was not written by signet: run `signet audit verify`");
   return Json{{"seq", e.seq},          {"at", e.at},
               {"kind", e.kind},        {"actor", e.actor},
               {"order_id", opt(e.order_id)}, {"license_id", opt(e.license_id)},

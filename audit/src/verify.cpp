@@ -4,6 +4,7 @@
 #include "signet/core/bytes.hpp"
 
 #include <condition_variable>
+#include <cstdint>
 #include <deque>
 #include <fstream>
 #include <mutex>
@@ -38,7 +39,9 @@ Verifier::Verifier(VerifyOptions options, std::string log_id, std::int64_t recor
                             : std::to_string(m_options.trusted_keys.size()) + " key(s) given with --pubkey";
   for (const auto& cp : m_options.known_checkpoints) {
     const auto* size = field(cp, "tree_size");
-    if (size != nullptr && size->is_number_unsigned()) m_expect[size->get<std::uint64_t>()] = cp;
+    const auto n = size != nullptr ? json_uint(*size) : std::nullopt;
+    if (!n) throw AuditError(ErrorKind::bad_data, "an external checkpoint has no tree_size (an unsigned integer)");
+    m_expect.emplace(*n, cp);
   }
 }
 
@@ -95,10 +98,10 @@ bool Verifier::check_checkpoint(const Entry& e, const Json& record) {
     return fail(seq, "checkpoint signature does not verify with key " + *key_id);
   // Every checkpoint signet signs is appended as an entry when it is made
   // (audit/src/log.cpp): one held outside must be recorded in the log too.
-  if (const auto it = m_expect.find(tree_size); it != m_expect.end()) {
+  for (auto [it, end] = m_expect.equal_range(tree_size); it != end; ++it) {
     const auto held_sig = string_field(it->second, "signature");
     const auto held_time = string_field(it->second, "time");
-    if (held_sig && held_time && *held_sig == *sig_b64 && *held_time == *time) m_expect_recorded.insert(tree_size);
+    if (held_sig && held_time && *held_sig == *sig_b64 && *held_time == *time) m_expect_recorded.insert(&it->second);
   }
   ++m_report.checkpoints;
   m_report.last_checkpoint_seq = seq;
@@ -129,6 +132,11 @@ bool Verifier::check_key_use(const Entry& e) {
 
 bool Verifier::add(const Entry& e) {
   if (!m_report.ok) return false;
+  return add(e, canonical_json_problem(e.record));
+}
+
+bool Verifier::add(const Entry& e, const std::optional<std::string>& record_problem) {
+  if (!m_report.ok) return false;
   const auto expected = m_report.entries + 1;
   if (e.seq != expected)
     return fail(expected, "expected seq " + seq_text(expected) + " but found seq " + seq_text(e.seq) +
@@ -136,21 +144,18 @@ bool Verifier::add(const Entry& e) {
   if (e.prev_hash != m_prev)
     return fail(e.seq, e.seq == 1 ? std::string("prev_hash of the first entry is not 64 zeros")
                                   : "prev_hash does not match the hash of entry " + seq_text(e.seq - 1));
-  // The hash covers the record's exact text, so only the records whose content
-  // verify reads (checkpoints, key announcements) are parsed and checked for
-  // canonical form; for the rest the chain and the roots already pin every byte.
+  // Every record is held to canonical form in one pass over its text (the
+  // chain pins its bytes, but a repeated key, say, would read one way in
+  // `signet audit log` and another in json_extract); only the records whose
+  // content verify reads (checkpoints, key announcements) are parsed.
   if (e.record.size() < 2 || e.record.front() != '{' || e.record.back() != '}')
     return fail(e.seq, "record is not a JSON object");
+  if (record_problem) return fail(e.seq, "record is not in canonical JSON form: " + *record_problem);
   const bool read_record = e.kind == "checkpoint" || e.kind == "key_generated";
   Json record;
   if (read_record) {
     record = Json::parse(e.record, nullptr, false);
     if (!record.is_object()) return fail(e.seq, "record is not a JSON object");
-    try {
-      if (canonical_json(record) != e.record) return fail(e.seq, "record is not in canonical JSON form");
-    } catch (const Error& err) {
-      return fail(e.seq, std::string("record: ") + err.what());
-    }
   }
   const auto encoding = entry_encoding(e);
   if (entry_hash(e.prev_hash, encoding) != e.hash)
@@ -171,7 +176,7 @@ bool Verifier::add(const Entry& e) {
   const auto leaf = leaf_hash(as_bytes(encoding));
   m_frontier.append(leaf);
   if (m_keep) m_leaves.push_back(leaf);
-  if (const auto it = m_expect.find(m_frontier.size()); it != m_expect.end()) {
+  for (auto [it, end] = m_expect.equal_range(m_frontier.size()); it != end; ++it) {
     const auto root = string_field(it->second, "root_hash");
     if (!root || *root != to_hex(m_frontier.root()))
       return fail(e.seq, "the log's first " + seq_text(e.seq) +
@@ -185,10 +190,14 @@ bool Verifier::add(const Entry& e) {
 
 VerifyReport Verifier::finish() {
   const bool every_entry_held = m_report.ok;
-  if (m_report.ok && m_recorded > m_report.entries)
+  if (m_report.ok && m_recorded >= 0 && m_recorded > m_report.entries)
     fail(m_report.entries + 1, "the log recorded " + seq_text(m_recorded) + " entries but only " +
                                    seq_text(m_report.entries) + " are present (truncated after seq " +
                                    seq_text(m_report.entries) + ")");
+  if (m_report.ok && m_recorded >= 0 && m_recorded < m_report.entries)
+    fail(m_recorded + 1, "the log recorded " + seq_text(m_recorded) + " entries but " + seq_text(m_report.entries) +
+                             " are present (entries after seq " + seq_text(m_recorded) +
+                             " were added behind the triggers, or the count was changed outside signet)");
   if (m_report.ok) {
     for (const auto& [size, cp] : m_expect) {
       if (static_cast<std::int64_t>(size) > m_report.entries) {
@@ -221,7 +230,7 @@ VerifyReport Verifier::finish() {
   // recorded it (and, when it was the last, nothing else) was removed.
   if (m_report.ok) {
     for (const auto& [size, cp] : m_expect) {
-      if (m_expect_recorded.contains(size)) continue;
+      if (m_expect_recorded.contains(&cp)) continue;
       fail(static_cast<std::int64_t>(size) + 1,
            "the external checkpoint of tree size " + std::to_string(size) + " (time " +
                string_field(cp, "time").value_or("?") +
@@ -269,18 +278,14 @@ std::string integrity_problem(const std::filesystem::path& db_path) {
   }
 }
 
-// The objects verify reads must be the log's tables, not views of the same
-// name that show what they like, and the entry count must be there. The
-// triggers must be Signet's, as the writer demands: one dropped, changed or
-// added means the file was edited with SQLite directly, whatever the hashes
-// say (and signet would refuse to write to it).
+// The objects verify reads must be the log's tables as Signet makes them
+// (not views of the same name that show what they like, nor tables rebuilt
+// without STRICT, whose text columns could hold BLOBs), and the entry count
+// must be there. The triggers must be Signet's, as the writer demands: one
+// dropped, changed or added means the file was edited with SQLite directly,
+// whatever the hashes say (and signet would refuse to write to it).
 std::string schema_problem(Database& db) {
-  for (const char* table : {"entries", "audit_meta"}) {
-    auto st = db.prepare("SELECT type FROM sqlite_master WHERE name = ?");
-    st.bind(1, std::string(table));
-    const auto type = st.step() ? st.column_text(0) : std::string("nothing");
-    if (type != "table") return std::string("the log's table ") + table + " is a " + type + " (changed outside signet)";
-  }
+  if (auto problem = detail::table_problem(db); !problem.empty()) return problem;
   auto st = db.prepare("SELECT 1 FROM audit_meta WHERE key = 'entries'");
   if (!st.step()) return "audit_meta has no entry count (removed outside signet)";
   return detail::trigger_problem(db);
@@ -291,18 +296,24 @@ std::string schema_problem(Database& db) {
 VerifyReport verify_database(const std::filesystem::path& db_path, const VerifyOptions& options) {
   auto db = Database::open(db_path, Database::Mode::read_only);
   Log log(db);
-  std::int64_t recorded = 0;
+  std::string file_problem = schema_problem(db);
+  // The count the trigger keeps; -1 (not compared) when it is not one, a fault of the file.
+  std::int64_t recorded = -1;
   {
     auto st = db.prepare("SELECT value FROM audit_meta WHERE key = 'entries'");
     if (st.step()) {
+      const auto text = st.column_text(0);
+      std::int64_t n = -1;
       try {
-        recorded = std::stoll(st.column_text(0));
+        n = std::stoll(text);
       } catch (const std::exception&) {
-        recorded = 0;  // a mangled count proves nothing; the chain is still checked
+        n = -1;
       }
+      if (n >= 0 && std::to_string(n) == text) recorded = n;
+      else if (file_problem.empty())
+        file_problem = "audit_meta.entries holds '" + text.substr(0, 40) + "', not an entry count (changed outside signet)";
     }
   }
-  std::string file_problem = schema_problem(db);
   // SQLite's check of the whole file runs on a connection of its own, beside the entries' check.
   std::string integrity;
   std::jthread integrity_thread([&] { integrity = integrity_problem(db_path); });  // joined on every way out
@@ -315,30 +326,41 @@ VerifyReport verify_database(const std::filesystem::path& db_path, const VerifyO
   constexpr std::size_t kMaxQueued = 8;
   std::mutex mutex;
   std::condition_variable changed;
-  std::deque<std::vector<Entry>> queue;
+  // A batch of entries, and the first of them whose record is not canonical:
+  // the reader checks each record while it is in its cache.
+  struct Batch {
+    std::vector<Entry> entries;
+    std::size_t bad = SIZE_MAX;
+    std::optional<std::string> problem;
+  };
+  std::deque<Batch> queue;
   bool finished = false;
   bool stop = false;
   std::exception_ptr error;
   std::thread reader([&] {
     try {
-      std::vector<Entry> batch;
-      batch.reserve(kBatch);
+      Batch batch;
+      batch.entries.reserve(kBatch);
       auto hand_over = [&] {
         std::unique_lock lock(mutex);
         changed.wait(lock, [&] { return queue.size() < kMaxQueued || stop; });
         queue.push_back(std::move(batch));
         changed.notify_all();
         batch = {};
-        batch.reserve(kBatch);
+        batch.entries.reserve(kBatch);
         return !stop;
       };
       bool go_on = true;
       scan_entries(db, [&](Entry&& e) {
         if (!go_on) return;
-        batch.push_back(std::move(e));
-        if (batch.size() == kBatch) go_on = hand_over();
+        if (!batch.problem) {
+          batch.problem = canonical_json_problem(e.record);
+          if (batch.problem) batch.bad = batch.entries.size();
+        }
+        batch.entries.push_back(std::move(e));
+        if (batch.entries.size() == kBatch) go_on = hand_over();
       });
-      if (go_on && !batch.empty()) hand_over();
+      if (go_on && !batch.entries.empty()) hand_over();
     } catch (...) {
       const std::lock_guard lock(mutex);
       error = std::current_exception();
@@ -348,7 +370,7 @@ VerifyReport verify_database(const std::filesystem::path& db_path, const VerifyO
     changed.notify_all();
   });
   for (;;) {
-    std::vector<Entry> batch;
+    Batch batch;
     {
       std::unique_lock lock(mutex);
       changed.wait(lock, [&] { return !queue.empty() || finished; });
@@ -358,7 +380,9 @@ VerifyReport verify_database(const std::filesystem::path& db_path, const VerifyO
       changed.notify_all();
     }
     bool ok = true;
-    for (const auto& e : batch) ok = v.add(e) && ok;
+    static const std::optional<std::string> kCanonical;
+    for (std::size_t i = 0; i < batch.entries.size(); ++i)
+      ok = v.add(batch.entries[i], i == batch.bad ? batch.problem : kCanonical) && ok;
     if (!ok) {
       // The first failure is what the report names; the rest need not be read.
       const std::lock_guard lock(mutex);

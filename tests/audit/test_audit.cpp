@@ -489,6 +489,35 @@ TEST_CASE("a precheck that throws aborts the append and changes nothing", "[audi
   CHECK(t.log.last()->seq == 3);
 }
 
+TEST_CASE("a record assembled as text that is not canonical is refused and nothing is appended", "[audit][log]") {
+  TempLog t;
+  t.append_notes(2);
+  const auto before = t.all();
+  for (const std::string text : {R"({"b":1,"a":2})", R"({"a":1,"a":1})", R"({"a": 1})", R"({"a":1.5})", "[1]",
+                                 "{\"a\":\"\xff\"}"}) {
+    INFO(text);
+    NewEntry n;
+    n.kind = "issued";
+    n.order_id = "ORD-1";
+    n.license_id = "lic-1";
+    n.record_text = text;
+    try {
+      t.log.append({TempLog::note("first"), n}, TempLog::options());
+      FAIL("appended");
+    } catch (const Error& e) {
+      CHECK(e.kind() == ErrorKind::software);
+      CHECK_THAT(e.what(), Catch::Contains("the issued entry's record is not canonical JSON") &&
+                               Catch::Contains("nothing was appended"));
+    }
+    CHECK(same(t.all(), before));
+  }
+  NewEntry ok;
+  ok.kind = "note";
+  ok.record_text = R"({"a":2,"b":1})";
+  t.log.append({ok}, TempLog::options());
+  CHECK(t.log.last()->record == ok.record_text);
+}
+
 TEST_CASE("an append whose rows do not land as written is rolled back", "[audit][log][triggers]") {
   // Appends without trust skip the schema check: the read-back alone must catch
   // a trigger that drops rows (or one that adds a row of its own).
@@ -1139,6 +1168,30 @@ TEST_CASE("a checkpoint signs the RFC 9162 root of the entries before it", "[aud
     opts.known_checkpoints.push_back(rec);
     opts.known_checkpoints.push_back(rec2);
     CHECK(verify_database(t.path, opts).ok);
+  }
+  SECTION("two external checkpoints of one size, one from a fork, fail in either order") {
+    // The same key signed another tree of 7 entries: the two heads of a fork.
+    auto fork = rec2;
+    fork["root_hash"] = std::string(64, 'f');
+    fork["signature"] = base64_encode(key.sign(as_bytes(checkpoint_message(
+        t.log.log_id(), 7, fork["root_hash"].get<std::string>(), fork["time"].get<std::string>()))));
+    for (const bool fork_first : {true, false}) {
+      INFO(fork_first);
+      auto opts = trusting(key.public_key());
+      opts.known_checkpoints.push_back(fork_first ? fork : rec2);
+      opts.known_checkpoints.push_back(fork_first ? rec2 : fork);
+      const auto forked = verify_database(t.path, opts);
+      CHECK_FALSE(forked.ok);
+      CHECK(forked.failed_seq == std::optional<std::int64_t>(7));
+      CHECK_THAT(forked.reason, Catch::Contains("do not match the external checkpoint of that size"));
+    }
+  }
+  SECTION("an external checkpoint without a usable tree size is refused, not ignored") {
+    auto opts = trusting(key.public_key());
+    auto odd = rec2;
+    odd["tree_size"] = "7";
+    opts.known_checkpoints.push_back(odd);
+    CHECK_THROWS_WITH(verify_database(t.path, opts), Catch::Contains("no tree_size"));
   }
 }
 

@@ -55,9 +55,11 @@ std::string bad_data() {
 }
 
 // Rewrites the whole log as someone with the file but without the HSM would:
-// drops the entries `drop` says, renumbers and re-chains the rest, fixes the
-// entry count, empties the frontier, and puts the triggers back as they were.
-void rewrite(Database& db, const std::function<bool(const Entry&)>& drop) {
+// drops the entries `drop` says, renumbers the rest (and changes them as `edit`
+// says, by their new seq), re-chains them, fixes the entry count, empties the
+// frontier, and puts the triggers back as they were.
+void rewrite(Database& db, const std::function<bool(const Entry&)>& drop,
+             const std::function<void(Entry&)>& edit = {}) {
   std::vector<std::string> triggers;
   {
     auto st = db.prepare("SELECT sql FROM sqlite_master WHERE type = 'trigger'");
@@ -74,6 +76,7 @@ void rewrite(Database& db, const std::function<bool(const Entry&)>& drop) {
   std::int64_t seq = 0;
   for (auto& e : kept) {
     e.seq = ++seq;
+    if (edit) edit(e);
     e.prev_hash = prev;
     e.hash = entry_hash(prev, entry_encoding(e));
     prev = e.hash;
@@ -95,6 +98,32 @@ void rewrite(Database& db, const std::function<bool(const Entry&)>& drop) {
     if (sql.find("entries") != std::string::npos && sql.find("audit_meta_no_delete") == std::string::npos)
       db.exec(sql);
 }
+
+// Rebuilds the entries table as a plain (not STRICT) table of the same columns
+// whose rows are `select` over the old one, with Signet's indexes and triggers
+// made again from their own SQL: what someone with sqlite3 and the file can do.
+void rebuild_entries(Database& db, const std::string& select) {
+  std::vector<std::string> sql;
+  {
+    auto st = db.prepare("SELECT sql FROM sqlite_master WHERE tbl_name = 'entries' AND type IN ('index', 'trigger') "
+                         "AND sql IS NOT NULL ORDER BY type");
+    while (st.step()) sql.push_back(st.column_text(0));
+  }
+  db.exec("DROP TRIGGER entries_no_update; DROP TRIGGER entries_no_delete; DROP TRIGGER entries_chain; "
+          "DROP TRIGGER entries_count; ALTER TABLE entries RENAME TO entries_old; "
+          "CREATE TABLE entries(seq INTEGER PRIMARY KEY, at TEXT NOT NULL, kind TEXT NOT NULL, actor TEXT NOT NULL, "
+          "order_id TEXT, license_id TEXT, key_id TEXT, record TEXT NOT NULL, prev_hash TEXT NOT NULL, "
+          "hash TEXT NOT NULL); "
+          "INSERT INTO entries " + select + " FROM entries_old; DROP TABLE entries_old");
+  for (const auto& statement : sql) db.exec(statement);
+}
+
+// An issued entry's kind and order id stored as BLOBs of their own bytes: the
+// hash holds, but no lookup by order or kind sees the entry.
+constexpr const char* kBlobbedIssue =
+    "SELECT seq, at, CASE WHEN kind = 'issued' THEN CAST(kind AS BLOB) ELSE kind END, actor, "
+    "CASE WHEN kind = 'issued' THEN CAST(order_id AS BLOB) ELSE order_id END, license_id, key_id, record, "
+    "prev_hash, hash";
 
 // Appends a checkpoint over every entry, signed by `key`, as someone holding the
 // file and `key` (but not the HSM) would: by hand, through the triggers.
@@ -222,6 +251,16 @@ TEST_CASE("a writer refuses a log that does not end with a checkpoint, naming th
     CHECK_THAT(refusal(t, {TempLog::note("next")}, signed_options(key)),
                Catch::Contains("table audit_meta is a view"));
   }
+  SECTION("the entries table rebuilt without STRICT, an issued entry's kind and order id BLOBs") {
+    two_writes(t, key);
+    t.log.append({issued_by(key.key_id(), "HIDDEN-1")}, signed_options(key));
+    rebuild_entries(t.db, kBlobbedIssue);
+    auto hidden = t.db.prepare("SELECT COUNT(*) FROM entries WHERE order_id = 'HIDDEN-1'");
+    REQUIRE(hidden.step());
+    REQUIRE(hidden.column_int(0) == 0);  // the "already issued" lookup no longer sees it
+    CHECK_THAT(refusal(t, {issued_by(key.key_id(), "HIDDEN-1")}, signed_options(key)),
+               Catch::Contains("table entries is not the STRICT rowid table signet makes"));
+  }
   SECTION("an entry count that does not match the rows") {
     two_writes(t, key);
     t.db.exec("UPDATE audit_meta SET value = '9' WHERE key = 'entries'");
@@ -316,6 +355,64 @@ TEST_CASE("what the last checkpoint holds beyond its signature is held to what s
   CHECK_THAT(why, Catch::Contains(rule));
 }
 
+TEST_CASE("a record rewritten out of canonical form by a holder of the checkpoint key fails verify at its seq",
+          "[audit][verify][canonical]") {
+  // The chain and a checkpoint signed by the key itself hold; only the form of
+  // the record gives the rewrite away. A repeated key reads one way in
+  // `signet audit log` and another in an auditor's json_extract.
+  TempLog t;
+  SoftEd25519 key;
+  two_writes(t, key);
+  std::string record, rule;
+  SECTION("the same rewrite with a canonical record verifies: the forgery itself is sound") {
+    record = R"({"text":"void"})";
+  }
+  SECTION("a key repeated") {
+    record = R"({"text":"one","text":"void"})";
+    rule = "the key \"text\" appears twice in one object at byte offset 14";
+  }
+  SECTION("white space") {
+    record = R"({"text": "one"})";
+    rule = "white space";
+  }
+  SECTION("a character escaped that canonical JSON writes as itself") {
+    record = R"({"text":"\u006fne"})";
+    rule = "writes as itself";
+  }
+  rewrite(t.db, [](const Entry& e) { return e.kind == "checkpoint"; },
+          [&](Entry& e) {
+            if (e.seq == 2) e.record = record;
+          });
+  forge_checkpoint(t.db, key, t.log.log_id());
+  const auto r = verify_database(t.path, trusting(key.public_key()));
+  if (rule.empty()) {
+    CHECK(r.ok);
+    CHECK(r.entries == 5);
+  } else {
+    CHECK_FALSE(r.ok);
+    CHECK(r.failed_seq == std::optional<std::int64_t>(2));
+    CHECK_THAT(r.reason, Catch::StartsWith("record is not in canonical JSON form: ") && Catch::Contains(rule));
+  }
+}
+
+TEST_CASE("verify holds the entry count to the rows both ways", "[audit][verify]") {
+  TempLog t;
+  SoftEd25519 key;
+  two_writes(t, key);
+  t.db.exec("UPDATE audit_meta SET value = '4' WHERE key = 'entries'");
+  const auto low = verify_database(t.path, trusting(key.public_key()));
+  CHECK_FALSE(low.ok);
+  CHECK(low.failed_seq == std::optional<std::int64_t>(5));
+  CHECK_THAT(low.reason, Catch::Contains("the log recorded 4 entries but 6 are present"));
+  t.db.exec("UPDATE audit_meta SET value = '7' WHERE key = 'entries'");
+  const auto high = verify_database(t.path, trusting(key.public_key()));
+  CHECK_FALSE(high.ok);
+  CHECK(high.failed_seq == std::optional<std::int64_t>(7));
+  CHECK_THAT(high.reason, Catch::Contains("recorded 7 entries but only 6"));
+  t.db.exec("UPDATE audit_meta SET value = '6' WHERE key = 'entries'");
+  CHECK(verify_database(t.path, trusting(key.public_key())).ok);
+}
+
 TEST_CASE("verify holds the file together beside its entries: indexes, tables and the entry count",
           "[audit][verify]") {
   TempLog t;
@@ -339,11 +436,29 @@ TEST_CASE("verify holds the file together beside its entries: indexes, tables an
     t.db.exec("DROP TRIGGER audit_meta_no_delete; DELETE FROM audit_meta WHERE key = 'entries'");
     rule = "audit_meta has no entry count";
   }
+  SECTION("the entry count not a number") {
+    t.db.exec("UPDATE audit_meta SET value = 'abc' WHERE key = 'entries'");
+    rule = "audit_meta.entries holds 'abc', not an entry count";
+  }
+  SECTION("the entry count beyond 64 bits") {
+    t.db.exec("UPDATE audit_meta SET value = '99999999999999999999999' WHERE key = 'entries'");
+    rule = "not an entry count";
+  }
+  SECTION("the entries table rebuilt without STRICT, an issued entry's kind and order id BLOBs") {
+    t.log.append({issued_by(key.key_id(), "HIDDEN-1")}, signed_options(key));
+    REQUIRE(verify_database(t.path, trusting(key.public_key())).ok);
+    rebuild_entries(t.db, kBlobbedIssue);
+    rule = "table entries is not the STRICT rowid table signet makes";
+  }
+  SECTION("the metadata table rebuilt with another column") {
+    t.db.exec("ALTER TABLE audit_meta ADD COLUMN note TEXT");
+    rule = "table audit_meta does not have signet's columns";
+  }
   const auto r = verify_database(t.path, trusting(key.public_key()));
   CHECK_FALSE(r.ok);
   CHECK_FALSE(r.failed_seq.has_value());
   CHECK_THAT(r.reason, Catch::Contains(rule));
-  CHECK(r.entries == 6);
+  CHECK(r.entries == t.log.last()->seq);  // every entry held
   CHECK_THAT(describe(r), Catch::Contains(": FAILED: "));
   CHECK(to_json(r).at("failed_seq").is_null());
 }

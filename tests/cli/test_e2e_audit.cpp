@@ -228,6 +228,34 @@ TEST_CASE("a truncation that also fixes the entry count is caught by a checkpoin
   CHECK(held.at("ok") == false);
   CHECK(held.at("failed_seq") == n);
   CHECK(held.at("reason").get<std::string>().find("is not recorded in the log") != std::string::npos);
+
+  // A checkpoint file verify could not hold the log to is refused (65), not ignored.
+  auto shaped = nlohmann::json::parse(signet::test::read_file(app.dir() / "held-outside.json"));
+  if (shaped.contains("checkpoint")) shaped = shaped["checkpoint"];
+  auto as_text = shaped;
+  as_text["tree_size"] = std::to_string(shaped["tree_size"].get<std::int64_t>());
+  auto as_float = shaped.dump();
+  const auto size_text = "\"tree_size\":" + std::to_string(shaped["tree_size"].get<std::int64_t>());
+  as_float.replace(as_float.find(size_text), size_text.size(), size_text + ".0");
+  auto short_root = shaped;
+  short_root["root_hash"] = "abc";
+  const std::pair<std::string, std::string> unusable[] = {
+      {"{}", "tree_size must be an unsigned integer"},
+      {"[]", "not a JSON object"},
+      {"\"x\"", "not a JSON object"},
+      {as_text.dump(), "tree_size must be an unsigned integer"},
+      {as_float, "tree_size must be an unsigned integer"},
+      {short_root.dump(), "root_hash must be 64 lowercase hex digits"},
+  };
+  for (const auto& [text, rule] : unusable) {
+    INFO(text);
+    signet::test::write_file(app.dir() / "unusable.json", text);
+    const auto refused = app.signet({"audit", "verify", "--db", db.string(), "--pubkey", app.ed_pem.string(),
+                                     "--pubkey", app.rsa_pem.string(), "--checkpoint", "unusable.json"});
+    CHECK(refused.exit_code == 65);
+    CHECK(refused.err.find("unusable.json") != std::string::npos);
+    CHECK(refused.err.find(rule) != std::string::npos);
+  }
 }
 
 TEST_CASE("a chain rewritten consistently without the HSM's key fails at the checkpoint", "[e2e][audit][tamper]") {

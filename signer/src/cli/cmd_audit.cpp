@@ -39,9 +39,10 @@ Json read_json_file(const std::string& path, const char* what) {
   const auto text = read_input_file(path, kMaxJsonInputBytes + 1, std::string("the ") + what);
   if (text.size() > kMaxJsonInputBytes)
     throw Error(ErrorKind::bad_data, path + ": the " + std::string(what) + " is larger than 1 MiB");
-  const Json j = Json::parse(text, nullptr, false);
-  if (j.is_discarded()) throw Error(ErrorKind::bad_data, path + ": the " + std::string(what) + " is not JSON");
-  return j;
+  std::string why;
+  auto j = parse_strict_json(text, why);
+  if (!j) throw Error(ErrorKind::bad_data, path + ": the " + std::string(what) + " is not strict JSON: " + why);
+  return std::move(*j);
 }
 
 int verify(const Context& ctx, const AuditOptions& o) {
@@ -49,7 +50,19 @@ int verify(const Context& ctx, const AuditOptions& o) {
   options.trusted_keys = load_keys(o.pubkeys);
   for (const auto& f : o.checkpoints) {
     auto cp = read_json_file(f, "checkpoint");
-    if (cp.contains("checkpoint")) cp = cp["checkpoint"];
+    if (cp.is_object() && cp.contains("checkpoint")) cp = cp["checkpoint"];
+    // A file verify could not hold the log to must not pass unseen.
+    const auto bad = [&](const std::string& field, const std::string& rule) {
+      return Error(ErrorKind::bad_data, f + ": the checkpoint's " + field + " " + rule +
+                                            " (give what `signet audit checkpoint --out` wrote)");
+    };
+    if (!cp.is_object()) throw Error(ErrorKind::bad_data, f + ": the checkpoint is not a JSON object");
+    if (!cp.contains("tree_size") || !json_uint(cp["tree_size"])) throw bad("tree_size", "must be an unsigned integer");
+    for (const char* name : {"log_id", "root_hash", "signature", "time", "key_id"})
+      if (!cp.contains(name) || !cp[name].is_string()) throw bad(name, "must be a string");
+    const auto root = cp["root_hash"].get<std::string>();
+    if (root.size() != 64 || root.find_first_not_of("0123456789abcdef") != std::string::npos)
+      throw bad("root_hash", "must be 64 lowercase hex digits");
     options.known_checkpoints.push_back(cp);
   }
   if (!o.export_file.empty()) require_input_file(o.export_file, "the export");

@@ -56,6 +56,7 @@ struct NewEntry {
   Json record = Json::object();
   // When set, the record as canonical JSON text of an object, used as it is
   // (for writers that assemble it from canonical parts); `record` is then ignored.
+  // append refuses one that is not canonical (ErrorKind::software), appending nothing.
   std::string record_text;
 };
 

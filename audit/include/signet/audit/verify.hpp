@@ -40,9 +40,13 @@ struct VerifyReport {
 // Streaming verifier: feed entries in file order, then finish().
 class Verifier {
  public:
+  // recorded_entries: the count the log (or the export header) gives; -1 when it gives none.
   Verifier(VerifyOptions options, std::string log_id, std::int64_t recorded_entries);
   // False once an entry fails (later entries are ignored).
   bool add(const Entry& entry);
+  // The same, given canonical_json_problem(entry.record) worked out by the
+  // caller (verify_database does it on its reading thread).
+  bool add(const Entry& entry, const std::optional<std::string>& record_problem);
   VerifyReport finish();
   // The leaf hashes seen so far (kept only when asked, for proofs).
   void keep_leaves(bool on) noexcept { m_keep = on; }
@@ -65,8 +69,9 @@ class Verifier {
   std::map<std::string, std::int64_t> m_generated;  // key id -> seq of its key_generated entry
   std::map<std::string, std::int64_t> m_retired;    // key id -> seq of its key_retired entry
   std::map<std::string, std::string> m_retired_at;  // key id -> time of its key_retired entry
-  std::map<std::uint64_t, Json> m_expect;  // external checkpoints by tree size
-  std::set<std::uint64_t> m_expect_recorded;  // those the log holds as a checkpoint entry
+  // External checkpoints by tree size: two of one size (a fork's two heads) are both held to the log.
+  std::multimap<std::uint64_t, Json> m_expect;
+  std::set<const Json*> m_expect_recorded;  // those the log holds as a checkpoint entry
   bool m_keep = false;
   std::vector<Hash> m_leaves;
 };
