@@ -174,3 +174,29 @@ TEST_CASE("an --out that names a FIFO, a folder or a link is refused (73), never
   CHECK(exported != "old\n");
   CHECK(exported.find("signet_audit_export") != std::string::npos);
 }
+
+TEST_CASE("a manifest whose name is not valid UTF-8 is refused by path like any bad input, and --skip-invalid signs the rest",
+          "[e2e][inputs]") {
+  // The audit log records each order's file as UTF-8 text: such a name once
+  // passed validation and --dry-run, then stopped the whole run as it was logged.
+  TestAppliance app("e2e-sign-latin1");
+  std::filesystem::create_directory(app.dir() / "orders");
+  signet::test::write_file(app.dir() / "orders" / "Kunde M\xfcller.json", order("LATIN-1").dump());
+  signet::test::write_file(app.dir() / "orders" / "good.json", order("GOOD-2").dump());
+  for (const char* extra : {"", " --dry-run"}) {
+    INFO(extra);
+    const auto r = bounded(app, std::string("sign orders --out out") + extra);
+    CHECK(r.exit_code == 65);
+    CHECK(r.err.find("refused: orders/Kunde M\\xfcller.json: /: its name is not valid UTF-8") != std::string::npos);
+    CHECK(r.err.find("nothing was signed: 1 problem(s)") != std::string::npos);
+  }
+  CHECK_FALSE(std::filesystem::exists(app.dir() / "out"));
+  const auto r = bounded(app, "sign orders --out out --skip-invalid --json --key " + app.ed_kid);
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  const auto s = json::parse(r.out);
+  CHECK(s.at("orders_issued") == 1);
+  REQUIRE(s.at("refused").size() == 1);
+  CHECK(std::filesystem::exists(app.dir() / "out" / "GOOD-2.license"));
+  CHECK(app.signet({"audit", "verify", "--pubkey", app.ed_pem.string(), "--pubkey", app.rsa_pem.string()}).exit_code == 0);
+}

@@ -1,6 +1,8 @@
 // Finding the manifest files of a signing run, refusing what cannot be read as one.
 #include "signet/signer/manifest.hpp"
 
+#include "signet/core/json.hpp"
+
 #include <algorithm>
 #include <cctype>
 
@@ -29,8 +31,22 @@ std::string not_regular(fs::file_type type) {
   }
 }
 
+// Whether the audit log can record the name as where its orders came from (UTF-8 text).
+bool utf8_name(const fs::path& path) {
+  try {
+    std::string text;
+    append_json_string(text, path.string());
+    return true;
+  } catch (const Error&) {
+    return false;
+  }
+}
+
 // "" when `path` (an entry named like a manifest) is a regular file, else why it is refused.
 std::string refusal(const fs::path& path) {
+  if (!utf8_name(path))
+    return "its name is not valid UTF-8 (written in a legacy code page?): the audit log records each order's "
+           "file by name, as UTF-8 text; rename it to sign it";
   std::error_code ec;
   const auto own = fs::symlink_status(path, ec).type();
   if (ec) return "cannot examine: " + ec.message();
