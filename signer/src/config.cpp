@@ -73,9 +73,10 @@ void check_known(const toml::table& root, const std::filesystem::path& file) {
 }  // namespace
 
 PinSourceSpec parse_pin_source(std::string_view text) {
-  const auto rule = [&] {
-    return Error(ErrorKind::config, "PIN source '" + std::string(text) +
-                                        "': must be prompt, env:NAME, file:PATH or fd:N");
+  // The value is not repeated: what was typed there by mistake may be the PIN itself.
+  const auto rule = [] {
+    return Error(ErrorKind::config,
+                 "the PIN source (not shown: it may be the PIN itself) must be prompt, env:NAME, file:PATH or fd:N");
   };
   if (text == "prompt") return {PinSourceSpec::Kind::prompt, ""};
   const auto colon = text.find(':');

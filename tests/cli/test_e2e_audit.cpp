@@ -517,3 +517,29 @@ TEST_CASE("export-revocations signs no list read from a log edited outside Signe
   CHECK(r.err.find("entries_no_update") != std::string::npos);
   CHECK_FALSE(std::filesystem::exists(app.dir() / "rev2.json"));
 }
+
+TEST_CASE("a record nested 100,000 deep or not JSON at all: audit log, export and verify refuse it, none crashes",
+          "[e2e][audit][tamper]") {
+  auto& app = signed_log();
+  const auto deep = tampered(app, "deep",
+                             "DROP TRIGGER entries_no_update; UPDATE entries SET record = '{' || char(34) || 'a' || "
+                             "char(34) || ':' || printf('%.*c', 100000, '[') || printf('%.*c', 100000, ']') || '}' "
+                             "WHERE seq = 2");
+  const auto not_json = tampered(app, "not-json",
+                                 "DROP TRIGGER entries_no_update; UPDATE entries SET record = '{not json}' WHERE seq = 2");
+  for (const auto& [db, rule] : {std::pair{deep, std::string("nested deeper than 32 levels")},
+                                 std::pair{not_json, std::string("an object key should be here at byte offset 1")}}) {
+    INFO(db);
+    auto r = app.signet({"audit", "log", "--db", db.string(), "--json"});
+    CHECK(r.exit_code == 65);
+    CHECK(r.err.find("audit entry 2: the record is not canonical JSON (" + rule) != std::string::npos);
+    const auto out = app.dir() / "refused-export.jsonl";
+    r = app.signet({"audit", "export", "--db", db.string(), "--out", out.string()});
+    CHECK(r.exit_code == 65);
+    CHECK_FALSE(std::filesystem::exists(out));
+    const auto v = verify_json(app, db);
+    CHECK(v.at("ok") == false);
+    CHECK(v.at("failed_seq") == 2);
+    CHECK(v.at("reason").get<std::string>().find("record is not in canonical JSON form: " + rule) != std::string::npos);
+  }
+}

@@ -236,6 +236,27 @@ TEST_CASE("a PIN source that cannot be read: exit 78 naming it", "[e2e][faults][
   CHECK(issued(app) == 0);
 }
 
+TEST_CASE("a PIN source that is not one is refused without repeating it: it may be the PIN", "[e2e][faults][pin]") {
+  TestAppliance app("fault-pin-echo");
+  auto r = app.signet({"--config", "other.toml", "init", "--module", "/usr/lib/softhsm/libsofthsm2.so", "--token",
+                       "pkcs11:token=x", "--pin-source", "271828"});
+  CHECK(r.exit_code == 78);
+  CHECK(r.err.find("--pin-source") != std::string::npos);
+  CHECK(r.err.find("271828") == std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(app.dir() / "other.toml"));
+  // The same in signet.toml: the file and the key are named, the value is not.
+  const auto config = signet::test::read_file(app.dir() / "signet.toml");
+  const auto at = config.find("pin = ");
+  REQUIRE(at != std::string::npos);
+  const auto end = config.find('\n', at);
+  signet::test::write_file(app.dir() / "signet.toml", config.substr(0, at) + "pin = \"314159\"" + config.substr(end));
+  write_orders(app.dir() / "b.jsonl", "ECHO", 1);
+  r = app.signet({"sign", "b.jsonl", "--out", "out"});
+  CHECK(r.exit_code == 78);
+  CHECK(r.err.find("hsm.pin") != std::string::npos);
+  CHECK(r.err.find("314159") == std::string::npos);
+}
+
 TEST_CASE("an empty option value is refused (64), not taken as 'not given'", "[e2e][faults][usage]") {
   TestAppliance app("empty-values");
   write_orders(app.dir() / "b.jsonl", "EMPTY", 2);
@@ -328,4 +349,23 @@ TEST_CASE("secrets: the PIN is in no argument, environment, output or log entry;
   }());
   CHECK(wrong.exit_code == 77);
   CHECK(wrong.err.find(pin) == std::string::npos);
+}
+
+TEST_CASE("a command line that does not parse, run with --json, still prints the JSON error on stdout", "[e2e][faults][usage]") {
+  TestAppliance app("json-parse-errors");
+  for (const std::vector<std::string>& args : {std::vector<std::string>{"sign", "x.json", "--out", "o", "--json", "--bogus"},
+                                              {"sign", "x.json", "--out", "o", "--json", "--format", "bogus"},
+                                              {"verify", "x.license", "--json", "--bogus"},
+                                              {"audit", "log", "--json", "--no-such-option"}}) {
+    const auto r = app.signet(args);
+    INFO(r.out << r.err);
+    CHECK(r.exit_code == 64);
+    CHECK_FALSE(r.err.empty());
+    const auto j = nlohmann::json::parse(r.out);
+    CHECK(j.at("error") == "usage");
+    CHECK(j.at("exit_code") == 64);
+    CHECK_FALSE(j.at("message").get<std::string>().empty());
+  }
+  // Without --json, stdout stays empty.
+  CHECK(app.signet({"verify", "x.license", "--bogus"}).out.empty());
 }

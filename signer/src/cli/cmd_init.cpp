@@ -21,7 +21,11 @@ struct InitOptions {
 int init(Context& ctx, const InitOptions& o) {
   // Found as every other command finds it: --config, $SIGNET_CONFIG, ./signet.toml.
   const std::filesystem::path file = ctx.config_file();
-  (void)parse_pin_source(o.pin_source);  // refuse a bad source before writing anything
+  try {
+    (void)parse_pin_source(o.pin_source);  // refuse a bad source before writing anything
+  } catch (const Error& e) {
+    throw Error(e.kind(), std::string("--pin-source: ") + e.what());
+  }
   // Every later command refuses a token chosen by slot number (hsm/src/token.cpp); so does init.
   const auto path_part = o.token.substr(0, o.token.find('?'));
   for (std::size_t at = path_part.find(':'); at != std::string::npos; at = path_part.find(';', at + 1)) {

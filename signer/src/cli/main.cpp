@@ -149,22 +149,24 @@ bool json_requested(const CLI::App& app) {
   return false;
 }
 
-// The error as a script reads it: {"error": sysexits name, "exit_code", "message"}.
+// The error as a script reads it, on stdout: {"error": sysexits name, "exit_code", "message"}.
+void print_json_error(int code, const std::string& message) {
+  static const std::map<int, const char*> names = {{64, "usage"},  {65, "dataerr"},     {66, "noinput"},
+                                                   {69, "unavailable"}, {70, "software"}, {73, "cantcreat"},
+                                                   {74, "ioerr"},  {75, "tempfail"},    {77, "noperm"},
+                                                   {78, "config"}};
+  const auto name = names.find(code);
+  std::cout << json_for_terminal(Json{{"error", name != names.end() ? name->second : "failed"},
+                                      {"exit_code", code},
+                                      {"message", message}},
+                                 2)
+            << "\n";
+}
+
 int report_error(const CLI::App& app, const Error& e) {
   const int code = exit_code(e.kind());
   std::cerr << "signet: " << escape_for_terminal(e.what(), true) << "\n";
-  if (json_requested(app)) {
-    static const std::map<int, const char*> names = {{64, "usage"},  {65, "dataerr"},     {66, "noinput"},
-                                                     {69, "unavailable"}, {70, "software"}, {73, "cantcreat"},
-                                                     {74, "ioerr"},  {75, "tempfail"},    {77, "noperm"},
-                                                     {78, "config"}};
-    const auto name = names.find(code);
-    std::cout << json_for_terminal(Json{{"error", name != names.end() ? name->second : "failed"},
-                                        {"exit_code", code},
-                                        {"message", e.what()}},
-                                   2)
-              << "\n";
-  }
+  if (json_requested(app)) print_json_error(code, e.what());
   return code;
 }
 
@@ -205,6 +207,10 @@ int main(int argc, char** argv) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     app.exit(e);
+    // The command line did not parse, so its options were not all counted:
+    // --json among its words (before a "--") is what the script asked for.
+    const auto end = std::find(ctx.words.begin(), ctx.words.end(), "--");
+    if (std::find(ctx.words.begin(), end, "--json") != end) cli::print_json_error(exit_code(ErrorKind::usage), e.what());
     return exit_code(ErrorKind::usage);
   } catch (const Error& e) {
     return cli::report_error(app, e);
