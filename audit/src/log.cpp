@@ -209,6 +209,25 @@ Log::Log(Database& db) : m_db(db) {
   m_log_id = meta(db, "log_id");
 }
 
+namespace {
+
+// The last entry's time; AuditError(config) when `now` is behind it.
+TimePoint clock_problem(const Entry& last_entry, TimePoint now) {
+  const auto last_at = parse_rfc3339_utc(last_entry.at);
+  if (!last_at) throw AuditError(ErrorKind::bad_data, "audit log entry " + std::to_string(last_entry.seq) + ": bad time");
+  if (now < *last_at)
+    throw AuditError(ErrorKind::config, "the clock is behind the audit log: now " + format_rfc3339(now) +
+                                            ", last entry (seq " + std::to_string(last_entry.seq) + ") " +
+                                            last_entry.at + "; refusing to append (fix the clock)");
+  return *last_at;
+}
+
+}  // namespace
+
+void Log::check_clock(TimePoint now) const {
+  if (const auto last_entry = last()) (void)clock_problem(*last_entry, now);
+}
+
 std::vector<Entry> Log::append(std::vector<NewEntry> entries, const AppendOptions& options) {
   if (options.checkpoint_key != nullptr && !options.trust.hsm_key)
     throw AuditError(ErrorKind::software, "appending a checkpoint needs the HSM's keys to check the log's head");
@@ -245,13 +264,8 @@ std::vector<Entry> Log::append(std::vector<NewEntry> entries, const AppendOption
     if (options.precheck) options.precheck(m_db);
     const auto now = now_utc();
     if (last_entry) {
-      const auto last_at = parse_rfc3339_utc(last_entry->at);
-      if (!last_at) throw AuditError(ErrorKind::bad_data, "audit log entry " + std::to_string(last_entry->seq) + ": bad time");
-      if (now < *last_at)
-        throw AuditError(ErrorKind::config, "the clock is behind the audit log: now " + format_rfc3339(now) +
-                                                ", last entry (seq " + std::to_string(last_entry->seq) + ") " +
-                                                last_entry->at + "; refusing to append (fix the clock)");
-      if (now - *last_at > options.clock_margin) {
+      const auto last_at = clock_problem(*last_entry, now);
+      if (now - last_at > options.clock_margin) {
         const auto msg = "warning: the clock (" + format_rfc3339(now) + ") is more than " +
                          std::to_string(options.clock_margin.count()) + " minutes ahead of the last audit entry (" +
                          last_entry->at + "); check the clock";

@@ -505,3 +505,48 @@ TEST_CASE("crash safety: SIGKILL at random moments never leaves a license withou
   CHECK(dup.out == "0\n");
   CHECK(app.signet({"audit", "verify", "--pubkey", app.ed_pem.string(), "--pubkey", app.rsa_pem.string()}).exit_code == 0);
 }
+
+TEST_CASE("a dry run refuses what the real run refuses before it signs, and counts the orders already issued",
+          "[e2e][sign][dry-run]") {
+  TestAppliance app("e2e-dry-run");
+  write_jsonl(app.dir() / "first.jsonl", {order("DRY-1")});
+  REQUIRE(app.signet({"sign", "first.jsonl", "--out", "out", "--key", app.ed_kid}).exit_code == 0);
+  write_jsonl(app.dir() / "batch.jsonl", {order("DRY-1"), order("DRY-2")});
+  const auto before = entry_count(app);
+
+  auto r = app.signet({"sign", "batch.jsonl", "--out", "out", "--key", app.ed_kid, "--dry-run", "--json"});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  const auto s = json::parse(r.out);
+  CHECK(s.at("would_issue") == 1);
+  CHECK(s.at("already_issued") == 1);
+  r = app.signet({"sign", "batch.jsonl", "--out", "out", "--key", app.ed_kid, "--dry-run"});
+  CHECK(r.out.find("1 orders would be issued, 1 already issued") != std::string::npos);
+
+  // Each of these the real run refuses with the same exit code, before it signs.
+  signet::test::write_file(app.dir() / "a-file", "not a folder");
+  const std::string asan = "ASAN_OPTIONS=\"${ASAN_OPTIONS:-}:verify_asan_link_order=0\" ";
+  const std::vector<std::tuple<std::string, int, std::string>> refused = {
+      {"--format mattermost", 64, "--format mattermost needs an RSA-2048 key"},
+      {"--out a-file", 73, "output path a-file is not a folder"},
+      {"--out a-file/sub", 73, "cannot create output folder a-file/sub: a-file is not a folder"},
+  };
+  for (const auto& [extra, code, message] : refused) {
+    for (const char* dry : {" --dry-run", ""}) {
+      const auto args = "sign batch.jsonl --key " + app.ed_kid + (extra.starts_with("--out") ? " " : " --out out ") +
+                        extra + dry;
+      INFO(args);
+      r = app.shell("\"$SIGNET\" " + args);
+      CHECK(r.exit_code == code);
+      CHECK(r.err.find(message) != std::string::npos);
+    }
+  }
+  for (const char* dry : {" --dry-run", ""}) {
+    r = app.shell(asan + "faketime '2020-01-01 00:00:00' \"$SIGNET\" sign batch.jsonl --out out --key " + app.ed_kid + dry);
+    INFO(dry);
+    CHECK(r.exit_code == 78);
+    CHECK(r.err.find("the clock is behind the audit log") != std::string::npos);
+  }
+  CHECK(entry_count(app) == before);
+  CHECK_FALSE(std::filesystem::exists(app.dir() / "out" / "DRY-2.license"));
+}

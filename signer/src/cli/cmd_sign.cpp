@@ -99,9 +99,21 @@ int sign_batch(const Context& ctx, const SignOptions& o) {
   audit::Log log(app.db);
   IssueSummary summary;
   std::string key_id;
+  // What a real run refuses before it signs, a dry run refuses too: the key
+  // and the encoding, and a clock behind the log.
+  const auto record = choose_key(app, o);
+  const auto encoding = o.format.empty() ? (keystore::is_rsa(record.algorithm) ? Encoding::mattermost : Encoding::signet)
+                                         : *parse_encoding(o.format);
+  if (encoding == Encoding::mattermost && record.algorithm != keystore::Algorithm::rsa2048)
+    throw Error(ErrorKind::usage, std::string(o.format.empty() ? "the mattermost encoding (the default for an RSA key)"
+                                                               : "--format mattermost") +
+                                      " needs an RSA-2048 key; key " + record.key_id + " is " +
+                                      std::string(keystore::to_string(record.algorithm)) +
+                                      (o.format.empty() ? ": sign with --format signet" : ""));
+  req.encoding = encoding;
+  if (o.dry_run) log.check_clock(now_utc());
   if (req.dry_run) {
     // Validation needs no HSM: nothing is signed.
-    keystore::KeyRecord record = choose_key(app, o);
     key_id = record.key_id;
     struct NoKey final : keystore::SigningKey {
       explicit NoKey(keystore::PublicKey k) : m_key(std::move(k)) {}
@@ -112,13 +124,6 @@ int sign_batch(const Context& ctx, const SignOptions& o) {
     IssueContext ictx{app.db, log, none, none, app.append_options(nullptr), read, nullptr};
     summary = issue_batch(ictx, req);
   } else {
-    const auto record = choose_key(app, o);
-    const auto encoding = o.format.empty() ? (keystore::is_rsa(record.algorithm) ? Encoding::mattermost : Encoding::signet)
-                                           : *parse_encoding(o.format);
-    if (encoding == Encoding::mattermost && record.algorithm != keystore::Algorithm::rsa2048)
-      throw Error(ErrorKind::usage, "--format mattermost needs an RSA-2048 key; key " + record.key_id + " is " +
-                                        std::string(keystore::to_string(record.algorithm)));
-    req.encoding = encoding;
     const auto key = app.token().signing_key(record);
     const auto checkpoint_key = app.audit_key(key);
     key_id = record.key_id;
@@ -138,6 +143,7 @@ int sign_batch(const Context& ctx, const SignOptions& o) {
   summary.refused.insert(summary.refused.begin(), std::make_move_iterator(scanned.problems.begin()),
                          std::make_move_iterator(scanned.problems.end()));
   if (refuse_batch) throw ManifestError(std::move(summary.refused));
+  if (o.dry_run) check_output_folder(o.out);  // as the real run's first write would
 
   if (o.json) {
     Json licenses = Json::array();
@@ -163,7 +169,8 @@ int sign_batch(const Context& ctx, const SignOptions& o) {
     for (const auto& p : summary.refused) std::cerr << "refused: " << escape_for_terminal(p.text()) << "\n";
     if (!ctx.global.quiet) {
       if (o.dry_run) {
-        std::cout << "dry run: " << summary.would_issue << " orders would be issued, " << summary.refused.size()
+        std::cout << "dry run: " << summary.would_issue << " orders would be issued, " << summary.orders_already
+                  << " already issued (would be re-emitted from the log), " << summary.refused.size()
                   << " problems; nothing was signed\n";
       } else {
         std::cout << "issued " << summary.licenses_issued << " licenses for " << summary.orders_issued << " orders; "

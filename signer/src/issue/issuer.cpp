@@ -416,6 +416,7 @@ IssueSummary issue_batch(IssueContext& ctx, const IssueRequest& req) {
           }
           ++valid;
           if (!already) ++summary.would_issue;
+          else if (req.dry_run) ++summary.orders_already;  // a real run counts them as it re-emits them
           if (req.dry_run) return;
           if (keep) {
             kept_bytes += footprint(o);

@@ -1,5 +1,7 @@
 #include "output.hpp"
 
+#include "signet/signer/issue.hpp"
+
 #include "signet/core/bytes.hpp"
 #include "signet/core/crypto.hpp"
 
@@ -131,7 +133,28 @@ std::optional<std::string> differently_cased_entry(const std::filesystem::path& 
   return differently_cased_entry(d.get(), name);
 }
 
+}  // namespace signet::issue
+
+void signet::check_output_folder(const std::filesystem::path& dir) {
+  using signet::issue::fail;
+  std::error_code ec;
+  auto existing = dir.empty() ? std::filesystem::path(".") : dir;
+  while (!std::filesystem::exists(std::filesystem::symlink_status(existing, ec)) && existing.has_parent_path() &&
+         existing.parent_path() != existing)
+    existing = existing.parent_path();
+  if (!std::filesystem::exists(std::filesystem::symlink_status(existing, ec))) existing = ".";  // a relative path's root
+  if (!std::filesystem::is_directory(existing, ec)) {
+    throw Error(ErrorKind::cant_create, existing == dir ? "output path " + dir.string() + " is not a folder"
+                                                        : "cannot create output folder " + dir.string() + ": " +
+                                                              existing.string() + " is not a folder");
+  }
+  if (::access(existing.c_str(), W_OK | X_OK) != 0) fail(errno, "cannot write to output folder", existing);
+}
+
+namespace signet::issue {
+
 OutputFolder::OutputFolder(std::filesystem::path dir) : m_dir(std::move(dir)) {
+  check_output_folder(m_dir);  // the refusals a dry run gives, in its words
   std::error_code ec;
   std::filesystem::create_directories(m_dir, ec);
   if (ec) throw Error(ErrorKind::cant_create, "cannot create output folder " + m_dir.string() + ": " + ec.message());

@@ -114,6 +114,9 @@ class Log {
   std::vector<Entry> append(std::vector<NewEntry> entries, const AppendOptions& options);
 
   [[nodiscard]] std::optional<Entry> last() const;
+  // AuditError(config) when `now` is behind the last entry's time, as append
+  // refuses (a dry run checks it without writing).
+  void check_clock(TimePoint now) const;
   [[nodiscard]] std::optional<Entry> get(std::int64_t seq) const;
   // Calls fn for every entry in seq order (a streaming read).
   void for_each(const std::function<void(const Entry&)>& fn) const;

@@ -76,4 +76,9 @@ struct IssueContext {
 // skip_invalid is not set: then nothing is signed, logged or written.
 IssueSummary issue_batch(IssueContext& ctx, const IssueRequest& request);
 
+// What the output folder of a run would refuse, checked without creating
+// anything (a dry run): Error(cant_create) when `dir`, or the nearest part of
+// it that exists, is not a folder this process can write to.
+void check_output_folder(const std::filesystem::path& dir);
+
 }  // namespace signet
