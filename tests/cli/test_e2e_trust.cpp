@@ -144,6 +144,27 @@ TEST_CASE(
   }
 }
 
+TEST_CASE("a key retired or given another algorithm only in the keys table: 65 naming it, the log decides",
+          "[e2e][trust]") {
+  TestAppliance app("e2e-keys-table");
+  write_order(app, "T-1");
+  const auto before = entries(app);
+  query(app, "UPDATE keys SET state = 'retired' WHERE key_id = '" + app.ed_kid + "'");
+  auto r = app.signet({"sign", "T-1.json", "--out", "out", "--key", app.ed_kid});
+  INFO(r.err);
+  CHECK(r.exit_code == 65);
+  CHECK(r.err.find("key " + app.ed_kid + " is retired in the key registry but the audit log never retired it") !=
+        std::string::npos);
+  query(app, "UPDATE keys SET state = 'active', algorithm = 'rsa2048' WHERE key_id = '" + app.ed_kid + "'");
+  r = app.signet({"sign", "T-1.json", "--out", "out", "--key", app.ed_kid});
+  CHECK(r.exit_code == 65);
+  CHECK(r.err.find("key " + app.ed_kid + ": the key registry says rsa2048 but the key its key_generated entry") !=
+        std::string::npos);
+  CHECK(entries(app) == before);
+  query(app, "UPDATE keys SET algorithm = 'ed25519' WHERE key_id = '" + app.ed_kid + "'");
+  CHECK(app.signet({"sign", "T-1.json", "--out", "out", "--key", app.ed_kid}).exit_code == 0);
+}
+
 TEST_CASE(
     "signet verify without --pubkey trusts the keys the log announces, not a key only in the keys table",
     "[e2e][trust][verify]") {

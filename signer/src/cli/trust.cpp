@@ -76,17 +76,24 @@ audit::KeyHistory announced_key(Database& db, const keystore::KeyRecord& record)
         ErrorKind::bad_data,
         "key " + id + " is in the key registry but the audit log has no key_generated entry for it" +
             outside);
-  bool same = false;
+  std::optional<keystore::PublicKey> announced;
   try {
-    same = keystore::PublicKey::from_pem(history.public_key_pem).der() == record.spki_der;
+    announced = keystore::PublicKey::from_pem(history.public_key_pem);
   } catch (const Error&) {
-    same = false;
+    announced.reset();
   }
-  if (!same)
+  if (!announced || announced->der() != record.spki_der)
     throw keystore::KeyError(ErrorKind::bad_data,
                              "key " + id +
                                  ": the registry's public key is not the one its key_generated entry (seq " +
                                  std::to_string(*history.generated_seq) + ") announces" + outside);
+  // The algorithm decides the encoding and the signing mechanism: the table's
+  // column must be the announced key's own.
+  if (announced->algorithm() != record.algorithm)
+    throw keystore::KeyError(ErrorKind::bad_data,
+                             "key " + id + ": the key registry says " + std::string(keystore::to_string(record.algorithm)) +
+                                 " but the key its key_generated entry (seq " + std::to_string(*history.generated_seq) +
+                                 ") announces is " + std::string(keystore::to_string(announced->algorithm())) + outside);
   return history;
 }
 
@@ -99,6 +106,10 @@ keystore::KeyRecord vouched_key(Database& db, const keystore::KeyRecord& record)
                              "key " + id +
                                  " is active in the key registry but the audit log retired it (seq " +
                                  std::to_string(*history.retired_seq) + ")" + outside);
+  if (!history.retired_seq && record.state == keystore::KeyState::retired)
+    throw keystore::KeyError(ErrorKind::bad_data,
+                             "key " + id + " is retired in the key registry but the audit log never retired it "
+                                           "(no key_retired entry)" + outside);
   if (history.retired_seq || record.state == keystore::KeyState::retired)
     throw keystore::KeyError(
         ErrorKind::config,
