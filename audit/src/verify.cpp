@@ -3,6 +3,8 @@
 #include "head.hpp"
 #include "signet/core/bytes.hpp"
 
+#include <algorithm>
+#include <array>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -429,12 +431,19 @@ ExportHeader read_export(const std::filesystem::path& path, const std::function<
       const auto fmt = j.find("signet_audit_export");
       const auto id = j.find("log_id");
       const auto n = j.find("entries");
-      if (fmt == j.end() || *fmt != 1 || id == j.end() || !id->is_string() || n == j.end() || !n->is_number_integer())
+      if (fmt == j.end() || *fmt != 1 || id == j.end() || !id->is_string() || n == j.end() || !n->is_number_integer() ||
+          !json_int(*n) || *json_int(*n) < 0 || j.size() != 3)
         throw bad("first line must be the header {\"signet_audit_export\":1,\"log_id\":...,\"entries\":N}");
       header.log_id = id->get<std::string>();
       header.entries = n->get<std::int64_t>();
       have_header = true;
       continue;
+    }
+    static constexpr std::array<std::string_view, 10> kColumns = {
+        "actor", "at", "hash", "key_id", "kind", "license_id", "order_id", "prev_hash", "record", "seq"};
+    for (const auto& item : j.items()) {
+      if (std::find(kColumns.begin(), kColumns.end(), item.key()) == kColumns.end())
+        throw bad("an entry holds exactly the ten columns of the log; \"" + item.key() + "\" is not one");
     }
     Entry e;
     try {
@@ -476,7 +485,8 @@ VerifyReport verify_export(const std::filesystem::path& path, const VerifyOption
   {
     std::ifstream in(path, std::ios::binary);
     if (!in) throw AuditError(ErrorKind::no_input, path.string() + ": cannot read the export");
-    std::getline(in, first);
+    while (first.empty() && std::getline(in, first)) {
+    }  // blank lines are skipped, as read_export skips them
   }
   const Json h = Json::parse(first, nullptr, false);
   std::string log_id;

@@ -855,6 +855,34 @@ TEST_CASE("an exported log verifies and a changed character in it is found", "[a
       CHECK_THAT(std::string(e.what()), Catch::Contains(file.string() + ":1:"));
     }
   }
+  SECTION("a field beside the ten columns, a header field or count out of place, blank lines first") {
+    const std::pair<std::pair<std::size_t, std::string>, std::string> edits[] = {
+        {{2, R"("hash":)"}, R"("note":"mallory was here","hash":)"},
+        {{0, R"("entries":7)"}, R"("entries":-1)"},
+        {{0, R"("entries":7)"}, R"("comment":"x","entries":7)"},
+    };
+    for (const auto& [where, replacement] : edits) {
+      auto edited = lines;
+      auto& line = edited[where.first];
+      const auto pos = line.find(where.second);
+      REQUIRE(pos != std::string::npos);
+      line.replace(pos, where.second.size(), replacement);
+      write_lines(file, edited);
+      INFO(line);
+      try {
+        (void)verify_export(file, opts);
+        FAIL("the edited export was read");
+      } catch (const AuditError& e) {
+        CHECK(e.kind() == ErrorKind::bad_data);
+        CHECK_THAT(std::string(e.what()), Catch::Contains(file.string() + ":" + std::to_string(where.first + 1) + ":"));
+        if (where.first == 2) CHECK_THAT(std::string(e.what()), Catch::Contains("\"note\" is not one"));
+      }
+    }
+    auto blank_first = lines;
+    blank_first.insert(blank_first.begin(), "");
+    write_lines(file, blank_first);
+    CHECK(verify_export(file, opts).ok);
+  }
   SECTION("a line that is not JSON") {
     auto broken = lines;
     broken[2] = "{\"seq\":";
