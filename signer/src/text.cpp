@@ -44,17 +44,23 @@ std::optional<Decoded> decode_at(std::string_view s, std::size_t i) noexcept {
   return Decoded{c, n};
 }
 
+// \uXXXX, as JSON writes a character; above U+FFFF its UTF-16 surrogate pair.
 std::string hex4(char32_t c) {
   static constexpr std::string_view kHex = "0123456789abcdef";
-  std::string out = "\\u";
-  for (int shift = 12; shift >= 0; shift -= 4) out += kHex[(c >> static_cast<unsigned>(shift)) & 0xFU];
-  return out;
+  const auto unit = [](char32_t u) {
+    std::string out = "\\u";
+    for (int shift = 12; shift >= 0; shift -= 4) out += kHex[(u >> static_cast<unsigned>(shift)) & 0xFU];
+    return out;
+  };
+  if (c <= 0xFFFF) return unit(c);
+  const char32_t v = c - 0x10000;
+  return unit(0xD800 + (v >> 10U)) + unit(0xDC00 + (v & 0x3FFU));
 }
 
 std::string code_point_name(char32_t c) {
-  std::string hex = hex4(c).substr(2);
-  for (auto& ch : hex)
-    if (ch >= 'a' && ch <= 'f') ch = static_cast<char>(ch - 'a' + 'A');
+  static constexpr std::string_view kHex = "0123456789ABCDEF";
+  std::string hex;
+  for (char32_t v = c; v != 0 || hex.size() < 4; v >>= 4U) hex.insert(hex.begin(), kHex[v & 0xFU]);
   return "U+" + hex;
 }
 
@@ -63,8 +69,26 @@ std::string code_point_name(char32_t c) {
 bool is_control_or_format(char32_t c) noexcept {
   // Not the zero-width non-joiner and joiner (U+200C, U+200D): Persian, Indic
   // scripts and emoji sequences need them, and they reorder nothing.
+  // The rest are invisible or blank where they stand: the soft hyphen, the
+  // combining grapheme joiner, the Hangul and Khmer fillers, the Mongolian vowel
+  // separator, the interlinear annotation marks and the tag characters.
   return c < 0x20 || (c >= 0x7F && c <= 0x9F) || c == 0x061C || c == 0x200B || (c >= 0x200E && c <= 0x200F) ||
-         (c >= 0x2028 && c <= 0x202E) || (c >= 0x2060 && c <= 0x2064) || (c >= 0x2066 && c <= 0x2069) || c == 0xFEFF;
+         (c >= 0x2028 && c <= 0x202E) || (c >= 0x2060 && c <= 0x2064) || (c >= 0x2066 && c <= 0x2069) || c == 0xFEFF ||
+         c == 0x00AD || c == 0x034F || c == 0x115F || c == 0x1160 || c == 0x17B4 || c == 0x17B5 || c == 0x180E ||
+         c == 0x3164 || c == 0xFFA0 || (c >= 0xFFF9 && c <= 0xFFFB) || (c >= 0xE0000 && c <= 0xE007F);
+}
+
+bool is_blank(std::string_view text) noexcept {
+  for (std::size_t i = 0; i < text.size();) {
+    const auto d = decode_at(text, i);
+    if (!d) return false;
+    const char32_t c = d->c;
+    const bool space = c == ' ' || c == '\t' || c == '\n' || c == 0x00A0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200A) ||
+                       c == 0x202F || c == 0x205F || c == 0x3000;
+    if (!space) return false;
+    i += d->length;
+  }
+  return true;
 }
 
 std::string text_rule_broken(std::string_view text, bool multiline) {

@@ -191,13 +191,46 @@ TEST_CASE("the text rule and the terminal escape agree on every character", "[ma
   CHECK(signet::text_rule_broken("\xed\xa0\x80", false).find("valid UTF-8") != std::string::npos);  // a surrogate
   CHECK(signet::text_rule_broken("\xc0\xaf", false).find("valid UTF-8") != std::string::npos);      // overlong '/'
   static constexpr char32_t refused[] = {0x0000, 0x001f, 0x007f, 0x0080, 0x009f, 0x061c, 0x200b, 0x200e, 0x200f,
-                                         0x2028, 0x202e, 0x2060, 0x2064, 0x2066, 0x2069, 0xfeff};
+                                         0x2028, 0x202e, 0x2060, 0x2064, 0x2066, 0x2069, 0xfeff, 0x00ad, 0x034f,
+                                         0x115f, 0x1160, 0x17b4, 0x17b5, 0x180e, 0x3164, 0xffa0, 0xfff9, 0xfffb,
+                                         0xe0000, 0xe0041, 0xe007f};
   for (const char32_t c : refused) CHECK(signet::is_control_or_format(c));
-  static constexpr char32_t allowed[] = {0x0020, 0x007e, 0x00a0, 0x00e9, 0x200a, 0x200c, 0x200d, 0x2027, 0x202f, 0x2065, 0x206a, 0xfffd};
+  static constexpr char32_t allowed[] = {0x0020, 0x007e, 0x00a0, 0x00ac, 0x00ae, 0x00e9, 0x200a, 0x200c, 0x200d,
+                                         0x2027, 0x202f, 0x2065, 0x206a, 0x3163, 0x3165, 0xfffd, 0xe0080, 0x1f600};
   for (const char32_t c : allowed) CHECK_FALSE(signet::is_control_or_format(c));
   CHECK(signet::escape_for_terminal("C\xc2\x9b" "31mRED\xc2\x85\xe2\x80\xae!") == "C\\u009b31mRED\\u0085\\u202e!");
   CHECK(signet::escape_for_terminal("\x1b[2J a\\b\n\t\r \xff é") == "\\u001b[2J a\\\\b\\n\\t\\r \\xff é");
   CHECK(signet::escape_json_for_terminal("{\"a\":\"x\xc2\x9b\xe2\x80\xaey é\\u001b\"}") == "{\"a\":\"x\\u009b\\u202ey é\\u001b\"}");
+}
+
+TEST_CASE("a text of invisible characters or of white space only is refused, naming the field", "[manifest][text]") {
+  const std::pair<std::string, std::string> cases[] = {
+      {"\u3164", "U+3164"},                       // a Hangul filler: a name that shows as nothing
+      {"Ann\u00adSmith", "U+00AD"},               // a soft hyphen: looks like AnnSmith
+      {"Acme\u180e", "U+180E"},                   // the Mongolian vowel separator
+      {"Acme\U000E0041", "U+E0041"},              // a tag character
+      {"   ", "must not be blank"},
+      {"\u00a0\u3000", "must not be blank"},
+  };
+  for (const auto& [name, rule] : cases) {
+    INFO(name);
+    auto m = base_manifest();
+    m["customer"]["name"] = name;
+    const auto problems = problems_of(m);
+    REQUIRE(problems.size() == 1);
+    CHECK(problems[0].pointer == "/customer/name");
+    CHECK_THAT(problems[0].rule, Catch::Contains(rule));
+  }
+  auto m = base_manifest();
+  m["customer"]["name"] = " Ann Smith ";  // white space around a name is text like any other
+  CHECK(problems_of(m).empty());
+  // Above U+FFFF the escape is the UTF-16 pair, as JSON writes it: the JSON stays the same value.
+  CHECK(signet::escape_for_terminal("A\U000E0041") == "A\\udb40\\udc41");
+  const auto json = Json(std::string("A\U000E0041")).dump();
+  CHECK(Json::parse(signet::escape_json_for_terminal(json)) == Json(std::string("A\U000E0041")));
+  CHECK(signet::escape_json_for_terminal(json) == "\"A\\udb40\\udc41\"");
+  CHECK(signet::is_blank(""));
+  CHECK_FALSE(signet::is_blank("\xff"));
 }
 
 TEST_CASE("every flag of the product server is known; cloud and future_features may only be off", "[manifest]") {

@@ -125,6 +125,10 @@ class Checker {
       problem(pointer, rule);
       return std::nullopt;
     }
+    if (is_blank(s)) {
+      problem(pointer, "must not be blank (it holds only white space)");
+      return std::nullopt;
+    }
     return s;
   }
 

@@ -14,8 +14,15 @@ namespace signet {
 
 // True for a character refused in order and log text: C0 controls (U+0000–U+001F),
 // DEL and the C1 controls (U+007F–U+009F), and the formatting characters U+061C,
-// U+200B–U+200F, U+2028–U+202E, U+2060–U+2064, U+2066–U+2069 and U+FEFF.
+// U+200B–U+200F, U+2028–U+202E, U+2060–U+2064, U+2066–U+2069 and U+FEFF, and
+// the characters that show as nothing where they stand: U+00AD, U+034F,
+// U+115F, U+1160, U+17B4, U+17B5, U+180E, U+3164, U+FFA0, U+FFF9–U+FFFB and the
+// tag characters U+E0000–U+E007F.
 [[nodiscard]] bool is_control_or_format(char32_t c) noexcept;
+
+// True when `text` (valid UTF-8) holds only white space: spaces, tabs,
+// newlines, U+00A0, U+1680, U+2000–U+200A, U+202F, U+205F, U+3000.
+[[nodiscard]] bool is_blank(std::string_view text) noexcept;
 
 // "" when `text` is valid UTF-8 without a character is_control_or_format() refuses
 // (with `multiline`, newline U+000A and tab U+0009 are allowed); else the rule it
