@@ -200,3 +200,22 @@ TEST_CASE("a manifest whose name is not valid UTF-8 is refused by path like any 
   CHECK(std::filesystem::exists(app.dir() / "out" / "GOOD-2.license"));
   CHECK(app.signet({"audit", "verify", "--pubkey", app.ed_pem.string(), "--pubkey", app.rsa_pem.string()}).exit_code == 0);
 }
+
+TEST_CASE("a manifest named only .json is read like any other, in a folder and given by name", "[e2e][inputs]") {
+  // path::extension() takes ".json" for a name without one: such a file was
+  // skipped unseen in a folder, and refused by name as not ending in .json.
+  TestAppliance app("e2e-sign-dotjson");
+  std::filesystem::create_directory(app.dir() / "orders");
+  signet::test::write_file(app.dir() / "orders" / ".json", order("DOT-1").dump());
+  signet::test::write_file(app.dir() / "orders" / "b.json", order("DOT-2").dump());
+  auto r = bounded(app, "sign orders --out out --dry-run --json --key " + app.ed_kid);
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK(json::parse(r.out).at("would_issue") == 2);
+  signet::test::write_file(app.dir() / ".jsonl", order("DOT-3").dump() + "\n" + order("DOT-4").dump() + "\n");
+  r = bounded(app, "sign .jsonl orders/.json --out out --key " + app.ed_kid);
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  for (const char* id : {"DOT-1", "DOT-3", "DOT-4"})
+    CHECK(std::filesystem::exists(app.dir() / "out" / (std::string(id) + ".license")));
+}

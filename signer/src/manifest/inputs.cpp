@@ -12,13 +12,19 @@ namespace {
 
 namespace fs = std::filesystem;
 
-bool manifest_extension(const fs::path& p) { return p.extension() == ".json" || p.extension() == ".jsonl"; }
+// The name's last dot and what follows (".json" for "x.json" and for ".json"
+// itself, which path::extension() takes for a name without an extension).
+std::string name_extension(const fs::path& p) {
+  const auto name = p.filename().string();
+  const auto dot = name.rfind('.');
+  return dot == std::string::npos ? std::string() : name.substr(dot);
+}
 
 // Named like a manifest but for letter case (ORDER.JSON, as FAT media often show names).
 bool other_case_extension(const fs::path& p) {
-  auto ext = p.extension().string();
+  auto ext = name_extension(p);
   std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return !manifest_extension(p) && (ext == ".json" || ext == ".jsonl");
+  return manifest_extension(p).empty() && (ext == ".json" || ext == ".jsonl");
 }
 
 std::string not_regular(fs::file_type type) {
@@ -63,6 +69,11 @@ ManifestProblem problem(const fs::path& path, const std::string& rule) { return 
 
 }  // namespace
 
+std::string manifest_extension(const fs::path& p) {
+  auto ext = name_extension(p);
+  return ext == ".json" || ext == ".jsonl" ? ext : std::string();
+}
+
 ManifestInputs scan_manifest_inputs(const std::vector<fs::path>& inputs) {
   ManifestInputs out;
   for (const auto& input : inputs) {
@@ -71,7 +82,7 @@ ManifestInputs scan_manifest_inputs(const std::vector<fs::path>& inputs) {
     if (status.type() == fs::file_type::not_found) throw Error(ErrorKind::no_input, input.string() + ": no such file or folder");
     if (ec) throw Error(ErrorKind::no_input, input.string() + ": cannot examine: " + ec.message());
     if (!fs::is_directory(status)) {
-      if (!manifest_extension(input))
+      if (manifest_extension(input).empty())
         throw Error(ErrorKind::bad_data, input.string() + ": a manifest file must end in .json or .jsonl");
       if (const auto why = refusal(input); !why.empty()) out.problems.push_back(problem(input, why));
       else out.files.push_back(input);
@@ -85,11 +96,11 @@ ManifestInputs scan_manifest_inputs(const std::vector<fs::path>& inputs) {
       std::error_code dec;
       if (other_case_extension(path) && !it->is_directory(dec)) {
         // Not skipped in silence: the officer meant it as an order.
-        refused.push_back(problem(path, "named " + path.extension().string() + ": manifests end in .json or .jsonl "
+        refused.push_back(problem(path, "named " + name_extension(path) + ": manifests end in .json or .jsonl "
                                         "in lower case; rename it to sign it"));
         continue;
       }
-      if (!manifest_extension(path)) continue;
+      if (manifest_extension(path).empty()) continue;
       // A real folder named x.json is descended into, not read.
       std::error_code sec;
       if (it->symlink_status(sec).type() == fs::file_type::directory) continue;

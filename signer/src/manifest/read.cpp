@@ -64,7 +64,7 @@ std::string check_signature(const std::filesystem::path& file, const ReadOptions
       return sig_path.string() + ": not a 64-byte Ed25519 signature (raw or base64)";
     sig = *decoded;
   }
-  auto content = read_bounded(file, file.extension() == ".jsonl" ? kMaxBatchFileBytes : kMaxManifestFileBytes, why);
+  auto content = read_bounded(file, manifest_extension(file) == ".jsonl" ? kMaxBatchFileBytes : kMaxManifestFileBytes, why);
   if (!content) return why;
   for (const auto& key : options.desk_keys) {
     if (key.verify(as_bytes(*content), sig)) {
@@ -254,15 +254,13 @@ std::vector<std::filesystem::path> manifest_files(const std::vector<std::filesys
       for (auto it = std::filesystem::recursive_directory_iterator(input, ec);
            !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
         if (!it->is_regular_file()) continue;
-        const auto ext = it->path().extension();
-        if (ext == ".json" || ext == ".jsonl") found.push_back(it->path());
+        if (!manifest_extension(it->path()).empty()) found.push_back(it->path());
       }
       if (ec) throw Error(ErrorKind::no_input, input.string() + ": cannot list: " + ec.message());
       std::sort(found.begin(), found.end());
       files.insert(files.end(), found.begin(), found.end());
     } else {
-      const auto ext = input.extension();
-      if (ext != ".json" && ext != ".jsonl")
+      if (manifest_extension(input).empty())
         throw Error(ErrorKind::bad_data, input.string() + ": a manifest file must end in .json or .jsonl");
       files.push_back(input);
     }
@@ -280,7 +278,7 @@ void read_orders(const std::vector<std::filesystem::path>& files, const ReadOpti
       parser.problem({file.string(), std::nullopt, "", why});
       continue;
     }
-    if (file.extension() == ".jsonl") {
+    if (manifest_extension(file) == ".jsonl") {
       if (verified) {
         LineSplitter lines(file, parser);
         lines.feed(*verified);

@@ -88,6 +88,10 @@ struct ReadOptions {
 // recursively for *.json and *.jsonl, sorted. Error(no_input) naming a missing path.
 std::vector<std::filesystem::path> manifest_files(const std::vector<std::filesystem::path>& inputs);
 
+// The manifest file name extension of `p`: ".json", ".jsonl", or "" for any
+// other name. A name that is only the extension (".json") has it too.
+[[nodiscard]] std::string manifest_extension(const std::filesystem::path& p);
+
 // What a signing run reads: the manifest files, and the entries it refuses.
 struct ManifestInputs {
   std::vector<std::filesystem::path> files;  // regular files, in manifest_files() order
