@@ -409,8 +409,13 @@ orders during development; the table above is from this run.
   another (the chain is sequential); SQLite's reading of the ~4 KB records
   (overflow pages) is the rest. A third thread runs SQLite's
   \`PRAGMA integrity_check\` on the file beside them (an index altered to
-  hide an entry is found there); it took the ratio from 0.76 (last session)
-  to this run's figure, and 1.72 s to 2.09 s on a 289,000-entry log.
+  hide an entry is found there); it took the ratio from 0.76 to 0.69
+  (an earlier session), and 1.72 s to 2.09 s on a 289,000-entry log. The
+  reading thread also holds every record to canonical form, in one pass over
+  its text while it is in that core's cache (core/src/json_check.cpp): on a
+  251,639-entry log, 1.19 s against 1.28 s without and with it (three
+  alternating runs each; on the verifying thread instead it was 1.37-1.40 s, the
+  records' first touch there costing cache misses).
 
 Commands (from the checkout): \`make bench\`; or, after a build with
 \`-DSIGNET_BENCH=ON\`, \`bash tests/bench/run.sh build\` (environment:
