@@ -69,12 +69,23 @@ Json entry_json(const Entry& e) {
 void export_jsonl(Database& db, std::ostream& out) {
   Log log(db);
   Transaction snapshot(db, Transaction::Kind::deferred);
-  // The count the log's trigger kept, not the rows present: an export of a log
-  // cut behind Signet's back must still show the cut.
-  std::int64_t count = 0;
+  // The count the trigger kept, not the rows present: an export of a log cut
+  // behind Signet's back, or grown behind it, must still show it. Only when
+  // the file holds no count that is a number is the row count written (audit
+  // verify of the file itself fails on that).
+  std::int64_t count = -1;
   {
-    auto st = db.prepare("SELECT MAX(COUNT(*), COALESCE((SELECT CAST(value AS INTEGER) FROM audit_meta WHERE key = 'entries'), 0)) FROM entries");
-    if (st.step()) count = st.column_int(0);
+    auto st = db.prepare("SELECT value FROM audit_meta WHERE key = 'entries'");
+    if (st.step()) {
+      const auto text = st.column_text(0);
+      if (!text.empty() && text.size() <= 18 && text.find_first_not_of("0123456789") == std::string::npos &&
+          (text == "0" || text.front() != '0'))
+        count = std::stoll(text);
+    }
+  }
+  if (count < 0) {
+    auto st = db.prepare("SELECT COUNT(*) FROM entries");
+    count = st.step() ? st.column_int(0) : 0;
   }
   out << canonical_json(Json{{"signet_audit_export", 1}, {"log_id", log.log_id()}, {"entries", count}}) << '\n';
   read_entries(db, [&](const Entry& e) { out << canonical_json(entry_json(e)) << '\n'; });

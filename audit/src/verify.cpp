@@ -298,8 +298,13 @@ std::string schema_problem(Database& db) {
 VerifyReport verify_database(const std::filesystem::path& db_path, const VerifyOptions& options) {
   auto db = Database::open(db_path, Database::Mode::read_only);
   Log log(db);
-  std::string file_problem = schema_problem(db);
+  // One consistent read of the whole file: the count and the schema are read
+  // inside it, so that a signet appending meanwhile (the log is WAL) changes
+  // neither what they say nor the rows the reader sees. BEGIN DEFERRED takes
+  // its snapshot at the first read, which is the count's.
+  Transaction snapshot(db, Transaction::Kind::deferred);
   // The count the trigger keeps; -1 (not compared) when it is not one, a fault of the file.
+  std::string file_problem;
   std::int64_t recorded = -1;
   {
     auto st = db.prepare("SELECT value FROM audit_meta WHERE key = 'entries'");
@@ -312,14 +317,13 @@ VerifyReport verify_database(const std::filesystem::path& db_path, const VerifyO
         n = -1;
       }
       if (n >= 0 && std::to_string(n) == text) recorded = n;
-      else if (file_problem.empty())
-        file_problem = "audit_meta.entries holds '" + text.substr(0, 40) + "', not an entry count (changed outside signet)";
+      else file_problem = "audit_meta.entries holds '" + text.substr(0, 40) + "', not an entry count (changed outside signet)";
     }
   }
+  if (auto schema = schema_problem(db); !schema.empty()) file_problem = std::move(schema);
   // SQLite's check of the whole file runs on a connection of its own, beside the entries' check.
   std::string integrity;
   std::jthread integrity_thread([&] { integrity = integrity_problem(db_path); });  // joined on every way out
-  Transaction snapshot(db, Transaction::Kind::deferred);  // one consistent read
   Verifier v(options, log.log_id(), recorded);
   // Reading rows out of SQLite and hashing them take about as long as each
   // other: a reader thread fills batches while this thread verifies them in
@@ -517,11 +521,12 @@ std::string describe(const VerifyReport& r) {
     }
     out << "audit log " << r.log_id << ": FAILED at seq " << *r.failed_seq << ": " << r.reason << "\n";
     if (r.entries >= *r.failed_seq) {
-      // Everything was checked; only the tail lacks a checkpoint.
+      // Every entry was checked: what fails is the tail, the count or an external checkpoint.
       out << "  " << r.entries << " entries: hash chain intact; " << r.checkpoints
-          << " checkpoints: Merkle roots and signatures verified\n"
-          << "  " << r.unprotected << " entries after the last checkpoint (seq " << r.last_checkpoint_seq
-          << ") are unprotected: chained but covered by no signed checkpoint\n";
+          << " checkpoints: Merkle roots and signatures verified\n";
+      if (r.unprotected > 0)
+        out << "  " << r.unprotected << " entries after the last checkpoint (seq " << r.last_checkpoint_seq
+            << ") are unprotected: chained but covered by no signed checkpoint\n";
     } else {
       out << "  " << r.entries << " entries and " << r.checkpoints << " checkpoints held before it\n";
     }

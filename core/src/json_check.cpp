@@ -4,6 +4,7 @@
 #include "signet/core/json.hpp"
 
 #include <array>
+#include <cctype>
 #include <cstring>
 
 #if defined(__SSE2__)
@@ -103,13 +104,14 @@ class CanonicalChecker {
     // two buffers (the other may hold the previous key).
     auto& buffers = m_keys[static_cast<std::size_t>(depth - 1)];
     std::size_t buffer = 0;
-    std::string_view previous;
+    std::string_view previous, previous_text;  // decoded, and as written (for messages)
     for (bool first = true;; first = false) {
       if (m_p == m_end || *m_p != '"') return fail_here("an object key should be here");
       const auto* key_start = m_p;
       bool escaped = false;
       if (!string(&escaped)) return false;
       std::string_view key(reinterpret_cast<const char*>(key_start + 1), static_cast<std::size_t>(m_p - key_start - 2));
+      const auto key_text = key;
       if (escaped) {
         unescape(key, buffers[buffer]);
         key = buffers[buffer];
@@ -117,11 +119,12 @@ class CanonicalChecker {
       }
       if (!first && !(previous < key)) {
         m_p = key_start;
-        return fail(previous == key ? "the key \"" + std::string(key) + "\" appears twice in one object"
-                                    : "the key \"" + std::string(key) + "\" comes after \"" + std::string(previous) +
-                                          "\" (canonical JSON sorts keys by their UTF-8 bytes)");
+        return fail(previous == key ? "the key \"" + std::string(key_text) + "\" appears twice in one object"
+                                    : "the key \"" + std::string(key_text) + "\" comes after \"" +
+                                          std::string(previous_text) + "\" (canonical JSON sorts keys by their UTF-8 bytes)");
       }
       previous = key;
+      previous_text = key_text;
       if (!expect(':')) return false;
       if (!value(depth)) return false;
       if (m_p < m_end && *m_p == '}') {
@@ -205,9 +208,13 @@ class CanonicalChecker {
       case '"': case '\\': case 'b': case 'f': case 'n': case 'r': case 't': break;
       case 'u': {
         if (m_end - m_p < 6) return fail("a \\u escape cut short");
+        for (int i = 2; i < 6; ++i) {
+          if (std::isxdigit(m_p[i]) == 0) return fail("a \\u escape without four hex digits");
+          if (hex_digit(m_p[i]) < 0) return fail("a \\u escape in upper-case hex (canonical JSON writes \\u001f)");
+        }
         const int hi = hex_digit(m_p[4]), lo = hex_digit(m_p[5]);
-        if (m_p[2] != '0' || m_p[3] != '0' || hi < 0 || hi > 1 || lo < 0)
-          return fail("a \\u escape of a character canonical JSON writes as itself (or in upper-case hex)");
+        if (m_p[2] != '0' || m_p[3] != '0' || hi > 1)
+          return fail("a \\u escape of a character canonical JSON writes as itself");
         const int v = hi * 16 + lo;
         if (v == '\b' || v == '\f' || v == '\n' || v == '\r' || v == '\t')
           return fail("a \\u escape where canonical JSON writes a short escape (\\b \\f \\n \\r \\t)");

@@ -404,6 +404,17 @@ TEST_CASE("verify holds the entry count to the rows both ways", "[audit][verify]
   CHECK_FALSE(low.ok);
   CHECK(low.failed_seq == std::optional<std::int64_t>(5));
   CHECK_THAT(low.reason, Catch::Contains("the log recorded 4 entries but 6 are present"));
+  CHECK_THAT(describe(low), !Catch::Contains("unprotected"));  // every entry is covered: the count is what fails
+  {
+    // An export carries the count the file records, so that it fails the same way.
+    const auto file = t.dir / "low.jsonl";
+    std::ofstream out(file, std::ios::binary);
+    export_jsonl(t.db, out);
+    out.close();
+    const auto exported = verify_export(file, trusting(key.public_key()));
+    CHECK_FALSE(exported.ok);
+    CHECK(exported.failed_seq == std::optional<std::int64_t>(5));
+  }
   t.db.exec("UPDATE audit_meta SET value = '7' WHERE key = 'entries'");
   const auto high = verify_database(t.path, trusting(key.public_key()));
   CHECK_FALSE(high.ok);
