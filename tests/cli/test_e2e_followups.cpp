@@ -167,3 +167,56 @@ TEST_CASE("a true_forward supersedes a live license only; a renewal within the g
   REQUIRE(r.exit_code == 0);
   CHECK(payload_of(app.dir() / "out" / "LIVE-TF.license").at("features").at("users") == 120);
 }
+
+TEST_CASE("a true_forward keeps trial, government and deployment, and its non-production licenses replace the old ones",
+          "[e2e][followups]") {
+  TestAppliance app("e2e-true-forward-terms");
+  const Signer s{app};
+  auto premier = order("PREM-TF0", 100);
+  premier["premier_support"] = true;
+  premier["non_production_deployments"] = 2;
+  premier["starts_at"] = date_in(-30);
+  premier["expires_at"] = date_in(335);
+  premier["deployment_id"] = "site-a";
+  auto r = s.sign({premier});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  const auto tf_of = [&] {
+    auto tf = premier;
+    tf["order_id"] = "PREM-TF1";
+    tf["kind"] = "true_forward";
+    tf["supersedes"] = "order:PREM-TF0";
+    tf["seats"] = 25;
+    tf["starts_at"] = date_in(0);
+    return tf;
+  };
+  auto tf = tf_of();
+  tf["trial"] = true;
+  s.refused(tf, "/trial", "a true_forward keeps the superseded license's terms: trial false");
+  tf = tf_of();
+  tf["government"] = true;
+  tf["channel"] = "government";
+  s.refused(tf, "/government", "a true_forward keeps the superseded license's terms: government false");
+  tf = tf_of();
+  tf["deployment_id"] = "site-b";
+  s.refused(tf, "/deployment_id", "a true_forward adds seats to the same deployment: site-a");
+
+  r = s.sign({tf_of()});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  const auto out = app.dir() / "out";
+  CHECK(payload_of(out / "PREM-TF1.license").at("features").at("users") == 125);
+  // Each non-production license of the true_forward supersedes the old one of
+  // the same number; the production license supersedes the production one.
+  for (int np = 0; np <= 2; ++np) {
+    const std::string suffix = np == 0 ? "" : ".nonprod-" + std::to_string(np);
+    const auto old_id = payload_of(out / ("PREM-TF0" + suffix + ".license")).at("id").get<std::string>();
+    const auto sql = "SELECT json_extract(record, '$.supersedes_license') FROM entries WHERE kind = 'issued' AND "
+                     "order_id = 'PREM-TF1' AND json_extract(record, '$.non_production') = " + std::to_string(np);
+    const auto q = app.shell("sqlite3 signet.db \"" + sql + "\"");
+    INFO(sql << "\n" << q.err);
+    REQUIRE(q.exit_code == 0);
+    CHECK(q.out == old_id + "\n");
+  }
+  CHECK(app.signet({"audit", "verify", "--pubkey", app.ed_pem.string(), "--pubkey", app.rsa_pem.string()}).exit_code == 0);
+}

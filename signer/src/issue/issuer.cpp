@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <map>
 #include <optional>
 #include <future>
 #include <set>
@@ -100,6 +101,12 @@ class Validator {
         const auto total = p.at("features").at("users").get<std::int64_t>() + o.seats;
         if (total > m_ctx.read.policy.max_seats)
           problem("/seats", "old seats + added seats = " + std::to_string(total) + " exceeds policy max_seats");
+        kept_terms(o, *sup, "a true_forward", problem, false);
+        if (const auto was = p.contains("deployment_id") ? p.at("deployment_id").get<std::string>() : std::string();
+            o.deployment_id.value_or("") != was)
+          problem("/deployment_id", was.empty() ? "a true_forward adds seats to the same deployment: the superseded "
+                                                  "license names none"
+                                                : "a true_forward adds seats to the same deployment: " + was);
         break;
       }
       case OrderKind::reissue: {
@@ -109,6 +116,7 @@ class Validator {
                                 std::to_string(p.at("features").at("users").get<std::int64_t>()));
         if (o.starts_at != sup_starts) problem("/starts_at", "a reissue keeps the superseded license's start: " + format_rfc3339(sup_starts));
         if (o.expires_at != sup_expires) problem("/expires_at", "a reissue keeps the superseded license's expiry: " + format_rfc3339(sup_expires));
+        kept_terms(o, *sup, "a reissue", problem, true);
         reissue_terms(o, *sup, problem);
         break;
       }
@@ -119,36 +127,45 @@ class Validator {
   }
 
  private:
-  // A reissue keeps every term of the license it replaces (the checks above keep
-  // sku, seats and dates): trial, government, channel, the non-production
-  // licenses that come with it, and the flags (copied; a manifest may repeat
-  // them, not change them). The deployment may change (a rebuilt server), but a
-  // license for one deployment does not become a license for any.
+  // A reissue and a true_forward keep what the license they replace is (the
+  // checks above keep sku, seats and dates; a true_forward only adds seats):
+  // trial or not, government or not. A reissue also keeps what was sold with
+  // it, which a true_forward may extend at the true-up (an add-on flag, Premier
+  // Support and its non-production licenses): those, and the flags (copied; a
+  // manifest may repeat them, not change them).
   template <typename Problem>
-  static void reissue_terms(const Order& o, const Superseded& sup, Problem& problem) {
+  static void kept_terms(const Order& o, const Superseded& sup, const std::string& kind, Problem& problem,
+                         bool with_add_ons) {
     const auto& p = sup.payload;
     const auto yes_no = [](bool b) { return std::string(b ? "true" : "false"); };
     const bool trial = p.value("is_trial", false);
-    if (o.trial != trial) problem("/trial", "a reissue keeps the superseded license's terms: trial " + yes_no(trial));
+    if (o.trial != trial) problem("/trial", kind + " keeps the superseded license's terms: trial " + yes_no(trial));
     const bool government = p.value("is_gov_sku", false);
     if (o.government != government)
-      problem("/government", "a reissue keeps the superseded license's terms: government " + yes_no(government));
-    const auto channel = p.value("channel", std::string());
-    if (o.channel != channel) problem("/channel", "a reissue keeps the superseded license's terms: channel " + channel);
+      problem("/government", kind + " keeps the superseded license's terms: government " + yes_no(government));
+    if (!with_add_ons) return;
     const Json& manifest = sup.manifest;
     const bool premier = manifest.value("premier_support", false);
     const auto non_production = manifest.value("non_production_deployments", std::int64_t{0});
     if (o.premier_support != premier)
-      problem("/premier_support", "a reissue keeps the superseded license's terms: premier_support " + yes_no(premier));
+      problem("/premier_support", kind + " keeps the superseded license's terms: premier_support " + yes_no(premier));
     if (o.non_production_deployments != non_production)
-      problem("/non_production_deployments", "a reissue keeps the superseded license's terms: non_production_deployments " +
+      problem("/non_production_deployments", kind + " keeps the superseded license's terms: non_production_deployments " +
                                                  std::to_string(non_production));
     const auto& flags = p.at("features");
     for (const auto& [name, on] : o.features) {
       const bool was = flags.value(name, false);
-      if (on != was)
-        problem("/features/" + name, "a reissue copies the superseded license's flags: " + name + " " + yes_no(was));
+      if (on != was) problem("/features/" + name, kind + " copies the superseded license's flags: " + name + " " + yes_no(was));
     }
+  }
+
+  // A reissue also keeps the channel. The deployment may change (a rebuilt
+  // server), but a license for one deployment does not become a license for any.
+  template <typename Problem>
+  static void reissue_terms(const Order& o, const Superseded& sup, Problem& problem) {
+    const auto& p = sup.payload;
+    const auto channel = p.value("channel", std::string());
+    if (o.channel != channel) problem("/channel", "a reissue keeps the superseded license's terms: channel " + channel);
     if (p.contains("deployment_id") && !o.deployment_id)
       problem("/deployment_id", "the superseded license is for deployment " + p.at("deployment_id").get<std::string>() +
                                     ": a reissue names the deployment it is for (the same or a new one)");
@@ -486,11 +503,24 @@ IssueSummary issue_batch(IssueContext& ctx, const IssueRequest& req) {
         ++summary.orders_already;
         continue;
       }
+      // A follow-up's non-production license k supersedes license k of the
+      // superseded order, where it has one: the log then shows which
+      // non-production licenses the follow-up replaced (a Premier order's four
+      // are replaced, not joined by four more).
+      std::map<std::int64_t, std::string> replaced;
+      if (sup && o.non_production_deployments > 0 && sup->entry.order_id) {
+        for (const auto& e : ctx.log.issued_for_order(*sup->entry.order_id)) {
+          const auto r = Json::parse(e.record, nullptr, false);
+          const auto np = r.is_object() && r.contains("non_production") ? json_int(r["non_production"]) : std::nullopt;
+          if (np && *np > 0 && e.license_id) replaced[*np] = *e.license_id;
+        }
+      }
       for (std::int64_t np = 0; np <= o.non_production_deployments; ++np) {
         Job job;
         job.order = &o;
         job.non_production = np;
         if (sup) job.supersedes_license = sup->entry.license_id;
+        if (const auto it = replaced.find(np); np > 0 && it != replaced.end()) job.supersedes_license = it->second;
         job.terms = terms_for(o, sup, now);
         job.terms.non_production = np > 0;
         job.file = np == 0 ? prod_file(o.order_id) : nonprod_file(o.order_id, np);
