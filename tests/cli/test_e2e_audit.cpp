@@ -479,6 +479,18 @@ TEST_CASE("no output replaces the appliance's own files, and a bad --out changes
     }
     CHECK(signet::test::read_file(app.dir() / target) == before);
   }
+  // The database's -journal, -wal and -shm by name, whether SQLite has made them yet or not.
+  for (const std::string target : {"signet.db-journal", "signet.db-wal", "signet.db-shm", "./signet.db-journal"}) {
+    for (const std::string sub : {"checkpoint", "export-revocations"}) {
+      const auto r = app.signet({"audit", sub, "--out", target});
+      INFO(target << ": " << sub << ": " << r.err);
+      CHECK(r.exit_code == 73);
+      CHECK(r.err.find("never replaces") != std::string::npos);
+    }
+    const auto r = app.signet({"audit", "export", "--format", "jsonl", "--out", target});
+    CHECK(r.exit_code == 73);
+  }
+  CHECK_FALSE(std::filesystem::exists(app.dir() / "signet.db-journal"));
   // A folder that does not exist: refused before the checkpoint is appended.
   for (const std::string sub : {"checkpoint", "export-revocations"}) {
     const auto r = app.signet({"audit", sub, "--out", "no-such-folder/x.json"});
@@ -516,6 +528,20 @@ TEST_CASE("export-revocations signs no list read from a log edited outside Signe
   CHECK(r.exit_code == 65);
   CHECK(r.err.find("entries_no_update") != std::string::npos);
   CHECK_FALSE(std::filesystem::exists(app.dir() / "rev2.json"));
+  // ...and puts the trigger back as Signet made it: the writer's own checks
+  // (triggers, head, anchor) then hold, but the entries under the head do not.
+  REQUIRE(app.shell("sqlite3 '" + app.db().string() +
+                    "' \"CREATE TRIGGER entries_no_update BEFORE UPDATE ON entries "
+                    "BEGIN SELECT RAISE(ABORT, 'audit log is append-only: UPDATE refused'); END;\"")
+              .exit_code == 0);
+  const auto entries = scalar(app, "SELECT COUNT(*) FROM entries");
+  r = app.signet({"audit", "export-revocations", "--out", "rev3.json"});
+  INFO(r.err);
+  CHECK(r.exit_code == 65);
+  CHECK(r.err.find("the audit log does not verify (seq ") != std::string::npos);
+  CHECK(r.err.find("no revocation list is signed from it") != std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(app.dir() / "rev3.json"));
+  CHECK(scalar(app, "SELECT COUNT(*) FROM entries") == entries);
 }
 
 TEST_CASE("a record nested 100,000 deep or not JSON at all: audit log, export and verify refuse it, none crashes",

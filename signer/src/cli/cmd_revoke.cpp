@@ -1,5 +1,6 @@
 // signet revoke LICENSE_ID --reason TEXT; signet audit export-revocations --out FILE
 #include "appliance.hpp"
+#include "signet/audit/verify.hpp"
 #include "output_file.hpp"
 
 #include "signet/core/bytes.hpp"
@@ -17,6 +18,7 @@ int revoke(const Context& ctx, const std::string& license_id, const std::string&
   if (reason.empty() || reason.size() > 1000) throw Error(ErrorKind::usage, "--reason: must be 1 to 1000 characters");
   // The same rule as a manifest's reason: it is logged, and printed by audit log and the report.
   if (const auto rule = text_rule_broken(reason, true); !rule.empty()) throw Error(ErrorKind::usage, "--reason: " + rule);
+  if (is_blank(reason)) throw Error(ErrorKind::usage, "--reason: must not be blank (it holds only white space)");
   Appliance app(ctx.load_config());
   audit::Log log(app.db);
   const auto issued = log.issued_license(license_id);
@@ -61,6 +63,19 @@ int export_revocations(const Context& ctx, const std::string& out) {
   Json body;
   std::size_t count = 0;
   options.precheck = [&](Database& db) {
+    // The writer's checks prove the log's head (its last checkpoint, against
+    // the HSM), not the entries under it: a revoked entry turned into a note,
+    // its trigger put back, would leave the list unseen. So every entry is
+    // verified here, inside the transaction, before the HSM signs what the log
+    // says: the last checkpoint's root then covers every entry the list reads.
+    audit::Verifier verifier(audit::VerifyOptions{}, log.log_id(), -1);
+    audit::scan_entries(db, [&](audit::Entry&& e) { (void)verifier.add(e); });  // ignored after the first failure
+    const auto report = verifier.finish();
+    if (!report.ok)
+      throw audit::AuditError(ErrorKind::bad_data,
+                              db.path().string() + ": the audit log does not verify (" +
+                                  (report.failed_seq ? "seq " + std::to_string(*report.failed_seq) + ": " : "") +
+                                  report.reason + "); no revocation list is signed from it: run signet audit verify");
     Json revoked = Json::array();
     audit::read_entries(db, [&](const audit::Entry& e) {
       const Json r = Json::parse(e.record);

@@ -18,6 +18,16 @@ void check_output_file(const std::filesystem::path& path, const std::vector<std:
   struct stat folder {};
   if (::stat(dir.c_str(), &folder) != 0 || !S_ISDIR(folder.st_mode)) refuse("its folder " + dir.string() + " does not exist");
   if (::access(dir.c_str(), W_OK | X_OK) != 0) refuse("its folder " + dir.string() + " is not writable");
+  // The appliance's own files by name too: a -journal, -wal or -shm that does
+  // not exist now is one SQLite may make (an output there would stop every
+  // reader of the log, and be deleted by the next writer).
+  std::error_code ec;
+  const auto where = std::filesystem::weakly_canonical(std::filesystem::absolute(path, ec), ec);
+  for (const auto& own : keep) {
+    std::error_code oc;
+    if (!ec && std::filesystem::weakly_canonical(std::filesystem::absolute(own, oc), oc) == where && !oc)
+      refuse("it is the appliance's own " + own.string() + ", which an output never replaces; name another file");
+  }
   // A rename replaces whatever has the name: never a device, a FIFO, a folder
   // or a link (as root, --out /dev/null would otherwise become a regular file).
   struct stat existing {};
