@@ -2,6 +2,9 @@
 
 #include "signet/core/bytes.hpp"
 
+#include <algorithm>
+#include <array>
+
 namespace signet::audit {
 
 namespace {
@@ -37,6 +40,10 @@ std::string check_signature(const Json& cp, const std::vector<keystore::PublicKe
     if (!sig) return "checkpoint signature is not base64";
     for (const auto& k : keys) {
       if (k.key_id() != key_id) continue;
+      // The signature covers log id, size, root and time: the rest of the
+      // checkpoint is held to what Signet writes, as verify holds it.
+      if (cp.at("alg") != keystore::to_string(k.algorithm()))
+        return "checkpoint alg " + cp.at("alg").dump() + " is not the algorithm of key " + key_id;
       return k.verify(as_bytes(checkpoint_message(log_id, *size, root, time)), *sig)
                  ? ""
                  : "checkpoint signature does not verify with key " + key_id;
@@ -87,6 +94,21 @@ Json prove_inclusion(const std::filesystem::path& db_path, std::int64_t seq) {
 std::string verify_inclusion_proof(const Json& proof, const std::vector<keystore::PublicKey>& keys) {
   try {
     if (!proof.is_object() || proof.value("signet_inclusion_proof", 0) != 1) return "not a signet inclusion proof";
+    // Exactly what prove_inclusion writes: every field is checked below, so
+    // that what `audit verify-proof` then says (entry N, checkpoint M) holds.
+    static constexpr std::array<std::string_view, 10> kFields = {
+        "checkpoint", "checkpoint_seq", "entry", "leaf_index", "log_id", "path", "root_hash", "seq",
+        "signet_inclusion_proof", "tree_size"};
+    for (const auto& item : proof.items())
+      if (std::find(kFields.begin(), kFields.end(), item.key()) == kFields.end())
+        return "the proof holds a field signet does not write: " + item.key();
+    static constexpr std::array<std::string_view, 7> kCheckpointFields = {
+        "alg", "key_id", "log_id", "root_hash", "signature", "time", "tree_size"};
+    const auto& checkpoint = proof.at("checkpoint");
+    if (!checkpoint.is_object() || checkpoint.size() != kCheckpointFields.size()) return "the checkpoint must have exactly its seven fields";
+    for (const auto& item : checkpoint.items())
+      if (std::find(kCheckpointFields.begin(), kCheckpointFields.end(), item.key()) == kCheckpointFields.end())
+        return "the checkpoint must have exactly its seven fields (not " + item.key() + ")";
     const auto entry = proof.at("entry").get<std::string>();
     const auto index_value = json_uint(proof.at("leaf_index"));
     const auto size_value = json_uint(proof.at("tree_size"));
@@ -99,6 +121,9 @@ std::string verify_inclusion_proof(const Json& proof, const std::vector<keystore
     if (!root || !path) return "root_hash or path is not hex SHA-256";
     const Json e = Json::parse(entry, nullptr, false);
     if (!e.is_object() || !e.contains("seq") || e["seq"] != index + 1) return "entry's seq does not match leaf_index + 1";
+    if (json_uint(proof.at("seq")) != index + 1) return "seq does not match leaf_index + 1";
+    // Signet appends the checkpoint over entries 1..N as entry N + 1.
+    if (json_uint(proof.at("checkpoint_seq")) != size + 1) return "checkpoint_seq is not tree_size + 1";
     if (json_uint(cp.at("tree_size")) != size || cp.at("root_hash").get<std::string>() != to_hex(*root))
       return "the proof's tree is not the checkpoint's tree";
     if (cp.at("log_id") != proof.at("log_id")) return "the checkpoint is for another log";

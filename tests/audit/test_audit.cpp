@@ -26,6 +26,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <thread>
 #include <fstream>
 #include <random>
@@ -1312,6 +1313,24 @@ TEST_CASE("inclusion proofs of entries against a signed checkpoint", "[audit][ch
     bad = proof;
     bad["checkpoint"]["tree_size"] = 1e30;
     CHECK_FALSE(verify_inclusion_proof(bad, keys).empty());
+    // What `audit verify-proof` prints is held too: the seq it names, the
+    // checkpoint's seq, the checkpoint's unsigned fields, nothing added.
+    const std::vector<std::pair<std::function<void(Json&)>, std::string>> edits = {
+        {[&](Json& j) { j["seq"] = seq + 1; }, "seq does not match leaf_index + 1"},
+        {[&](Json& j) { j["seq"] = -seq; }, "seq does not match leaf_index + 1"},
+        {[](Json& j) { j["seq"] = "abc"; }, "seq does not match leaf_index + 1"},
+        {[](Json& j) { j.erase("seq"); }, "malformed proof"},
+        {[](Json& j) { j["checkpoint_seq"] = 3; }, "checkpoint_seq is not tree_size + 1"},
+        {[](Json& j) { j["checkpoint"]["alg"] = "rsa2048"; }, "is not the algorithm of key"},
+        {[](Json& j) { j["checkpoint"]["note"] = "x"; }, "exactly its seven fields"},
+        {[](Json& j) { j["comment"] = "x"; }, "a field signet does not write: comment"},
+    };
+    for (const auto& [edit, rule] : edits) {
+      bad = proof;
+      edit(bad);
+      INFO(bad.dump());
+      CHECK_THAT(verify_inclusion_proof(bad, keys), Catch::Contains(rule));
+    }
   }
   // Found by fuzz_proof: a leaf_index beyond uint64 (a float) was converted with undefined behaviour.
   for (const auto& entry : std::filesystem::directory_iterator(signet::test::source_dir() / "tests/fuzz/regressions/proof")) {

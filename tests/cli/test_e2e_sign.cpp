@@ -343,6 +343,11 @@ TEST_CASE("follow-up rules are checked against the log", "[e2e][sign]") {
   const auto lic = json::parse(app.signet({"audit", "log", "--order", "BASE-1", "--kind", "issued", "--json"}).out);
   REQUIRE(lic.size() == 1);
   const auto license_id = lic[0].at("license_id").get<std::string>();
+  for (const char* blank : {"   ", "\u00a0\u3000"}) {
+    const auto refused = app.signet({"revoke", license_id, "--reason", blank});
+    CHECK(refused.exit_code == 64);
+    CHECK(refused.err.find("--reason: must not be blank") != std::string::npos);
+  }
   r = app.signet({"revoke", license_id, "--reason", "customer asked for cancellation"});
   INFO(r.err);
   REQUIRE(r.exit_code == 0);

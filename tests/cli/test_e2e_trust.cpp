@@ -217,6 +217,9 @@ TEST_CASE("signet verify without --pubkey trusts no key the log announces that t
   const auto r = app.signet({"verify", "forged.license"});
   CHECK(r.exit_code == 1);
   CHECK(r.err.find("INVALID") != std::string::npos);
+  // It says which keys it tried, and what to do for a key the HSM no longer holds.
+  CHECK(r.err.find("keys of the appliance (the keys its log announces that its HSM holds; a key no longer in the "
+                   "HSM must be given with --pubkey)") != std::string::npos);
   CHECK(app.signet({"verify", "out/V-2.license"}).exit_code == 0);  // the appliance's own key still verifies
   // The entry is outside every checkpoint: audit verify names it.
   const auto audit = app.signet({"audit", "verify", "--pubkey", app.ed_pem.string(), "--pubkey", app.rsa_pem.string()});

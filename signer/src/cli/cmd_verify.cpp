@@ -100,8 +100,14 @@ int verify(const Context& ctx, const VerifyOptions& o) {
                                           {"keys_tried", keys.size()}},
                                      2)
                 << "\n";
+    const std::string tried =
+        !o.pubkeys.empty() ? (keys.size() == 1 ? "the given key" : "any of the " + std::to_string(keys.size()) + " given keys")
+                           : (keys.size() == 1 ? "the appliance's key" : "any of the " + std::to_string(keys.size()) +
+                                                                            " keys of the appliance") +
+                                 std::string(" (the keys its log announces that its HSM holds; a key no longer in "
+                                             "the HSM must be given with --pubkey)");
     std::cerr << "signet: " << escape_for_terminal(o.license) << ": INVALID: the " << to_string(d.encoding)
-              << " signature does not verify with " << (keys.size() == 1 ? "the given key" : "any of the " + std::to_string(keys.size()) + " keys")
+              << " signature does not verify with " << tried
               << (d.encoding == Encoding::signet ? " (license names key " + escape_for_terminal(d.kid) + ")" : "") << "\n";
     return exit_code(ErrorKind::verification_failed);
   }
