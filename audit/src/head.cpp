@@ -79,6 +79,20 @@ struct Checkpoint {
 
 }  // namespace
 
+RecordedCount recorded_count(Database& db) {
+  RecordedCount r;
+  auto st = db.prepare("SELECT value FROM audit_meta WHERE key = 'entries'");
+  if (!st.step()) return r;
+  r.text = st.column_text(0);
+  try {
+    const auto n = std::stoll(*r.text);
+    if (n >= 0 && std::to_string(n) == *r.text) r.count = n;
+  } catch (const std::exception&) {
+    r.count.reset();  // not a number, or beyond 64 bits
+  }
+  return r;
+}
+
 std::string table_problem(Database& db) {
   // Each table's columns as pragma_table_xinfo gives them: name, type, not null, primary key, hidden.
   static constexpr std::array<std::pair<std::string_view, std::string_view>, 3> kTables = {{

@@ -11,6 +11,15 @@ namespace signet::audit::detail {
 // file's triggers to exactly the ones these make.
 extern const std::string_view kSchemaSql;
 
+// The entry count the trigger keeps in audit_meta: its text when the row is
+// there, and the count when that text is one (a decimal integer >= 0 written
+// as Signet writes it).
+struct RecordedCount {
+  std::optional<std::string> text;
+  std::optional<std::int64_t> count;
+};
+RecordedCount recorded_count(Database& db);
+
 // The log's three tables are tables, STRICT, with exactly the columns kSchemaSql
 // gives them. Empty when they are, else which table and how.
 std::string table_problem(Database& db);

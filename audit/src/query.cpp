@@ -1,5 +1,7 @@
 #include "signet/audit/query.hpp"
 
+#include "head.hpp"
+
 namespace signet::audit {
 
 namespace {
@@ -73,16 +75,7 @@ void export_jsonl(Database& db, std::ostream& out) {
   // behind Signet's back, or grown behind it, must still show it. Only when
   // the file holds no count that is a number is the row count written (audit
   // verify of the file itself fails on that).
-  std::int64_t count = -1;
-  {
-    auto st = db.prepare("SELECT value FROM audit_meta WHERE key = 'entries'");
-    if (st.step()) {
-      const auto text = st.column_text(0);
-      if (!text.empty() && text.size() <= 18 && text.find_first_not_of("0123456789") == std::string::npos &&
-          (text == "0" || text.front() != '0'))
-        count = std::stoll(text);
-    }
-  }
+  std::int64_t count = detail::recorded_count(db).count.value_or(-1);
   if (count < 0) {
     auto st = db.prepare("SELECT COUNT(*) FROM entries");
     count = st.step() ? st.column_int(0) : 0;

@@ -305,21 +305,10 @@ VerifyReport verify_database(const std::filesystem::path& db_path, const VerifyO
   Transaction snapshot(db, Transaction::Kind::deferred);
   // The count the trigger keeps; -1 (not compared) when it is not one, a fault of the file.
   std::string file_problem;
-  std::int64_t recorded = -1;
-  {
-    auto st = db.prepare("SELECT value FROM audit_meta WHERE key = 'entries'");
-    if (st.step()) {
-      const auto text = st.column_text(0);
-      std::int64_t n = -1;
-      try {
-        n = std::stoll(text);
-      } catch (const std::exception&) {
-        n = -1;
-      }
-      if (n >= 0 && std::to_string(n) == text) recorded = n;
-      else file_problem = "audit_meta.entries holds '" + text.substr(0, 40) + "', not an entry count (changed outside signet)";
-    }
-  }
+  const auto count = detail::recorded_count(db);
+  const std::int64_t recorded = count.count.value_or(-1);
+  if (count.text && !count.count)
+    file_problem = "audit_meta.entries holds '" + count.text->substr(0, 40) + "', not an entry count (changed outside signet)";
   if (auto schema = schema_problem(db); !schema.empty()) file_problem = std::move(schema);
   // SQLite's check of the whole file runs on a connection of its own, beside the entries' check.
   std::string integrity;
@@ -499,7 +488,8 @@ VerifyReport verify_export(const std::filesystem::path& path, const VerifyOption
   if (h.is_object() && h.contains("entries") && h["entries"].is_number_integer()) recorded = h["entries"].get<std::int64_t>();
   Verifier v(options, log_id, recorded);
   v.keep_leaves(leaves != nullptr);
-  read_export(path, [&](const Entry& e) { v.add(e); });
+  // read_export encodes each record canonically itself: nothing to check again.
+  read_export(path, [&](const Entry& e) { v.add(e, std::nullopt); });
   auto report = v.finish();
   if (leaves != nullptr) *leaves = v.leaves();
   return report;
