@@ -32,8 +32,9 @@ awk -v P="$prefix" -v N="$n" -v S="$seed" -v F="$follow" 'BEGIN {
       cust = "\"customer\":{\"id\":\"c" i "\",\"name\":\"Customer " i "\",\"email\":\"it" i "@example.com\",\"company\":\"Company " i "\"}"
       if (k == 0) { kind = "renewal"; dates = "\"seats\":" (20 + i % 990) ",\"starts_at\":\"2027-12-01\",\"expires_at\":\"2028-12-01\"" }
       if (k == 1) { kind = "true_forward"; dates = "\"seats\":5,\"starts_at\":\"2027-03-01\",\"expires_at\":\"2027-12-01\"" }
-      # A reissue keeps the terms of the license it supersedes, the trial flag among them.
-      if (k == 2 && i % 50 == 7) extra = extra ",\"trial\":true"
+      # A reissue and a true_forward keep the terms of the license they supersede,
+      # the trial flag among them.
+      if (k >= 1 && i % 50 == 7) extra = extra ",\"trial\":true"
       if (k == 2) { kind = "reissue"; dates = "\"seats\":" (10 + i % 990) ",\"starts_at\":\"2026-12-01\",\"expires_at\":\"2027-12-01\",\"reason\":\"server rebuilt\"" }
       printf "{\"manifest_version\":1,\"order_id\":\"%s-F%d\",\"kind\":\"%s\",\"supersedes\":\"order:%s-%d\",\"channel\":\"%s\"%s,%s,\"sku\":\"%s\",%s}\n", P, i, kind, S, i, ch, extra, cust, sku, dates
     }

@@ -220,3 +220,29 @@ TEST_CASE("a true_forward keeps trial, government and deployment, and its non-pr
   }
   CHECK(app.signet({"audit", "verify", "--pubkey", app.ed_pem.string(), "--pubkey", app.rsa_pem.string()}).exit_code == 0);
 }
+
+// make bench signs what tests/bench/gen_orders.sh writes, and stops at the first
+// refusal; the benchmark runs rarely, so the generator is held to the rules here:
+// 60 seed orders (the trial, government and premier ones among them), then 40
+// new orders with 20 renewals, true_forwards and reissues of the seeds.
+TEST_CASE("the benchmark's order generator writes batches that sign", "[e2e][followups][bench]") {
+  TestAppliance app("e2e-genorders");
+  const auto gen = (signet::test::source_dir() / "tests/bench/gen_orders.sh").string();
+  auto r = app.shell("bash '" + gen + "' SEED 60 > seed.jsonl && bash '" + gen + "' R 40 SEED 20 > orders.jsonl");
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  r = app.signet({"sign", "seed.jsonl", "--out", "seed-out", "--key", app.ed_kid});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  for (const auto& key : {app.ed_kid, app.rsa_kid}) {
+    r = app.signet({"sign", "orders.jsonl", "--out", "dry", "--dry-run", "--key", key});
+    INFO(r.err);
+    CHECK(r.exit_code == 0);
+  }
+  r = app.signet({"sign", "orders.jsonl", "--out", "out", "--key", app.ed_kid});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  std::size_t n = 0;
+  for (const auto& f : std::filesystem::directory_iterator(app.dir() / "out")) n += f.path().extension() == ".license";
+  CHECK(n >= 100);  // 100 orders, and the non-production licenses of the premier ones
+}
