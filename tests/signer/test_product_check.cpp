@@ -43,7 +43,6 @@ TEST_CASE("the vendor's license and Signet's payloads are what the product serve
   t.sku = "enterprise";
   t.users = 250;
   t.features = signet::sku_features("enterprise");
-  t.channel = "direct";
   t.deployment_id = "dep-1";
   t.non_production = true;
   CHECK(problems(signet::payload_json(t)).empty());

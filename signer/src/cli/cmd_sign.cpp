@@ -65,8 +65,12 @@ int sign(const Context& ctx, const SignOptions& o) {
       std::cout << json_for_terminal(Json{{"error", "refused"}, {"refused", refused}}, 2) << "\n";
     }
     for (const auto& p : e.problems()) std::cerr << "refused: " << escape_for_terminal(p.text()) << "\n";
-    std::cerr << "signet: nothing was signed: " << e.problems().size()
-              << " problem(s) in the batch (fix them, or sign the rest with --skip-invalid)\n";
+    if (o.skip_invalid)
+      std::cerr << "signet: nothing was signed: every order of the batch was refused (" << e.problems().size()
+                << " problem(s))\n";
+    else
+      std::cerr << "signet: nothing was signed: " << e.problems().size()
+                << " problem(s) in the batch (fix them, or sign the rest with --skip-invalid)\n";
     return exit_code(ErrorKind::bad_data);
   }
 }
@@ -80,12 +84,13 @@ int sign_batch(const Context& ctx, const SignOptions& o) {
   std::vector<std::filesystem::path> paths(o.inputs.begin(), o.inputs.end());
   auto scanned = scan_manifest_inputs(paths);
   req.inputs = std::move(scanned.files);
-  const bool refuse_batch = !scanned.problems.empty() && !o.skip_invalid;
+  req.refused_inputs = std::move(scanned.problems);
+  const bool refuse_batch = !req.refused_inputs.empty() && !o.skip_invalid;
   req.out_dir = o.out;
   // A batch refused for its inputs is still validated (without the token), so
-  // that every problem is listed in one round.
+  // that every problem is listed in one round; issue_batch refuses it then.
   req.dry_run = o.dry_run || refuse_batch;
-  req.skip_invalid = o.skip_invalid || refuse_batch;
+  req.skip_invalid = o.skip_invalid;
   req.progress = !o.json && !ctx.global.quiet && ::isatty(STDERR_FILENO) != 0;
   req.chunk_size = o.chunk;
   req.threads = o.threads;
@@ -111,7 +116,9 @@ int sign_batch(const Context& ctx, const SignOptions& o) {
                                       std::string(keystore::to_string(record.algorithm)) +
                                       (o.format.empty() ? ": sign with --format signet" : ""));
   req.encoding = encoding;
-  if (o.dry_run) log.check_clock(now_utc());
+  // A clock behind the log is refused before the HSM signs anything (each
+  // commit checks it again).
+  log.check_clock(now_utc());
   if (req.dry_run) {
     // Validation needs no HSM: nothing is signed.
     key_id = record.key_id;
@@ -140,9 +147,6 @@ int sign_batch(const Context& ctx, const SignOptions& o) {
                       token_public_key};
     summary = issue_batch(ictx, req);
   }
-  summary.refused.insert(summary.refused.begin(), std::make_move_iterator(scanned.problems.begin()),
-                         std::make_move_iterator(scanned.problems.end()));
-  if (refuse_batch) throw ManifestError(std::move(summary.refused));
   if (o.dry_run) check_output_folder(o.out);  // as the real run's first write would
 
   if (o.json) {

@@ -174,9 +174,10 @@ int verify(const Context& ctx, const VerifyOptions& o) {
             << ", id " << s(customer, "id") << ")\n"
             << "  sku         " << s(p, "sku_name") << " (" << s(p, "sku_short_name") << ")\n"
             << "  seats       " << (features.contains("users") ? json_for_terminal(features["users"]) : "-") << "\n"
-            << "  channel     " << s(p, "channel") << "\n"
             << "  trial       " << b(p, "is_trial") << "\n"
             << "  government  " << b(p, "is_gov_sku") << "\n";
+  // Signet's licenses before 2026-12-03 carried the order's channel (it is in the log).
+  if (p.contains("channel")) std::cout << "  channel     " << s(p, "channel") << "\n";
   if (p.contains("non_production") && p["non_production"] == true) std::cout << "  deployment  non-production\n";
   if (p.contains("deployment_id")) std::cout << "  deployment  " << s(p, "deployment_id") << "\n";
   std::cout << "  issued      " << date_of(p, "issued_at") << "\n"

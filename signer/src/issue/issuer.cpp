@@ -130,9 +130,11 @@ class Validator {
   // A reissue and a true_forward keep what the license they replace is (the
   // checks above keep sku, seats and dates; a true_forward only adds seats):
   // trial or not, government or not. A reissue also keeps what was sold with
-  // it, which a true_forward may extend at the true-up (an add-on flag, Premier
-  // Support and its non-production licenses): those, and the flags (copied; a
-  // manifest may repeat them, not change them).
+  // it: Premier Support, its non-production licenses, and the flags (copied; a
+  // manifest may repeat them, not change them). A true_forward keeps them too
+  // but may extend them at the true-up (an add-on flag turned on, Premier
+  // Support, more non-production licenses); its flags are copied from the old
+  // license, plus those its manifest turns on.
   template <typename Problem>
   static void kept_terms(const Order& o, const Superseded& sup, const std::string& kind, Problem& problem,
                          bool with_add_ons) {
@@ -143,16 +145,31 @@ class Validator {
     const bool government = p.value("is_gov_sku", false);
     if (o.government != government)
       problem("/government", kind + " keeps the superseded license's terms: government " + yes_no(government));
-    if (!with_add_ons) return;
     const Json& manifest = sup.manifest;
     const bool premier = manifest.value("premier_support", false);
     const auto non_production = manifest.value("non_production_deployments", std::int64_t{0});
+    const auto& flags = p.at("features");
+    if (!with_add_ons) {
+      // A true_forward may add an add-on, never drop one: the license it makes
+      // replaces the old one for the rest of the term.
+      if (premier && !o.premier_support)
+        problem("/premier_support", kind + " keeps the superseded license's add-ons: premier_support true (an add-on "
+                                           "may be added at the true-up, not removed)");
+      if (o.non_production_deployments < non_production)
+        problem("/non_production_deployments", kind + " keeps the superseded license's add-ons: "
+                                                      "non_production_deployments at least " +
+                                                   std::to_string(non_production));
+      for (const auto& [name, on] : o.features)
+        if (!on && flags.value(name, false))
+          problem("/features/" + name, kind + " keeps the superseded license's flags: " + name +
+                                           " true (a flag may be added at the true-up, not removed)");
+      return;
+    }
     if (o.premier_support != premier)
       problem("/premier_support", kind + " keeps the superseded license's terms: premier_support " + yes_no(premier));
     if (o.non_production_deployments != non_production)
       problem("/non_production_deployments", kind + " keeps the superseded license's terms: non_production_deployments " +
                                                  std::to_string(non_production));
-    const auto& flags = p.at("features");
     for (const auto& [name, on] : o.features) {
       const bool was = flags.value(name, false);
       if (on != was) problem("/features/" + name, kind + " copies the superseded license's flags: " + name + " " + yes_no(was));
@@ -164,7 +181,11 @@ class Validator {
   template <typename Problem>
   static void reissue_terms(const Order& o, const Superseded& sup, Problem& problem) {
     const auto& p = sup.payload;
-    const auto channel = p.value("channel", std::string());
+    // The order's channel is in its manifest (licenses signed before 2026-12-03
+    // carried it in the payload too).
+    const auto channel = sup.manifest.is_object() && sup.manifest.contains("channel")
+                             ? sup.manifest.value("channel", std::string())
+                             : p.value("channel", std::string());
     if (o.channel != channel) problem("/channel", "a reissue keeps the superseded license's terms: channel " + channel);
     if (p.contains("deployment_id") && !o.deployment_id)
       problem("/deployment_id", "the superseded license is for deployment " + p.at("deployment_id").get<std::string>() +
@@ -297,13 +318,15 @@ Terms terms_for(const Order& o, const std::optional<Superseded>& sup, TimePoint 
   if (o.kind == OrderKind::true_forward && sup) t.users = sup->payload.at("features").at("users").get<std::int64_t>() + o.seats;
   t.features = sku_features(o.sku);
   for (const auto& [name, on] : o.features) t.features[name] = on;
-  if (o.kind == OrderKind::reissue && sup) {
-    // Same terms as the license it replaces, flag for flag.
+  if ((o.kind == OrderKind::reissue || o.kind == OrderKind::true_forward) && sup) {
+    // Same flags as the license it replaces, flag for flag; a true_forward
+    // adds those its manifest turns on (the validator refused any turned off).
     for (const auto& name : feature_names()) t.features[name] = sup->payload.at("features").value(name, false);
+    if (o.kind == OrderKind::true_forward)
+      for (const auto& [name, on] : o.features) t.features[name] = t.features[name] || on;
   }
   t.trial = o.trial;
   t.government = o.government;
-  t.channel = o.channel;
   t.deployment_id = o.deployment_id;
   return t;
 }
@@ -374,6 +397,7 @@ std::size_t footprint(const Order& o) {
 IssueSummary issue_batch(IssueContext& ctx, const IssueRequest& req) {
   IssueSummary summary;
   summary.out_dir = req.out_dir;
+  summary.refused = req.refused_inputs;
   const auto files = manifest_files(req.inputs);
   const unsigned threads = req.threads != 0 ? req.threads : std::max(1U, std::thread::hardware_concurrency());
   ReadOptions read = ctx.read;
@@ -458,8 +482,10 @@ IssueSummary issue_batch(IssueContext& ctx, const IssueRequest& req) {
         });
     snapshot.commit();
   }
-  if (!summary.refused.empty() && !req.skip_invalid) throw ManifestError(summary.refused);
-  if (valid == 0 && summary.refused.empty() && !req.dry_run)
+  // With --skip-invalid, a batch whose every order was refused signs nothing
+  // either: it is refused as a whole, as a real run and a dry run alike.
+  if (!summary.refused.empty() && (!req.skip_invalid || valid == 0)) throw ManifestError(summary.refused);
+  if (valid == 0)
     throw Error(ErrorKind::no_input, "no orders in the batch: its manifest files hold none (an empty .jsonl?); "
                                      "nothing was signed");
   if (req.dry_run) return summary;

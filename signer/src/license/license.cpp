@@ -59,8 +59,7 @@ Json payload_json(const Terms& t) {
             {"sku_name", sku_display_name(t.sku)},
             {"sku_short_name", t.sku},
             {"is_trial", t.trial},
-            {"is_gov_sku", t.government},
-            {"channel", t.channel}};
+            {"is_gov_sku", t.government}};
   if (t.deployment_id) p["deployment_id"] = *t.deployment_id;
   if (t.non_production) p["non_production"] = true;
   return p;
@@ -88,9 +87,7 @@ std::string payload_text(const Terms& t) {
   // Keys in sorted order, as canonical_json(payload_json(t)) writes them; a test holds the two equal.
   std::string out;
   out.reserve(1536);
-  out += "{\"channel\":";
-  append_json_string(out, t.channel);
-  out += ",\"customer\":{\"company\":";
+  out += "{\"customer\":{\"company\":";
   append_json_string(out, t.customer.company);
   out += ",\"email\":";
   append_json_string(out, t.customer.email);

@@ -39,6 +39,9 @@ struct IssueRequest {
   // The orders validated in pass 1 are kept for pass 2 up to about this much
   // memory; a larger batch is read a second time (and must read the same).
   std::size_t keep_bytes = 24U << 20U;
+  // Inputs refused before the batch was read (a folder entry that cannot be a
+  // manifest): listed first among the refused, like a bad order.
+  std::vector<ManifestProblem> refused_inputs;
 };
 
 struct IssuedLicense {

@@ -45,7 +45,6 @@ struct Terms {
   std::int64_t users = 0;
   std::map<std::string, bool> features;  // every flag of feature_names()
   bool trial = false, government = false, non_production = false;
-  std::string channel;
   std::optional<std::string> deployment_id;
 };
 
