@@ -73,4 +73,11 @@ std::string format_rfc3339(TimePoint t) { return date::format("%FT%TZ", t); }
 
 std::string format_date(TimePoint t) { return date::format("%F", date::floor<date::days>(t)); }
 
+TimePoint add_years(TimePoint t, int years) {
+  const auto day = date::floor<date::days>(t);
+  auto ymd = date::year_month_day(day) + date::years(years);
+  if (!ymd.ok()) ymd = ymd.year() / ymd.month() / date::last;
+  return TimePoint(date::sys_days(ymd) + (t - day));
+}
+
 }  // namespace signet

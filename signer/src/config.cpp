@@ -56,7 +56,7 @@ void check_known(const toml::table& root, const std::filesystem::path& file) {
       {"hsm", {"module", "token", "pin"}},
       {"signing", {"key", "audit_key", "actor"}},
       {"database", {"path"}},
-      {"policy", {"max_seats", "max_term_days", "grace_days", "clock_margin_minutes", "require_signed_manifests"}},
+      {"policy", {"max_seats", "max_term_years", "max_term_days", "grace_days", "clock_margin_minutes", "require_signed_manifests"}},
   };
   for (const auto& [section, node] : root) {
     const auto it = kKnown.find(std::string(section.str()));
@@ -159,7 +159,8 @@ Config load_config(const std::filesystem::path& file) {
   }
   c.actor = get_string(root, file, "signing.actor", "", false);
   c.policy.max_seats = get_int(root, file, "policy.max_seats", c.policy.max_seats, 1, 1'000'000'000);
-  c.policy.max_term_days = get_int(root, file, "policy.max_term_days", c.policy.max_term_days, 1, 100 * 366);
+  c.policy.max_term_years = get_int(root, file, "policy.max_term_years", c.policy.max_term_years, 1, 100);
+  c.policy.max_term_days = get_int(root, file, "policy.max_term_days", c.policy.max_term_days, 0, 100 * 366);
   c.policy.grace_days = get_int(root, file, "policy.grace_days", c.policy.grace_days, 0, 365);
   c.policy.clock_margin = std::chrono::minutes(
       get_int(root, file, "policy.clock_margin_minutes", c.policy.clock_margin.count(), 1, 525'600));
@@ -197,7 +198,9 @@ std::string default_config_text(const std::string& module, const std::string& to
       << "path = " << quote(database) << "\n\n"
       << "[policy]\n"
       << "max_seats = 1000000\n"
-      << "max_term_days = 1098\n"
+      << "# The longest term: calendar years from starts_at (and, when set above 0, days)\n"
+      << "max_term_years = 3\n"
+      << "max_term_days = 0\n"
       << "grace_days = 10\n"
       << "# Warn when the clock runs further than this ahead of the last log entry\n"
       << "clock_margin_minutes = 1440\n"

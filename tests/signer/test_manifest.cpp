@@ -115,7 +115,12 @@ TEST_CASE("each broken rule is refused naming the field and the rule", "[manifes
       {"starts_at with offset", R"([{"op":"replace","path":"/starts_at","value":"2026-01-01T00:00:00+02:00"}])", "/starts_at", "RFC 3339"},
       {"expires before starts", R"([{"op":"replace","path":"/expires_at","value":"2025-12-31"}])", "/expires_at", "after starts_at"},
       {"expires equals starts", R"([{"op":"replace","path":"/expires_at","value":"2026-01-01"}])", "/expires_at", "after starts_at"},
-      {"term too long", R"([{"op":"replace","path":"/expires_at","value":"2030-01-01"}])", "/expires_at", "max_term_days"},
+      {"term too long", R"([{"op":"replace","path":"/expires_at","value":"2030-01-01"}])", "/expires_at", "at most 3 years (policy max_term_years)"},
+      {"term 3 years and 1 ms", R"([{"op":"replace","path":"/expires_at","value":"2029-01-01T00:00:00.001Z"}])", "/expires_at", "at the latest 2029-01-01T00:00:00.000Z"},
+      {"starts before the epoch", R"([{"op":"replace","path":"/starts_at","value":"1969-12-31"}])", "/starts_at", "1970-01-01 or later"},
+      {"starts in year 0", R"([{"op":"replace","path":"/starts_at","value":"0000-01-01"},{"op":"replace","path":"/expires_at","value":"0001-01-01"}])", "/starts_at", "1970-01-01 or later"},
+      {"the product's trial term, not a trial", R"([{"op":"replace","path":"/expires_at","value":"2026-01-31T08:00:00Z"}])", "/expires_at", "the product server would take this license for a trial"},
+      {"the product's admin trial term, not a trial", R"([{"op":"replace","path":"/expires_at","value":"2026-01-31T23:59:59Z"}])", "/expires_at", "30 days 23:59:59"},
       {"premier on professional", R"([{"op":"replace","path":"/sku","value":"professional"},{"op":"add","path":"/premier_support","value":true}])", "/premier_support", "E20, enterprise or advanced"},
       {"premier not bool", R"([{"op":"add","path":"/premier_support","value":"yes"}])", "/premier_support", "true or false"},
       {"nonprod without premier", R"([{"op":"add","path":"/non_production_deployments","value":2}])", "/non_production_deployments", "only with premier_support"},
@@ -148,6 +153,31 @@ TEST_CASE("each broken rule is refused naming the field and the rule", "[manifes
     }
   }
   CHECK(std::size(cases) >= 40);
+}
+
+TEST_CASE("the term is at most policy.max_term_years calendar years, and max_term_days when set", "[manifest]") {
+  auto m = base_manifest();
+  m["expires_at"] = "2029-01-01";  // exactly 3 years (1096 days, with 2028-02-29)
+  CHECK(problems_of(m).empty());
+  m["starts_at"] = "2028-02-29";  // no 29 February in 2031: its 28 February
+  m["expires_at"] = "2031-02-28";
+  CHECK(problems_of(m).empty());
+  m["expires_at"] = "2031-03-01";
+  CHECK_FALSE(problems_of(m).empty());
+  // A trial of the product's own trial term is what the product expects.
+  m = base_manifest();
+  m["expires_at"] = "2026-01-31T08:00:00Z";
+  m["trial"] = true;
+  CHECK(problems_of(m).empty());
+  signet::Policy p;
+  p.max_term_years = 1;
+  p.max_term_days = 30;
+  m = base_manifest();
+  auto r = signet::validate_manifest(m, "t.json", p);
+  REQUIRE(std::holds_alternative<std::vector<signet::ManifestProblem>>(r));
+  CHECK_THAT(std::get<1>(r).front().rule, Catch::Contains("at most 30 days (policy max_term_days)"));
+  p.max_term_days = 0;
+  CHECK(std::holds_alternative<signet::Order>(signet::validate_manifest(m, "t.json", p)));
 }
 
 TEST_CASE("a problem's text names file, order, pointer and rule", "[manifest]") {

@@ -298,10 +298,16 @@ std::variant<Order, std::vector<ManifestProblem>> validate_manifest(const Json& 
   if (starts && expires) {
     if (*expires <= *starts) {
       c.problem("/expires_at", "must be after starts_at");
-    } else if (*expires - *starts > std::chrono::days(policy.max_term_days)) {
+    } else if (*expires > add_years(*starts, static_cast<int>(policy.max_term_years))) {
+      c.problem("/expires_at", "the term must be at most " + std::to_string(policy.max_term_years) +
+                                   " years (policy max_term_years): at the latest " +
+                                   format_rfc3339(add_years(*starts, static_cast<int>(policy.max_term_years))));
+    } else if (policy.max_term_days > 0 && *expires - *starts > std::chrono::days(policy.max_term_days)) {
       c.problem("/expires_at", "the term must be at most " + std::to_string(policy.max_term_days) + " days (policy max_term_days)");
     }
   }
+  // The payload counts milliseconds from the Unix epoch.
+  if (starts && *starts < TimePoint{}) c.problem("/starts_at", "must be 1970-01-01 or later");
   o.premier_support = c.boolean(m, "premier_support", "/premier_support").value_or(false);
   if (o.premier_support && !o.sku.empty() && o.sku != "E20" && o.sku != "enterprise" && o.sku != "advanced")
     c.problem("/premier_support", "only with sku E20, enterprise or advanced");
@@ -313,6 +319,16 @@ std::variant<Order, std::vector<ManifestProblem>> validate_manifest(const Json& 
   if (o.government && !o.channel.empty() && o.channel != "government" && o.channel != "reseller")
     c.problem("/government", "a government SKU requires channel government or reseller");
   o.trial = c.boolean(m, "trial", "/trial").value_or(false);
+  // The product server takes a license of exactly its trial terms (30 days 8
+  // hours, or 30 days 23:59:59) for a trial, whatever is_trial says.
+  if (starts && expires && !o.trial) {
+    using namespace std::chrono_literals;
+    const auto term = *expires - *starts;
+    if (term == 30 * 24h + 8h || term == 30 * 24h + 23h + 59min + 59s)
+      c.problem("/expires_at", "a term of exactly 30 days " + std::string(term == 30 * 24h + 8h ? "8 hours" : "23:59:59") +
+                                   " is the product's trial term: the product server would take this license for a "
+                                   "trial; make it a trial, or change the term");
+  }
   o.deployment_id = c.text(m, "deployment_id", "/deployment_id", false, 64);
   if (o.deployment_id && !id_chars(*o.deployment_id))
     c.problem("/deployment_id", "must be 1 to 64 characters of A-Z a-z 0-9 . _ -");

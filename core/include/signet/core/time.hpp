@@ -27,4 +27,8 @@ std::string format_rfc3339(TimePoint t);
 // "2026-01-31" (the UTC date).
 std::string format_date(TimePoint t);
 
+// The same UTC date and time `years` calendar years later; a 29 February the
+// later year lacks becomes its 28 February.
+TimePoint add_years(TimePoint t, int years);
+
 }  // namespace signet

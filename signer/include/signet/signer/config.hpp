@@ -22,7 +22,8 @@ struct PinSourceSpec {
 
 struct Policy {
   std::int64_t max_seats = 1'000'000;
-  std::int64_t max_term_days = 3 * 366;
+  std::int64_t max_term_years = 3;  // calendar years from starts_at
+  std::int64_t max_term_days = 0;   // also at most this many days, when set (0: not set)
   std::int64_t grace_days = 10;
   std::chrono::minutes clock_margin{24 * 60};
   bool require_signed_manifests = false;
