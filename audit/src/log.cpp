@@ -199,7 +199,9 @@ Log::Log(Database& db) : m_db(db) {
   try {
     version = meta(db, "schema_version");
   } catch (const SqliteError& e) {
-    if (e.kind() == ErrorKind::bad_data) throw;
+    // Bad data says so itself; a log locked by another process is busy (75),
+    // not "not a Signet audit log".
+    if (e.kind() == ErrorKind::bad_data || e.kind() == ErrorKind::busy) throw;
     throw AuditError(ErrorKind::bad_data, db.path().string() + ": not a Signet audit log (" + e.what() + ")");
   }
   if (version.empty()) throw AuditError(ErrorKind::bad_data, db.path().string() + ": not a Signet audit log (no schema version)");

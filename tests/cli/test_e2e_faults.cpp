@@ -144,6 +144,63 @@ TEST_CASE("the database locked by another writer: exit 75, nothing changed", "[e
   log_verifies(app);
 }
 
+TEST_CASE("a database locked against readers: 75 for every command, never 'not a Signet audit log'", "[e2e][faults]") {
+  TestAppliance app("fault-locked-readers");
+  write_orders(app.dir() / "b.jsonl", "RLOCK", 2);
+  REQUIRE(app.signet({"sign", "b.jsonl", "--out", "out"}).exit_code == 0);
+  for (const std::string cmd : {"audit verify", "audit log", "revoke 00000000000000000000000000 --reason test", "sign b.jsonl --out out"}) {
+    INFO(cmd);
+    const auto r = app.shell("( printf 'PRAGMA locking_mode=EXCLUSIVE;\\nBEGIN EXCLUSIVE;\\nSELECT count(*) FROM entries;\\n'; "
+                             "sleep 8 ) | sqlite3 signet.db >/dev/null & sleep 1; \"$SIGNET\" " + cmd + "; code=$?; wait; exit $code");
+    INFO(r.err);
+    CHECK(r.exit_code == 75);
+    CHECK(r.err.find("not a Signet audit log") == std::string::npos);
+  }
+  log_verifies(app);
+}
+
+TEST_CASE("what a crashed signet left in the output folder is removed by the next one, and nothing else", "[e2e][faults]") {
+  TestAppliance app("fault-leftovers");
+  write_orders(app.dir() / "b.jsonl", "LEFT", 3);
+  const auto out = app.dir() / "out";
+  std::filesystem::create_directories(out);
+  // A temporary license of the renaming path, and a case probe (a minute old).
+  signet::test::write_file(out / ".LEFT-0.license.tmp-0123456789ab", "half a lic");
+  signet::test::write_file(out / ".signet-case-probe-a1b2c3d4e5f6", "");
+  REQUIRE(app.shell("touch -d '2 minutes ago' out/.signet-case-probe-a1b2c3d4e5f6").exit_code == 0);
+  // Names Signet never makes stay, as does a probe made just now (another signet's).
+  const std::vector<std::string> kept = {".keep", ".LEFT-0.license.tmp-notes", ".LEFT-0.license.tmp-0123456789AB",
+                                         "x.license.tmp-0123456789ab", ".signet-case-probe-ffffffffffff"};
+  for (const auto& k : kept) signet::test::write_file(out / k, "mine");
+  std::filesystem::create_directories(out / ".dir.license.tmp-0123456789ab");  // not a regular file
+  const auto r = app.signet({"sign", "b.jsonl", "--out", "out"});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK_FALSE(std::filesystem::exists(out / ".LEFT-0.license.tmp-0123456789ab"));
+  CHECK_FALSE(std::filesystem::exists(out / ".signet-case-probe-a1b2c3d4e5f6"));
+  for (const auto& k : kept) {
+    INFO(k);
+    CHECK(signet::test::read_file(out / k) == "mine");
+  }
+  CHECK(std::filesystem::is_directory(out / ".dir.license.tmp-0123456789ab"));
+  CHECK(std::filesystem::exists(out / "LEFT-0.license"));
+}
+
+TEST_CASE("two signets writing into one output folder take turns; every file is its entry's", "[e2e][faults]") {
+  TestAppliance app("fault-one-writer");
+  write_orders(app.dir() / "a.jsonl", "TURN-A", 300);
+  write_orders(app.dir() / "b.jsonl", "TURN-B", 300);
+  const auto r = app.shell("\"$SIGNET\" -q sign a.jsonl --out out & \"$SIGNET\" -q sign b.jsonl --out out; b=$?; wait $!; a=$?; "
+                           "echo \"$a $b\"");
+  INFO(r.out << r.err);
+  // Each waits for the log (or refuses it, busy: 75); none fails for the folder.
+  CHECK((r.out == "0 0\n" || r.out == "0 75\n" || r.out == "75 0\n"));
+  every_file_has_its_entry(app, app.dir() / "out");
+  for (const auto& e : std::filesystem::directory_iterator(app.dir() / "out"))
+    CHECK_FALSE(e.path().filename().string().starts_with("."));
+  log_verifies(app);
+}
+
 TEST_CASE("a missing, truncated or foreign database: a clear refusal", "[e2e][faults]") {
   TestAppliance app("fault-db");
   write_orders(app.dir() / "b.jsonl", "DB", 2);

@@ -56,6 +56,25 @@ TEST_CASE("the private keys stay in the token: sensitive, not extractable", "[e2
   // (That CKA_VALUE itself is refused is checked in tests/hsm against the token directly.)
 }
 
+TEST_CASE("a label taken by a key pair the log does not announce: refused (73), with what to do", "[e2e][keys]") {
+  TestAppliance app("e2e-orphan");
+  // What a `signet key generate` killed before its commit leaves: a pair in the token, nothing in the log.
+  const auto made = app.shell("pkcs11-tool --module '" + app.hsm().module_path() + "' --token-label e2e-orphan --login --pin " +
+                              app.hsm().user_pin() + " --keypairgen --key-type EC:edwards25519 --label orphan --id 0a0b");
+  INFO(made.err);
+  REQUIRE(made.exit_code == 0);
+  auto r = app.signet({"key", "generate", "--alg", "ed25519", "--label", "orphan"});
+  CHECK(r.exit_code == 73);
+  CHECK_THAT(r.err, Catch::Contains("already has a key labelled 'orphan'"));
+  CHECK_THAT(r.err, Catch::Contains("the audit log announces no key of that label"));
+  // A label of one of the log's keys is refused without that note.
+  r = app.signet({"key", "generate", "--alg", "ed25519", "--label", "license-ed25519"});
+  CHECK(r.exit_code == 73);
+  CHECK_THAT(r.err, Catch::Contains("already has a key labelled 'license-ed25519'"));
+  CHECK(r.err.find("announces no key") == std::string::npos);
+  CHECK(app.signet({"key", "generate", "--alg", "ed25519", "--label", "orphan-2"}).exit_code == 0);
+}
+
 TEST_CASE("key generation is logged and covered by a signed checkpoint", "[e2e][keys]") {
   TestAppliance app("e2e-keylog");
   const auto log = app.signet({"audit", "log", "--json"});

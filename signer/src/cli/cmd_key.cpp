@@ -7,6 +7,7 @@
 #include "signet/core/time.hpp"
 #include "signet/signer/text.hpp"
 
+#include <algorithm>
 #include <iostream>
 
 namespace signet::cli {
@@ -31,7 +32,24 @@ int generate(Context& ctx, const std::string& alg_text, const std::string& label
   if (const auto rule = text_rule_broken(label, false); !rule.empty()) throw Error(ErrorKind::usage, "--label: " + rule);
   Appliance app(ctx.load_config());
   auto& token = app.token();
-  auto record = token.generate(*alg, label);
+  auto record = [&] {
+    try {
+      return token.generate(*alg, label);
+    } catch (const Error& e) {
+      const auto keys = app.registry.list();
+      if (e.kind() != ErrorKind::already_exists ||
+          std::any_of(keys.begin(), keys.end(), [&](const keystore::KeyRecord& k) { return k.label == label; }))
+        throw;
+      // Not one of the log's keys: most likely the pair of a `key generate`
+      // killed before its commit (its clean-up never ran). Signet removes no
+      // key it cannot prove its own; the officer decides.
+      throw Error(e.kind(), std::string(e.what()) +
+                                "; the audit log announces no key of that label: a `signet key generate` interrupted "
+                                "before its commit leaves its new pair in the token (or another application made it). "
+                                "Generate under another label, or, once sure, remove the pair by hand: pkcs11-tool "
+                                "--login --delete-object --type privkey --label LABEL, then --type pubkey");
+    }
+  }();
   try {
     auto key = token.signing_key(record);
     Events events(app);

@@ -7,6 +7,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -61,13 +62,60 @@ bool same_ignoring_case(std::string_view a, std::string_view b) noexcept {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return lower(x) == lower(y); });
 }
 
+constexpr std::string_view kProbePrefix = ".signet-case-probe-";
+constexpr std::string_view kTempMark = ".license.tmp-";
+constexpr std::size_t kRandomHex = 12;  // 6 random bytes
+
+bool lower_hex(std::string_view s) noexcept {
+  return std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
+bool is_case_probe(std::string_view name) noexcept {
+  return name.size() == kProbePrefix.size() + kRandomHex && name.starts_with(kProbePrefix) &&
+         lower_hex(name.substr(kProbePrefix.size()));
+}
+
+// ".NAME.license.tmp-" + 12 hex digits: what temp_name makes for a license file.
+bool is_license_temp(std::string_view name) noexcept {
+  if (name.size() < 1 + 1 + kTempMark.size() + kRandomHex || name.front() != '.') return false;
+  const auto mark = name.size() - kRandomHex - kTempMark.size();
+  return name.substr(mark, kTempMark.size()) == kTempMark && lower_hex(name.substr(mark + kTempMark.size()));
+}
+
+// Removes the regular files of `dir` (a descriptor) that `leftover` says a
+// crashed signet left, and that were last changed before `before` (0: any).
+template <typename Pred>
+void remove_leftovers(int dir, Pred leftover, time_t before) {
+  const int fd = ::openat(dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return;
+  DIR* d = ::fdopendir(fd);
+  if (d == nullptr) {
+    ::close(fd);
+    return;
+  }
+  std::vector<std::string> names;
+  while (const dirent* e = ::readdir(d)) {
+    if (leftover(std::string_view(e->d_name))) names.emplace_back(e->d_name);
+  }
+  ::closedir(d);
+  for (const auto& n : names) {
+    struct stat st {};
+    if (::fstatat(dir, n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode)) continue;
+    if (before != 0 && st.st_mtime >= before) continue;
+    ::unlinkat(dir, n.c_str(), 0);  // best effort: what cannot be removed stays, as before
+  }
+}
+
 // Creates a hidden file with a lower-case name in `dir` and looks it up in upper case.
 std::optional<bool> probe_folds_case(const std::filesystem::path& dir) {
   std::array<std::uint8_t, 6> r{};
   random_fill(r);
-  const std::string name = ".signet-case-probe-" + to_hex(r);
+  const std::string name = std::string(kProbePrefix) + to_hex(r);
   Fd d(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (d.get() < 0) return std::nullopt;
+  // A probe lives for microseconds: one a minute old was left by a signet that
+  // died between creating and removing it (this folder may be the one above --out).
+  remove_leftovers(d.get(), is_case_probe, ::time(nullptr) - 60);
   Fd f(::openat(d.get(), name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
   if (f.get() < 0) return std::nullopt;
   std::string shouted = name;
@@ -81,7 +129,7 @@ std::optional<bool> probe_folds_case(const std::filesystem::path& dir) {
 std::string temp_name(const std::string& name) {
   std::array<std::uint8_t, 6> r{};
   random_fill(r);
-  return "." + name + ".tmp-" + to_hex(r);  // hidden, and not a *.license file if a crash leaves it
+  return "." + name + ".tmp-" + to_hex(r);  // hidden, not a *.license file; is_license_temp knows it
 }
 
 }  // namespace
@@ -164,6 +212,14 @@ OutputFolder::OutputFolder(std::filesystem::path dir) : m_dir(std::move(dir)) {
   if (::access(m_dir.c_str(), W_OK | X_OK) != 0) {
     fail(errno, "cannot write to output folder", m_dir);
   }
+  // One signet writes into a folder at a time; under the lock, no temporary
+  // file there is another one's work in progress, so those left are a crash's.
+  m_lock = ::open(m_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (m_lock < 0) fail(errno, "cannot open output folder", m_dir);
+  int locked = 0;
+  while ((locked = ::flock(m_lock, LOCK_EX)) != 0 && errno == EINTR) {
+  }
+  if (locked == 0) remove_leftovers(m_lock, is_license_temp, 0);  // without the lock (ENOLCK), nothing is removed
   // Unnamed files need /proc/self/fd to be given their name, and one
   // descriptor each until then.
   if (::access("/proc/self/fd", X_OK) == 0) {
@@ -178,6 +234,10 @@ OutputFolder::OutputFolder(std::filesystem::path dir) : m_dir(std::move(dir)) {
     }
   }
   m_folds_case = probe_folds_case(m_dir).value_or(false);
+}
+
+OutputFolder::~OutputFolder() noexcept {
+  if (m_lock >= 0) ::close(m_lock);  // and with it the flock
 }
 
 void OutputFolder::check_replaceable(int dir, const std::string& name) const {

@@ -46,7 +46,17 @@ class OutputFolder {
  public:
   // Creates the folder if needed; throws Error(cant_create) naming it when that
   // fails or it is not writable.
+  //
+  // While it lives it holds an exclusive flock on the folder, so that two
+  // signets never write into one folder at once (the second waits), and it
+  // removes what an earlier signet that crashed there left: the hidden
+  // temporary files of the renaming path (".NAME.license.tmp-" + 12 hex digits)
+  // and case probes (".signet-case-probe-" + 12 hex digits). No other name is
+  // ever removed.
   explicit OutputFolder(std::filesystem::path dir);
+  ~OutputFolder() noexcept;
+  OutputFolder(const OutputFolder&) = delete;  // owns the folder's lock
+  OutputFolder& operator=(const OutputFolder&) = delete;
 
   // Writes the files atomically and durably (see above). On failure removes the
   // temporary files it made and throws Error(cant_create / io) naming the file
@@ -73,6 +83,7 @@ class OutputFolder {
   void check_replaceable(int dir, const std::string& name) const;
 
   std::filesystem::path m_dir;
+  int m_lock = -1;            // the folder, opened and flocked
   std::size_t m_group = 0;    // unnamed files per flush; 0: temporary names and renames
   bool m_empty_path = true;   // linkat(AT_EMPTY_PATH) works here (else /proc/self/fd)
   bool m_folds_case = false;
