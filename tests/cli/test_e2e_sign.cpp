@@ -271,6 +271,18 @@ TEST_CASE("a batch with a bad order signs nothing (exit 65) unless --skip-invali
   r = app.signet({"sign", "twice.jsonl", "--out", "out"});
   CHECK(r.exit_code == 65);
   CHECK(r.err.find("appears twice") != std::string::npos);
+  // Even with --skip-invalid: either copy may be the one meant (here 10 seats or 99).
+  write_jsonl(app.dir() / "twice.jsonl", {order("DUP-1"), order("DUP-1", 99), order("GOOD-3")});
+  for (const bool dry : {true, false}) {
+    std::vector<std::string> args = {"sign", "twice.jsonl", "--out", "out", "--skip-invalid"};
+    if (dry) args.emplace_back("--dry-run");
+    r = app.signet(args);
+    CHECK(r.exit_code == 65);
+    CHECK_THAT(r.err, Catch::Contains("twice.jsonl:2: order DUP-1: /order_id: order id appears twice in the batch "
+                                      "(first at twice.jsonl:1); which one is meant cannot be told"));
+  }
+  CHECK_FALSE(std::filesystem::exists(app.dir() / "out" / "DUP-1.license"));
+  CHECK_FALSE(std::filesystem::exists(app.dir() / "out" / "GOOD-3.license"));
   // An order id that is another order's non-production file name (X.nonprod-1.license).
   auto premier = order("X");
   premier["premier_support"] = true;

@@ -43,6 +43,10 @@ class Validator {
 
   // Checks an order against the log and the batch so far. Returns the problems
   // (empty when it can be issued or was already issued; *already says which).
+  // Whether an order id appeared twice: then no copy may be signed, since
+  // either may be the one meant (--skip-invalid would sign the first).
+  [[nodiscard]] bool ambiguous() const noexcept { return m_ambiguous; }
+
   std::vector<ManifestProblem> check(const Order& o, bool& already, std::optional<Superseded>* superseded_out) {
     std::vector<ManifestProblem> problems;
     auto problem = [&](const std::string& pointer, const std::string& rule) {
@@ -50,7 +54,9 @@ class Validator {
     };
     already = false;
     if (const auto [it, inserted] = m_seen.emplace(o.order_id, o.source); !inserted) {
-      problem("/order_id", "order id appears twice in the batch (first at " + it->second + ")");
+      problem("/order_id", "order id appears twice in the batch (first at " + it->second +
+                               "); which one is meant cannot be told, so the batch is refused even with --skip-invalid");
+      m_ambiguous = true;
       return problems;
     }
     const auto issued = m_ctx.log.issued_for_order(o.order_id);
@@ -216,6 +222,7 @@ class Validator {
   IssueContext& m_ctx;
   TimePoint m_now;
   std::unordered_map<std::string, std::string> m_seen;  // order id -> source
+  bool m_ambiguous = false;                              // an order id twice in the batch
   std::unordered_set<std::string> m_superseding;
 };
 
@@ -408,6 +415,7 @@ IssueSummary issue_batch(IssueContext& ctx, const IssueRequest& req) {
   // that a batch of any size runs in bounded memory.
   std::set<std::string> refused_sources;
   std::size_t valid = 0;
+  bool ambiguous = false;
   std::vector<Order> kept;
   // Kept orders that pass 1 found new and superseding nothing: pass 2 signs them
   // without asking the log again (the commit's precheck still catches an order
@@ -481,10 +489,12 @@ IssueSummary issue_batch(IssueContext& ctx, const IssueRequest& req) {
           summary.refused.push_back(std::move(p));
         });
     snapshot.commit();
+    ambiguous = validator.ambiguous();
   }
   // With --skip-invalid, a batch whose every order was refused signs nothing
-  // either: it is refused as a whole, as a real run and a dry run alike.
-  if (!summary.refused.empty() && (!req.skip_invalid || valid == 0)) throw ManifestError(summary.refused);
+  // either, nor one with an order id twice: it is refused as a whole, as a real
+  // run and a dry run alike.
+  if (!summary.refused.empty() && (!req.skip_invalid || valid == 0 || ambiguous)) throw ManifestError(summary.refused);
   if (valid == 0)
     throw Error(ErrorKind::no_input, "no orders in the batch: its manifest files hold none (an empty .jsonl?); "
                                      "nothing was signed");
