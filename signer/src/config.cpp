@@ -159,8 +159,14 @@ Config load_config(const std::filesystem::path& file) {
   }
   c.actor = get_string(root, file, "signing.actor", "", false);
   c.policy.max_seats = get_int(root, file, "policy.max_seats", c.policy.max_seats, 1, 1'000'000'000);
-  c.policy.max_term_years = get_int(root, file, "policy.max_term_years", c.policy.max_term_years, 1, 100);
   c.policy.max_term_days = get_int(root, file, "policy.max_term_days", c.policy.max_term_days, 0, 100 * 366);
+  // A signet.toml from before max_term_years that sets max_term_days keeps
+  // exactly its own limit; 0 turns either rule off, not both.
+  const bool years_given = root.at_path("policy.max_term_years").node() != nullptr;
+  if (!years_given && c.policy.max_term_days > 0) c.policy.max_term_years = 0;
+  c.policy.max_term_years = get_int(root, file, "policy.max_term_years", c.policy.max_term_years, 0, 100);
+  if (c.policy.max_term_years == 0 && c.policy.max_term_days == 0)
+    bad(file, "policy.max_term_years", "max_term_years and max_term_days are both 0: set at least one term limit");
   c.policy.grace_days = get_int(root, file, "policy.grace_days", c.policy.grace_days, 0, 365);
   c.policy.clock_margin = std::chrono::minutes(
       get_int(root, file, "policy.clock_margin_minutes", c.policy.clock_margin.count(), 1, 525'600));
@@ -198,7 +204,7 @@ std::string default_config_text(const std::string& module, const std::string& to
       << "path = " << quote(database) << "\n\n"
       << "[policy]\n"
       << "max_seats = 1000000\n"
-      << "# The longest term: calendar years from starts_at (and, when set above 0, days)\n"
+      << "# The longest term: calendar years from starts_at, and days (0: no such rule)\n"
       << "max_term_years = 3\n"
       << "max_term_days = 0\n"
       << "grace_days = 10\n"

@@ -169,8 +169,11 @@ TEST_CASE("what a crashed signet left in the output folder is removed by the nex
   signet::test::write_file(out / ".signet-case-probe-a1b2c3d4e5f6", "");
   REQUIRE(app.shell("touch -d '2 minutes ago' out/.signet-case-probe-a1b2c3d4e5f6").exit_code == 0);
   // Names Signet never makes stay, as does a probe made just now (another signet's).
+  signet::test::write_file(out / ".LEFT-1.nonprod-2.license.tmp-0123456789ab", "half");
   const std::vector<std::string> kept = {".keep", ".LEFT-0.license.tmp-notes", ".LEFT-0.license.tmp-0123456789AB",
-                                         "x.license.tmp-0123456789ab", ".signet-case-probe-ffffffffffff"};
+                                         "x.license.tmp-0123456789ab", ".signet-case-probe-ffffffffffff",
+                                         ".notes about x.license.tmp-0123456789ab", "...license.tmp-0123456789ab",
+                                         ".X.nonprod-5.license.tmp-0123456789ab"};
   for (const auto& k : kept) signet::test::write_file(out / k, "mine");
   std::filesystem::create_directories(out / ".dir.license.tmp-0123456789ab");  // not a regular file
   const auto r = app.signet({"sign", "b.jsonl", "--out", "out"});
@@ -178,12 +181,26 @@ TEST_CASE("what a crashed signet left in the output folder is removed by the nex
   REQUIRE(r.exit_code == 0);
   CHECK_FALSE(std::filesystem::exists(out / ".LEFT-0.license.tmp-0123456789ab"));
   CHECK_FALSE(std::filesystem::exists(out / ".signet-case-probe-a1b2c3d4e5f6"));
+  CHECK_FALSE(std::filesystem::exists(out / ".LEFT-1.nonprod-2.license.tmp-0123456789ab"));
   for (const auto& k : kept) {
     INFO(k);
     CHECK(signet::test::read_file(out / k) == "mine");
   }
   CHECK(std::filesystem::is_directory(out / ".dir.license.tmp-0123456789ab"));
   CHECK(std::filesystem::exists(out / "LEFT-0.license"));
+}
+
+TEST_CASE("an output folder locked by another process: 75 after a wait, nothing signed", "[e2e][faults]") {
+  TestAppliance app("fault-folder-lock");
+  write_orders(app.dir() / "b.jsonl", "FLOCK", 2);
+  std::filesystem::create_directories(app.dir() / "out");
+  const auto before = issued(app);
+  const auto r = app.shell("flock out sleep 15 & sleep 1; \"$SIGNET\" sign b.jsonl --out out; code=$?; kill %1; wait; exit $code");
+  INFO(r.err);
+  CHECK(r.exit_code == 75);
+  CHECK_THAT(r.err, Catch::Contains("is being written by another signet"));
+  CHECK(issued(app) == before);
+  CHECK(std::filesystem::is_empty(app.dir() / "out"));
 }
 
 TEST_CASE("two signets writing into one output folder take turns; every file is its entry's", "[e2e][faults]") {

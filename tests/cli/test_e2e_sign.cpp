@@ -257,7 +257,7 @@ TEST_CASE("a batch with a bad order signs nothing (exit 65) unless --skip-invali
     r = app.signet(args);
     CHECK(r.exit_code == 65);
     CHECK_THAT(r.err, Catch::Contains("all-bad.jsonl:1: order BAD-1: /seats: must be an integer"));
-    CHECK_THAT(r.err, Catch::Contains("nothing was signed: every order of the batch was refused (1 problem(s))"));
+    CHECK_THAT(r.err, Catch::Contains("nothing was signed: the batch was refused as a whole, even with --skip-invalid (1 problem(s)"));
   }
   CHECK_FALSE(std::filesystem::exists(app.dir() / "out-bad"));
   CHECK(entry_count(app) == before + 3);  // GOOD-1, GOOD-2 and their checkpoint
@@ -281,6 +281,14 @@ TEST_CASE("a batch with a bad order signs nothing (exit 65) unless --skip-invali
     CHECK_THAT(r.err, Catch::Contains("twice.jsonl:2: order DUP-1: /order_id: order id appears twice in the batch "
                                       "(first at twice.jsonl:1); which one is meant cannot be told"));
   }
+  // Also when one copy is refused for a field of its own.
+  auto bad_copy = order("DUP-1", 99);
+  bad_copy["notez"] = "x";
+  write_jsonl(app.dir() / "twice.jsonl", {order("DUP-1"), bad_copy, order("GOOD-3")});
+  r = app.signet({"sign", "twice.jsonl", "--out", "out", "--skip-invalid"});
+  CHECK(r.exit_code == 65);
+  CHECK_THAT(r.err, Catch::Contains("twice.jsonl:2: order DUP-1: /notez: unknown field"));
+  CHECK_THAT(r.err, Catch::Contains("twice.jsonl:2: order DUP-1: /order_id: order id appears twice in the batch"));
   CHECK_FALSE(std::filesystem::exists(app.dir() / "out" / "DUP-1.license"));
   CHECK_FALSE(std::filesystem::exists(app.dir() / "out" / "GOOD-3.license"));
   // An order id that is another order's non-production file name (X.nonprod-1.license).
@@ -617,13 +625,64 @@ TEST_CASE("a dry run refuses what the real run refuses before it signs, and coun
     CHECK(r.exit_code == 78);
     CHECK(r.err.find("the clock is behind the audit log") != std::string::npos);
   }
-  // The real run refuses the clock before it logs in to the token: with a
-  // wrong PIN in the PIN file it still says 78, not 77 (login refused).
-  const auto pin = signet::test::read_file(app.dir() / "pin");
-  signet::test::write_file(app.dir() / "pin", "99999999\n");
-  r = app.shell(asan + "faketime '2020-01-01 00:00:00' \"$SIGNET\" sign batch.jsonl --out out --key " + app.ed_kid);
-  CHECK(r.exit_code == 78);
-  signet::test::write_file(app.dir() / "pin", pin);
+  // The real run refuses the clock before the token signs: through OpenSC's
+  // pkcs11-spy, which logs every call, no C_SignInit is made.
+  const std::filesystem::path spy = "/usr/lib/x86_64-linux-gnu/pkcs11-spy.so";
+  if (std::filesystem::exists(spy)) {
+    auto toml = signet::test::read_file(app.config());
+    const auto module = "module = '" + app.hsm().module_path() + "'";
+    REQUIRE(toml.find(module) != std::string::npos);
+    toml.replace(toml.find(module), module.size(), "module = \"" + spy.string() + "\"");
+    signet::test::write_file(app.dir() / "spy.toml", toml);
+    r = app.shell(asan + "SIGNET_CONFIG=spy.toml PKCS11SPY='" + app.hsm().module_path() +
+                  "' PKCS11SPY_OUTPUT=spy.log faketime '2020-01-01 00:00:00' \"$SIGNET\" sign batch.jsonl --out out --key " +
+                  app.ed_kid);
+    CHECK(r.exit_code == 78);
+    const auto calls = signet::test::read_file(app.dir() / "spy.log");
+    CHECK(calls.find("C_Login") != std::string::npos);  // the spy saw the session
+    CHECK(calls.find("C_SignInit") == std::string::npos);
+  }
   CHECK(entry_count(app) == before);
   CHECK_FALSE(std::filesystem::exists(app.dir() / "out" / "DRY-2.license"));
+  // A rerun that only re-emits files appends nothing: the clock does not stop it.
+  REQUIRE(app.signet({"sign", "batch.jsonl", "--out", "out", "--key", app.ed_kid}).exit_code == 0);
+  const auto issued = signet::test::read_file(app.dir() / "out" / "DRY-2.license");
+  std::filesystem::remove(app.dir() / "out" / "DRY-2.license");
+  for (const char* dry : {" --dry-run", ""}) {
+    r = app.shell(asan + "faketime '2020-01-01 00:00:00' \"$SIGNET\" sign batch.jsonl --out out --key " + app.ed_kid + dry);
+    INFO(dry << r.err);
+    CHECK(r.exit_code == 0);
+  }
+  CHECK(signet::test::read_file(app.dir() / "out" / "DRY-2.license") == issued);
+}
+
+TEST_CASE("the term limit: 3 calendar years by default; a signet.toml that sets only max_term_days keeps that rule",
+          "[e2e][sign][config]") {
+  TestAppliance app("e2e-term");
+  auto five = order("TERM-5");
+  five["starts_at"] = "2027-01-01";
+  five["expires_at"] = "2032-01-01";
+  write_jsonl(app.dir() / "five.jsonl", {five});
+  const auto dry = [&] { return app.signet({"sign", "five.jsonl", "--out", "out", "--dry-run"}); };
+  auto r = dry();
+  CHECK(r.exit_code == 65);
+  CHECK_THAT(r.err, Catch::Contains("/expires_at: the term must be at most 3 years (policy max_term_years)"));
+  const auto toml = signet::test::read_file(app.config());
+  const std::string rule = "max_term_years = 3\nmax_term_days = 0\n";
+  REQUIRE(toml.find(rule) != std::string::npos);
+  auto with = [&](const std::string& policy) {
+    auto t = toml;
+    t.replace(t.find(rule), rule.size(), policy);
+    signet::test::write_file(app.config(), t);
+  };
+  with("max_term_days = 1830\n");  // a signet.toml written before max_term_years
+  r = dry();
+  INFO(r.err);
+  CHECK(r.exit_code == 0);
+  with("max_term_years = 3\nmax_term_days = 1830\n");
+  CHECK(dry().exit_code == 65);
+  with("max_term_years = 0\nmax_term_days = 0\n");
+  r = dry();
+  CHECK(r.exit_code == 78);
+  CHECK_THAT(r.err, Catch::Contains("policy.max_term_years"));
 }

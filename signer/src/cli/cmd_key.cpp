@@ -46,8 +46,10 @@ int generate(Context& ctx, const std::string& alg_text, const std::string& label
       throw Error(e.kind(), std::string(e.what()) +
                                 "; the audit log announces no key of that label: a `signet key generate` interrupted "
                                 "before its commit leaves its new pair in the token (or another application made it). "
-                                "Generate under another label, or, once sure, remove the pair by hand: pkcs11-tool "
-                                "--login --delete-object --type privkey --label LABEL, then --type pubkey");
+                                "Generate under another label, or, once sure it is no other application's, remove "
+                                "the pair by hand: pkcs11-tool --module '" + app.config.module + "' --token-label '" +
+                                token.token_label() + "' --login --delete-object --type privkey --label '" + label +
+                                "', then the same with --type pubkey");
     }
   }();
   try {

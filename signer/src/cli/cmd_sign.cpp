@@ -66,8 +66,8 @@ int sign(const Context& ctx, const SignOptions& o) {
     }
     for (const auto& p : e.problems()) std::cerr << "refused: " << escape_for_terminal(p.text()) << "\n";
     if (o.skip_invalid)
-      std::cerr << "signet: nothing was signed: every order of the batch was refused (" << e.problems().size()
-                << " problem(s))\n";
+      std::cerr << "signet: nothing was signed: the batch was refused as a whole, even with --skip-invalid ("
+                << e.problems().size() << " problem(s): every order bad, or an order id twice)\n";
     else
       std::cerr << "signet: nothing was signed: " << e.problems().size()
                 << " problem(s) in the batch (fix them, or sign the rest with --skip-invalid)\n";
@@ -116,9 +116,6 @@ int sign_batch(const Context& ctx, const SignOptions& o) {
                                       std::string(keystore::to_string(record.algorithm)) +
                                       (o.format.empty() ? ": sign with --format signet" : ""));
   req.encoding = encoding;
-  // A clock behind the log is refused before the HSM signs anything (each
-  // commit checks it again).
-  log.check_clock(now_utc());
   if (req.dry_run) {
     // Validation needs no HSM: nothing is signed.
     key_id = record.key_id;

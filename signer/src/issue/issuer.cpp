@@ -47,6 +47,19 @@ class Validator {
   // either may be the one meant (--skip-invalid would sign the first).
   [[nodiscard]] bool ambiguous() const noexcept { return m_ambiguous; }
 
+  // An order refused before it reached check() (a bad field) still takes its
+  // id: a copy of it elsewhere in the batch is as ambiguous as two good ones.
+  // Returns the problem to add when this id was seen at another source.
+  std::optional<ManifestProblem> note_refused(const ManifestProblem& p) {
+    if (!p.order_id) return std::nullopt;
+    const auto [it, inserted] = m_seen.emplace(*p.order_id, p.source);
+    if (inserted || it->second == p.source) return std::nullopt;  // one order, several problems
+    m_ambiguous = true;
+    return ManifestProblem{p.source, p.order_id, "/order_id",
+                           "order id appears twice in the batch (first at " + it->second +
+                               "); which one is meant cannot be told, so the batch is refused even with --skip-invalid"};
+  }
+
   std::vector<ManifestProblem> check(const Order& o, bool& already, std::optional<Superseded>* superseded_out) {
     std::vector<ManifestProblem> problems;
     auto problem = [&](const std::string& pointer, const std::string& rule) {
@@ -486,7 +499,9 @@ IssueSummary issue_batch(IssueContext& ctx, const IssueRequest& req) {
         },
         [&](ManifestProblem&& p) {
           refused_sources.insert(p.source);
+          auto twice = validator.note_refused(p);
           summary.refused.push_back(std::move(p));
+          if (twice) summary.refused.push_back(std::move(*twice));
         });
     snapshot.commit();
     ambiguous = validator.ambiguous();
@@ -498,6 +513,9 @@ IssueSummary issue_batch(IssueContext& ctx, const IssueRequest& req) {
   if (valid == 0)
     throw Error(ErrorKind::no_input, "no orders in the batch: its manifest files hold none (an empty .jsonl?); "
                                      "nothing was signed");
+  // A clock behind the log is refused before the token signs anything (each
+  // commit checks it again); a batch that only re-emits appends nothing.
+  if (summary.would_issue > 0) ctx.log.check_clock(now_utc());
   if (req.dry_run) return summary;
 
   issue::OutputFolder out(req.out_dir);

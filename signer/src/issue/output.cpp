@@ -75,11 +75,25 @@ bool is_case_probe(std::string_view name) noexcept {
          lower_hex(name.substr(kProbePrefix.size()));
 }
 
-// ".NAME.license.tmp-" + 12 hex digits: what temp_name makes for a license file.
-bool is_license_temp(std::string_view name) noexcept {
+// ".NAME.license.tmp-" + 12 hex digits, NAME an order id (1 to 64 of
+// A-Z a-z 0-9 . _ -, not "." or "..") with perhaps ".nonprod-N": what
+// temp_name makes for a license file, and nothing else.
+bool is_license_temp(std::string_view name) {
   if (name.size() < 1 + 1 + kTempMark.size() + kRandomHex || name.front() != '.') return false;
   const auto mark = name.size() - kRandomHex - kTempMark.size();
-  return name.substr(mark, kTempMark.size()) == kTempMark && lower_hex(name.substr(mark + kTempMark.size()));
+  if (name.substr(mark, kTempMark.size()) != kTempMark || !lower_hex(name.substr(mark + kTempMark.size()))) return false;
+  auto id = name.substr(1, mark - 1);
+  if (const auto np = id.rfind(".nonprod-");
+      np != std::string_view::npos && id.size() == np + 10 && id.back() >= '1' && id.back() <= '4')
+    id = id.substr(0, np);
+  // An order id never ends in .nonprod-<digits>, in any letter case.
+  if (const auto np = folded_name(id).rfind(".nonprod-"); np != std::string_view::npos && np + 9 < id.size() &&
+      std::all_of(id.begin() + static_cast<std::ptrdiff_t>(np) + 9, id.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    return false;
+  const auto id_char = [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+  };
+  return !id.empty() && id.size() <= 64 && id != "." && id != ".." && std::all_of(id.begin(), id.end(), id_char);
 }
 
 // Removes the regular files of `dir` (a descriptor) that `leftover` says a
@@ -216,10 +230,25 @@ OutputFolder::OutputFolder(std::filesystem::path dir) : m_dir(std::move(dir)) {
   // file there is another one's work in progress, so those left are a crash's.
   m_lock = ::open(m_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (m_lock < 0) fail(errno, "cannot open output folder", m_dir);
-  int locked = 0;
-  while ((locked = ::flock(m_lock, LOCK_EX)) != 0 && errno == EINTR) {
+  // Another signet (or anything holding the folder's flock) is given as long
+  // as the log's busy timeout, then the run stops before anything is signed.
+  bool locked = false;
+  for (int waited_ms = 0;; waited_ms += 50) {
+    if (::flock(m_lock, LOCK_EX | LOCK_NB) == 0) {
+      locked = true;
+      break;
+    }
+    if (errno != EWOULDBLOCK && errno != EINTR) break;  // no locks here (ENOLCK): write without one
+    if (waited_ms >= kLockWaitMs) {
+      ::close(m_lock);
+      m_lock = -1;
+      throw Error(ErrorKind::busy, "output folder " + m_dir.string() + " is being written by another signet (waited " +
+                                       std::to_string(kLockWaitMs / 1000) + " s for its lock); nothing was signed: "
+                                       "run again when it is done, or write into another folder");
+    }
+    ::usleep(50'000);
   }
-  if (locked == 0) remove_leftovers(m_lock, is_license_temp, 0);  // without the lock (ENOLCK), nothing is removed
+  if (locked) remove_leftovers(m_lock, is_license_temp, 0);  // without the lock, nothing is removed
   // Unnamed files need /proc/self/fd to be given their name, and one
   // descriptor each until then.
   if (::access("/proc/self/fd", X_OK) == 0) {

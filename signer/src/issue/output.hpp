@@ -48,9 +48,11 @@ class OutputFolder {
   // fails or it is not writable.
   //
   // While it lives it holds an exclusive flock on the folder, so that two
-  // signets never write into one folder at once (the second waits), and it
+  // signets never write into one folder at once (the second waits up to 10 s,
+  // then stops with Error(busy) before anything is signed), and it
   // removes what an earlier signet that crashed there left: the hidden
-  // temporary files of the renaming path (".NAME.license.tmp-" + 12 hex digits)
+  // temporary files of the renaming path (".ORDER_ID.license.tmp-" + 12 hex
+  // digits, or ".ORDER_ID.nonprod-N.license.tmp-" ...)
   // and case probes (".signet-case-probe-" + 12 hex digits). No other name is
   // ever removed.
   explicit OutputFolder(std::filesystem::path dir);
@@ -69,6 +71,7 @@ class OutputFolder {
   static constexpr std::size_t kMaxGroup = 1024;        // unnamed files open at once
   static constexpr std::size_t kMinGroup = 16;
   static constexpr unsigned long kWantedDescriptors = 4096;
+  static constexpr int kLockWaitMs = 10'000;  // for the folder's flock
 
   // Writes, flushes and names one group of unnamed files; false (nothing
   // written) when the file system has no unnamed files.

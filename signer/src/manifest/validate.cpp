@@ -298,7 +298,7 @@ std::variant<Order, std::vector<ManifestProblem>> validate_manifest(const Json& 
   if (starts && expires) {
     if (*expires <= *starts) {
       c.problem("/expires_at", "must be after starts_at");
-    } else if (*expires > add_years(*starts, static_cast<int>(policy.max_term_years))) {
+    } else if (policy.max_term_years > 0 && *expires > add_years(*starts, static_cast<int>(policy.max_term_years))) {
       c.problem("/expires_at", "the term must be at most " + std::to_string(policy.max_term_years) +
                                    " years (policy max_term_years): at the latest " +
                                    format_rfc3339(add_years(*starts, static_cast<int>(policy.max_term_years))));

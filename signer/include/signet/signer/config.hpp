@@ -22,8 +22,11 @@ struct PinSourceSpec {
 
 struct Policy {
   std::int64_t max_seats = 1'000'000;
-  std::int64_t max_term_years = 3;  // calendar years from starts_at
-  std::int64_t max_term_days = 0;   // also at most this many days, when set (0: not set)
+  // The longest term: calendar years from starts_at, and days; 0 turns a rule
+  // off. A signet.toml that sets only max_term_days (as before max_term_years)
+  // has no years rule.
+  std::int64_t max_term_years = 3;
+  std::int64_t max_term_days = 0;
   std::int64_t grace_days = 10;
   std::chrono::minutes clock_margin{24 * 60};
   bool require_signed_manifests = false;
