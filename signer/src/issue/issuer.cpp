@@ -55,9 +55,7 @@ class Validator {
     const auto [it, inserted] = m_seen.emplace(*p.order_id, p.source);
     if (inserted || it->second == p.source) return std::nullopt;  // one order, several problems
     m_ambiguous = true;
-    return ManifestProblem{p.source, p.order_id, "/order_id",
-                           "order id appears twice in the batch (first at " + it->second +
-                               "); which one is meant cannot be told, so the batch is refused even with --skip-invalid"};
+    return ManifestProblem{p.source, p.order_id, "/order_id", twice_rule(it->second)};
   }
 
   std::vector<ManifestProblem> check(const Order& o, bool& already, std::optional<Superseded>* superseded_out) {
@@ -67,8 +65,7 @@ class Validator {
     };
     already = false;
     if (const auto [it, inserted] = m_seen.emplace(o.order_id, o.source); !inserted) {
-      problem("/order_id", "order id appears twice in the batch (first at " + it->second +
-                               "); which one is meant cannot be told, so the batch is refused even with --skip-invalid");
+      problem("/order_id", twice_rule(it->second));
       m_ambiguous = true;
       return problems;
     }
@@ -234,6 +231,11 @@ class Validator {
 
   IssueContext& m_ctx;
   TimePoint m_now;
+  static std::string twice_rule(const std::string& first) {
+    return "order id appears twice in the batch (first at " + first +
+           "); which one is meant cannot be told, so the batch is refused even with --skip-invalid";
+  }
+
   std::unordered_map<std::string, std::string> m_seen;  // order id -> source
   bool m_ambiguous = false;                              // an order id twice in the batch
   std::unordered_set<std::string> m_superseding;
