@@ -91,8 +91,9 @@ std::shared_ptr<Token> Token::open(std::shared_ptr<Module> module, const Uri& ur
   std::vector<TokenInfo> matches;
   // SoftHSM2 rewrites a token's file in place when another process logs in;
   // read meanwhile, the token shows no label (or no token at all). Listing
-  // slots changes nothing, so a short bounded retry is safe here too.
-  for (int attempt = 0; attempt < 5 && matches.empty(); ++attempt) {
+  // slots changes nothing, so a short bounded retry (about 2 s in all, for
+  // a loaded machine) is safe here too.
+  for (int attempt = 0; attempt < 13 && matches.empty(); ++attempt) {
     if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(25 * attempt));
     CK_ULONG count = 0;
     check(fn->C_GetSlotList(CK_TRUE, nullptr, &count), "C_GetSlotList");

@@ -637,6 +637,7 @@ TEST_CASE("a dry run refuses what the real run refuses before it signs, and coun
     r = app.shell(asan + "SIGNET_CONFIG=spy.toml PKCS11SPY='" + app.hsm().module_path() +
                   "' PKCS11SPY_OUTPUT=spy.log faketime '2020-01-01 00:00:00' \"$SIGNET\" sign batch.jsonl --out out --key " +
                   app.ed_kid);
+    INFO(r.err);
     CHECK(r.exit_code == 78);
     const auto calls = signet::test::read_file(app.dir() / "spy.log");
     CHECK(calls.find("C_Login") != std::string::npos);  // the spy saw the session
