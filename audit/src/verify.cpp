@@ -167,6 +167,15 @@ bool Verifier::add(const Entry& e, const std::optional<std::string>& record_prob
   if (e.kind == "checkpoint" || e.kind == "issued") {
     if (!check_key_use(e)) return false;
   }
+  if (e.kind == "issued" && e.order_id) {
+    // The writer finds an order already issued through an index; an index
+    // changed outside signet (then rebuilt) could have let it issue one twice.
+    const auto [it, first] = m_issued_orders.try_emplace(*e.order_id, m_report.checkpoints, e.seq);
+    if (!first && it->second.first != m_report.checkpoints)
+      return fail(e.seq, "order " + *e.order_id + " is issued again: it was issued at seq " +
+                             seq_text(it->second.second) + ", in an earlier write (an order id is issued once over "
+                             "the whole log)");
+  }
   if (e.kind == "checkpoint") {
     if (!check_checkpoint(e, record)) return false;
   } else if (e.kind == "key_generated") {

@@ -74,8 +74,21 @@ Database Database::open(const std::filesystem::path& path, Mode mode) {
   if (mode == Mode::read_only) {
     const auto dir = path.has_parent_path() ? path.parent_path() : std::filesystem::path(".");
     std::error_code ec;
-    if (::access(dir.c_str(), W_OK) != 0 && !std::filesystem::exists(path.string() + "-shm", ec))
+    if (::access(dir.c_str(), W_OK) != 0 && !std::filesystem::exists(path.string() + "-shm", ec)) {
+      // Immutable, SQLite ignores a -wal file: its committed transactions
+      // would go unread, and the bytes checked would not be the log.
+      const auto wal = std::filesystem::path(path.string() + "-wal");
+      const auto wal_size = std::filesystem::file_size(wal, ec);
+      if (!ec && wal_size > 0)
+        throw SqliteError(ErrorKind::no_input,
+                          "database " + path.string() + ": its write-ahead log " + wal.string() + " holds " +
+                              std::to_string(wal_size) +
+                              " bytes, which SQLite reads only through a -shm index file, and none can be made in "
+                              "the read-only folder " + dir.string() +
+                              "; copy the database with its -wal file to a writable folder and read it there",
+                          SQLITE_CANTOPEN);
       uri += "?immutable=1";
+    }
   }
   const int rc = ::sqlite3_open_v2(uri.c_str(), &db, flags, nullptr);
   if (mode == Mode::create) ::umask(old_mask);

@@ -1504,3 +1504,33 @@ TEST_CASE("a verify beside a writer reads one consistent log: the count, the sch
   CHECK(verified > 10);  // verifies ran while the writer wrote
   CHECK(verify_database(t.path, trusting(key.public_key())).ok);
 }
+
+TEST_CASE("verify fails an order issued again in a later write, and passes its siblings of one write",
+          "[audit][verify]") {
+  TempLog t;
+  SoftEd25519 key;
+  const auto issued = [&key](const std::string& order, const std::string& license, int non_production) {
+    NewEntry n;
+    n.kind = "issued";
+    n.order_id = order;
+    n.license_id = license;
+    n.key_id = key.key_id();
+    n.record = Json{{"non_production", non_production}};
+    return n;
+  };
+  // One write: the production license and two non-production siblings.
+  t.log.append({announce(key), issued("ORD-1", "L1", 0), issued("ORD-1", "L2", 1), issued("ORD-1", "L3", 2),
+                issued("ORD-2", "L4", 0)},
+               signed_options(key));
+  const auto good = verify_database(t.path, trusting(key.public_key()));
+  INFO(good.reason);
+  CHECK(good.ok);
+  // A later write issues ORD-1 again (the writer's lookup was misled, e.g. by an
+  // index changed outside signet): the log itself says so.
+  const auto again = t.log.append({issued("ORD-3", "L5", 0), issued("ORD-1", "L6", 0)}, signed_options(key));
+  const auto r = verify_database(t.path, trusting(key.public_key()));
+  CHECK_FALSE(r.ok);
+  REQUIRE(r.failed_seq.has_value());
+  CHECK(*r.failed_seq == again[1].seq);
+  CHECK_THAT(r.reason, Catch::Contains("order ORD-1 is issued again: it was issued at seq 2, in an earlier write"));
+}

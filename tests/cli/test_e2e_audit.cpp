@@ -15,6 +15,8 @@
 #include <sstream>
 #include <thread>
 
+#include <unistd.h>
+
 using nlohmann::json;
 using signet::test::TestAppliance;
 
@@ -568,4 +570,60 @@ TEST_CASE("a record nested 100,000 deep or not JSON at all: audit log, export an
     CHECK(v.at("failed_seq") == 2);
     CHECK(v.at("reason").get<std::string>().find("record is not in canonical JSON form: " + rule) != std::string::npos);
   }
+}
+
+TEST_CASE("a copy on read-only media with a -wal file SQLite cannot read there is refused, not verified without it",
+          "[e2e][audit][tamper][readonly]") {
+  auto& app = signed_log();
+  // A folder only root could write to, read as another user (root writes
+  // everywhere, and SQLite would then make the -shm it needs); as a plain user,
+  // a folder without write permission.
+  const bool root = ::geteuid() == 0;
+  const std::string as_reader = root ? "setpriv --reuid=65534 --regid=65534 --clear-groups " : "";
+  if (root && app.shell("command -v setpriv").exit_code != 0) {
+    WARN("setpriv is missing: the read-only case is not run");
+    return;
+  }
+  const auto ro = std::filesystem::temp_directory_path() / ("signet-ro-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(ro);
+  std::filesystem::create_directories(ro);
+  const auto bin = ro / "signet";
+  std::filesystem::copy_file(signet::test::signet_binary(), bin);
+  std::filesystem::copy_file(app.rsa_pem, ro / "rsa.pem");
+  std::filesystem::copy_file(app.ed_pem, ro / "ed.pem");
+  // The copy is taken while a writer (here the sqlite3 CLI, changing seats in
+  // an entry) still holds its -wal: the database file alone is the old log.
+  const auto copy = app.shell(
+      "cp signet.db t-wal.db && sqlite3 t-wal.db \"PRAGMA wal_autocheckpoint=0\" \"DROP TRIGGER entries_no_update\" "
+      "\"UPDATE entries SET record = replace(record, '\\\"seats\\\":', '\\\"seats\\\":9') WHERE kind = 'issued'\" "
+      "\".shell cp t-wal.db " + (ro / "signet.db").string() + " && cp t-wal.db-wal " + (ro / "signet.db-wal").string() + "\"");
+  INFO(copy.err);
+  REQUIRE(copy.exit_code == 0);
+  REQUIRE(std::filesystem::file_size(ro / "signet.db-wal") > 0);
+  REQUIRE_FALSE(std::filesystem::exists(ro / "signet.db-shm"));
+  std::filesystem::permissions(ro, std::filesystem::perms::owner_read | std::filesystem::perms::owner_exec |
+                                       std::filesystem::perms::group_read | std::filesystem::perms::group_exec |
+                                       std::filesystem::perms::others_read | std::filesystem::perms::others_exec);
+  for (const auto& f : {"signet.db", "signet.db-wal", "rsa.pem", "ed.pem"})
+    std::filesystem::permissions(ro / f, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write |
+                                             std::filesystem::perms::group_read | std::filesystem::perms::others_read);
+  const auto verify = "cd '" + ro.string() + "' && " + as_reader + "./signet audit verify --db signet.db --pubkey rsa.pem --pubkey ed.pem";
+  auto r = app.shell(verify);
+  INFO(r.out << r.err);
+  CHECK(r.exit_code == 66);
+  CHECK(r.err.find("signet.db-wal holds") != std::string::npos);
+  CHECK(r.err.find("read-only folder") != std::string::npos);
+  CHECK(r.out.find("OK") == std::string::npos);
+  // Without the -wal, the database file is the whole log, and it verifies there.
+  std::filesystem::permissions(ro, std::filesystem::perms::owner_all, std::filesystem::perm_options::add);
+  std::filesystem::remove(ro / "signet.db-wal");
+  std::filesystem::copy_file(app.db(), ro / "signet.db", std::filesystem::copy_options::overwrite_existing);
+  std::filesystem::permissions(ro / "signet.db", std::filesystem::perms::others_read, std::filesystem::perm_options::add);
+  std::filesystem::permissions(ro, std::filesystem::perms::owner_write, std::filesystem::perm_options::remove);
+  r = app.shell(verify);
+  INFO(r.out << r.err);
+  CHECK(r.exit_code == 0);
+  CHECK_FALSE(std::filesystem::exists(ro / "signet.db-shm"));
+  std::filesystem::permissions(ro, std::filesystem::perms::owner_all, std::filesystem::perm_options::add);
+  std::filesystem::remove_all(ro);
 }

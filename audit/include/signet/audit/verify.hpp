@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <map>
 #include <set>
+#include <unordered_map>
 
 namespace signet::audit {
 
@@ -74,6 +75,10 @@ class Verifier {
   std::set<const Json*> m_expect_recorded;  // those the log holds as a checkpoint entry
   bool m_keep = false;
   std::vector<Hash> m_leaves;
+  // Order id -> {checkpoints seen before its first issued entry, that entry's
+  // seq}: an order is issued in one write (its license and its non-production
+  // siblings), never again in a later one.
+  std::unordered_map<std::string, std::pair<std::int64_t, std::int64_t>> m_issued_orders;
 };
 
 // Opens the file read-only and verifies it.
