@@ -226,8 +226,14 @@ TimePoint clock_problem(const Entry& last_entry, TimePoint now) {
 
 }  // namespace
 
-void Log::check_clock(TimePoint now) const {
-  if (const auto last_entry = last()) (void)clock_problem(*last_entry, now);
+void Log::check_clock(TimePoint now, const LogTrust& trust) const {
+  // The last entry's time counts only once the head is proven: an entry
+  // appended outside signet is refused as such (65), never taken as the time
+  // the clock must reach (78).
+  Transaction tx(m_db, Transaction::Kind::deferred);
+  const auto last_entry = last();
+  if (trust.hsm_key) (void)detail::check_head(m_db, m_log_id, trust, last_entry, nullptr);
+  if (last_entry) (void)clock_problem(*last_entry, now);
 }
 
 std::vector<Entry> Log::append(std::vector<NewEntry> entries, const AppendOptions& options) {

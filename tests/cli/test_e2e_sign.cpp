@@ -687,3 +687,30 @@ TEST_CASE("the term limit: 3 calendar years by default; a signet.toml that sets 
   CHECK(r.exit_code == 78);
   CHECK_THAT(r.err, Catch::Contains("policy.max_term_years"));
 }
+
+TEST_CASE("an entry appended outside signet, dated ahead, is refused as such (65) before the clock rule (78)",
+          "[e2e][sign][tamper][clock]") {
+  TestAppliance app("e2e-forged-tail");
+  write_jsonl(app.dir() / "batch.jsonl", {order("TAIL-1")});
+  const auto before = entry_count(app);
+  // An insider appends an entry dated 2031 behind signet's back (no checkpoint
+  // covers it): were its time believed, the officer would be told to move the
+  // clock forward to it.
+  // The chain trigger is dropped for the insert and put back as it was.
+  const auto forged = app.shell(
+      "sqlite3 signet.db \"SELECT sql || ';' FROM sqlite_master WHERE name = 'entries_chain'\" > chain.sql && "
+      "sqlite3 signet.db \"DROP TRIGGER entries_chain; INSERT INTO entries SELECT seq + 1, '2031-01-01T00:00:00.000Z', "
+      "'note', actor, NULL, NULL, NULL, '{}', hash, hash FROM entries WHERE seq = (SELECT MAX(seq) FROM entries)\" && "
+      "sqlite3 signet.db < chain.sql");
+  INFO(forged.err);
+  REQUIRE(forged.exit_code == 0);
+  for (const char* dry : {"--dry-run", "--json"}) {
+    const auto r = app.signet({"sign", "batch.jsonl", "--out", "out", "--key", app.ed_kid, dry});
+    INFO(dry << "\n" << r.err);
+    CHECK(r.exit_code == 65);
+    CHECK(r.err.find("extended or cut outside signet") != std::string::npos);
+    CHECK(r.err.find("fix the clock") == std::string::npos);
+  }
+  CHECK(entry_count(app) == before + 1);
+  CHECK_FALSE(std::filesystem::exists(app.dir() / "out" / "TAIL-1.license"));
+}

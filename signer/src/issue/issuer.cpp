@@ -515,9 +515,10 @@ IssueSummary issue_batch(IssueContext& ctx, const IssueRequest& req) {
   if (valid == 0)
     throw Error(ErrorKind::no_input, "no orders in the batch: its manifest files hold none (an empty .jsonl?); "
                                      "nothing was signed");
-  // A clock behind the log is refused before the token signs anything (each
-  // commit checks it again); a batch that only re-emits appends nothing.
-  if (summary.would_issue > 0) ctx.log.check_clock(now_utc());
+  // A log whose head does not hold, and a clock behind the log, are refused
+  // before the token signs anything (each commit checks both again); a batch
+  // that only re-emits appends nothing.
+  if (summary.would_issue > 0) ctx.log.check_clock(now_utc(), ctx.append.trust);
   if (req.dry_run) return summary;
 
   issue::OutputFolder out(req.out_dir);

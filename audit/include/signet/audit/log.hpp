@@ -114,9 +114,11 @@ class Log {
   std::vector<Entry> append(std::vector<NewEntry> entries, const AppendOptions& options);
 
   [[nodiscard]] std::optional<Entry> last() const;
-  // AuditError(config) when `now` is behind the last entry's time, as append
-  // refuses (a dry run checks it without writing).
-  void check_clock(TimePoint now) const;
+  // What append refuses before it appends, checked without writing (before a
+  // batch is signed, and by a dry run): with trust.hsm_key, the log's head as
+  // append proves it (AuditError(bad_data)); then AuditError(config) when `now`
+  // is behind the last entry's time.
+  void check_clock(TimePoint now, const LogTrust& trust) const;
   [[nodiscard]] std::optional<Entry> get(std::int64_t seq) const;
   // Calls fn for every entry in seq order (a streaming read).
   void for_each(const std::function<void(const Entry&)>& fn) const;
