@@ -32,7 +32,8 @@ TokenInfo read_info(CK_FUNCTION_LIST* fn, CK_SLOT_ID slot) {
   CK_TOKEN_INFO ti{};
   // SoftHSM2's file store can fail a read while another process rewrites the
   // token's files (CKR_GENERAL_ERROR). Reading token info changes nothing, so a
-  // short bounded retry is safe (unlike C_Login, which is never retried).
+  // short bounded retry is safe (C_Login is retried only when the token shows
+  // no user PIN, see Token::login; a wrong PIN never).
   CK_RV rv = CKR_OK;
   for (int attempt = 0; attempt < 5; ++attempt) {
     rv = fn->C_GetTokenInfo(slot, &ti);
@@ -142,7 +143,15 @@ Token::~Token() noexcept {
 TokenInfo Token::refresh_info() const { return read_info(fns(*m_module), m_info.slot); }
 
 void Token::login(SecretBuffer& pin) {
-  const CK_RV rv = fns(*m_module)->C_Login(m_main_session, CKU_USER, pin.data(), static_cast<CK_ULONG>(pin.size()));
+  // SoftHSM2 read mid-rewrite (another process logging in) shows a token
+  // without a user PIN: no PIN was checked, so no failed attempt counts, and
+  // the login is tried again for about 2 s. A wrong PIN is never retried.
+  CK_RV rv = CKR_OK;
+  for (int attempt = 0; attempt < 13; ++attempt) {
+    if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(25 * attempt));
+    rv = fns(*m_module)->C_Login(m_main_session, CKU_USER, pin.data(), static_cast<CK_ULONG>(pin.size()));
+    if (rv != CKR_USER_PIN_NOT_INITIALIZED) break;
+  }
   pin.clear();
   if (rv == CKR_OK) m_logged_in = true;
   if (rv == CKR_OK || rv == CKR_USER_ALREADY_LOGGED_IN) return;
