@@ -2,16 +2,20 @@
 // the server would still refuse (a payload of the wrong shape, a file over its
 // 10,000-byte limit) exits 1 naming the field and the rule. The licenses here
 // are made by a key of the test's own with the OpenSSL CLI, as a careless
-// signer could make them; the vendor's own license keeps passing.
+// signer could make them; the vendor's own license keeps passing. A key the
+// server reads only by folding its case is refused too, and a license out of
+// its term (not started, or past its grace period) is shown so and not "valid".
 #include "appliance.hpp"
 
 #include "signet/core/bytes.hpp"
+#include "signet/core/time.hpp"
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
 #include <limits>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -164,6 +168,116 @@ TEST_CASE("verify: a signature that holds on a license the product server would 
   r = app.signet({"verify", "folded.license", "--pubkey", (vendor / "mm_test_pubkey.pem").string()});
   INFO(r.err);
   CHECK(r.exit_code == 0);
+}
+
+TEST_CASE("verify: a key the product server reads only by folding its case is refused, naming the key and the field",
+          "[e2e][verify][product]") {
+  TestAppliance app("e2e-verify-folded");
+  struct Case {
+    const char* file;
+    const char* from;  // the JSON pointer of the vendor's key
+    const char* to;    // the same key, spelled otherwise
+    const char* field;
+  };
+  // Each was shown as absent (trial no, expires -, seats -, government no) and --json said valid.
+  static const Case cases[] = {{"trial.license", "/is_trial", "/IS_TRIAL", "is_trial"},
+                               {"expires.license", "/expires_at", "/Expires_At", "expires_at"},
+                               {"users.license", "/features/users", "/features/Users", "users"},
+                               {"gov.license", "/is_gov_sku", "/Is_Gov_Sku", "is_gov_sku"},
+                               {"kelvin.license", "/sku_short_name", "/s\u212Au_short_name", "sku_short_name"}};
+  for (const auto& c : cases) {
+    INFO(c.to);
+    auto payload = vendor_payload();
+    payload["is_gov_sku"] = true;
+    payload = payload.patch(json::array({{{"op", "move"}, {"from", c.from}, {"path", c.to}}}));
+    foreign_mattermost(app, c.file, payload);
+    auto r = app.signet({"verify", c.file, "--pubkey", "foreign.pem"});
+    CHECK(r.exit_code == 1);
+    CHECK(r.out.empty());
+    CHECK(r.err.find(std::string(c.file) + ": signature OK, but the product server would refuse it: " + c.to +
+                     " is not spelled as the product's field " + c.field +
+                     ": the product server reads it case-insensitively as " + c.field +
+                     "; a license from Signet spells every key exactly") != std::string::npos);
+    r = app.signet({"verify", c.file, "--pubkey", "foreign.pem", "--json"});
+    CHECK(r.exit_code == 1);
+    const auto j = json::parse(r.out);
+    CHECK(j.at("valid") == false);
+    CHECK(j.at("signature_valid") == true);
+    REQUIRE(j.at("product_server_refuses").size() == 1);
+    CHECK(j.at("product_server_refuses")[0].at("pointer") == c.to);
+  }
+  // Keys the server does not know keep being ignored, however they are spelled.
+  auto unknown = vendor_payload();
+  unknown["Deployment_ID"] = "d-1";
+  unknown["NON_PRODUCTION"] = true;
+  foreign_mattermost(app, "unknown.license", unknown);
+  const auto r = app.signet({"verify", "unknown.license", "--pubkey", "foreign.pem"});
+  INFO(r.err);
+  CHECK(r.exit_code == 0);
+}
+
+TEST_CASE("verify: a license whose term has not started, or whose grace period is over, is not valid",
+          "[e2e][verify][term]") {
+  TestAppliance app("e2e-verify-term");
+  const auto day = [](int days) { return signet::now_utc() + std::chrono::days(days); };
+  const auto starts = signet::format_date(day(30));
+  json order{{"manifest_version", 1}, {"order_id", ""}, {"kind", "new"}, {"channel", "direct"},
+             {"customer", {{"id", "c1"}, {"name", "N"}, {"email", "n@example.com"}, {"company", "Co"}}},
+             {"sku", "enterprise"}, {"seats", 10}, {"starts_at", starts}, {"expires_at", signet::format_date(day(400))}};
+  // Both encodings carry the start: mattermost with the RSA key, signet with the Ed25519 key.
+  for (const auto& [id, kid, pem] :
+       {std::tuple{"LATER-RSA", app.rsa_kid, app.rsa_pem}, std::tuple{"LATER-ED", app.ed_kid, app.ed_pem}}) {
+    INFO(id);
+    order["order_id"] = id;
+    signet::test::write_file(app.dir() / "later.json", order.dump());
+    auto r = app.signet({"sign", "later.json", "--out", "out", "--key", kid});
+    INFO(r.err);
+    REQUIRE(r.exit_code == 0);
+    const auto license = (app.dir() / "out" / (std::string(id) + ".license")).string();
+    r = app.signet({"verify", license, "--pubkey", pem.string()});
+    INFO(r.err);
+    CHECK(r.exit_code == 0);  // the signature holds
+    CHECK(r.out.find("signature OK") != std::string::npos);
+    CHECK(r.out.find("  status      not yet valid (starts " + starts + "T00:00:00") != std::string::npos);
+    CHECK(r.out.find("days left") == std::string::npos);
+    r = app.signet({"verify", license, "--pubkey", pem.string(), "--json"});
+    CHECK(r.exit_code == 0);
+    const auto j = json::parse(r.out);
+    CHECK(j.at("valid") == false);
+    CHECK(j.at("signature_valid") == true);
+    CHECK(j.at("status").get<std::string>().starts_with("not yet valid (starts " + starts));
+  }
+  const auto ms = [&](int days) { return signet::to_unix_ms(day(days)); };
+  struct Case {
+    const char* file;
+    std::int64_t starts_at, expires_at;
+    bool valid, in_grace;
+    const char* status;
+  };
+  const Case cases[] = {
+      {"running.license", ms(-30), ms(300), true, false, "valid, "},
+      {"grace.license", ms(-400), ms(-3), true, true, "EXPIRED, in the 10-day grace period"},
+      {"over.license", ms(-400), ms(-11), false, false, "EXPIRED, grace period over"},
+      {"tomorrow.license", ms(1), ms(300), false, false, "not yet valid (starts "},
+  };
+  for (const auto& c : cases) {
+    INFO(c.file);
+    auto payload = vendor_payload();
+    payload["starts_at"] = c.starts_at;
+    payload["expires_at"] = c.expires_at;
+    foreign_mattermost(app, c.file, payload);
+    auto r = app.signet({"verify", c.file, "--pubkey", "foreign.pem", "--json"});
+    INFO(r.err);
+    CHECK(r.exit_code == 0);
+    const auto j = json::parse(r.out);
+    CHECK(j.at("valid") == c.valid);
+    CHECK(j.at("signature_valid") == true);
+    CHECK(j.at("in_grace_period") == c.in_grace);
+    CHECK(j.at("status").get<std::string>().starts_with(c.status));
+    r = app.signet({"verify", c.file, "--pubkey", "foreign.pem"});
+    CHECK(r.exit_code == 0);
+    CHECK(r.out.find(std::string("  status      ") + c.status) != std::string::npos);
+  }
 }
 
 // Each command's options are built only when its name is on the command line

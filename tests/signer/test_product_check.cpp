@@ -91,15 +91,54 @@ TEST_CASE("a payload the product server's json.Unmarshal would refuse names the 
       {"is_gov_sku a number", R"([{"op":"replace","path":"/is_gov_sku","value":0}])", "/is_gov_sku must be true or false"},
       {"limits of the wrong type", R"([{"op":"add","path":"/limits","value":{"post_history":"x"}}])", "/limits/post_history must be an integer"},
       {"extra_users a float", R"([{"op":"add","path":"/extra_users","value":1.5}])", "/extra_users must be an integer"},
-      // Go matches a key to a field without regard to case (K and S also to U+212A and U+017F).
-      {"a differently cased key", R"([{"op":"replace","path":"/features/users","value":1},{"op":"add","path":"/Features","value":{"Users":"x"}},{"op":"remove","path":"/features"}])", "/Features/Users must be an integer"},
-      {"a field given twice by case", R"([{"op":"add","path":"/ID","value":"abcdefghijklmnopqrstuvwxyz"}])", "/id is given 2 times (/ID, /id): the product server matches names without regard to case, and the last in the file wins"},
-      {"a Kelvin sign", R"([{"op":"remove","path":"/sku_name"},{"op":"add","path":"/s\u212au_name","value":1}])", "/s\u212au_name must be a string"},
-      {"a long s", R"([{"op":"remove","path":"/sku_short_name"},{"op":"add","path":"/\u017fku_short_name","value":1}])", "/\u017fku_short_name must be a string"},
+      // Go matches a key to a field without regard to case (K and S also to U+212A and U+017F); verify
+      // refuses such a key, since it reads the terms by the exact names.
+      {"a differently cased key", R"([{"op":"move","from":"/is_trial","path":"/IS_TRIAL"}])", "/IS_TRIAL is not spelled as the product's field is_trial: the product server reads it case-insensitively as is_trial; a license from Signet spells every key exactly"},
+      {"a differently cased date", R"([{"op":"move","from":"/expires_at","path":"/Expires_At"}])", "/Expires_At is not spelled as the product's field expires_at: the product server reads it case-insensitively as expires_at; a license from Signet spells every key exactly"},
+      {"a differently cased seat count", R"([{"op":"move","from":"/features/users","path":"/features/Users"}])", "/features/Users is not spelled as the product's field users: the product server reads it case-insensitively as users; a license from Signet spells every key exactly"},
+      {"a differently cased customer field", R"([{"op":"move","from":"/customer/name","path":"/customer/NAME"}])", "/customer/NAME is not spelled as the product's field name: the product server reads it case-insensitively as name; a license from Signet spells every key exactly"},
+      {"a differently cased limit", R"([{"op":"add","path":"/limits","value":{"Post_History":5}}])", "/limits/Post_History is not spelled as the product's field post_history: the product server reads it case-insensitively as post_history; a license from Signet spells every key exactly"},
+      {"a Kelvin sign", R"([{"op":"move","from":"/sku_name","path":"/s\u212au_name"}])", "/s\u212au_name is not spelled as the product's field sku_name: the product server reads it case-insensitively as sku_name; a license from Signet spells every key exactly"},
+      {"a long s", R"([{"op":"move","from":"/is_gov_sku","path":"/is_gov_\u017fku"}])", "/is_gov_\u017fku is not spelled as the product's field is_gov_sku: the product server reads it case-insensitively as is_gov_sku; a license from Signet spells every key exactly"},
   };
   for (const auto& c : cases) {
     SECTION(c.name) { CHECK(problem_of(vendor_payload().patch(Json::parse(c.patch))) == c.text); }
   }
+}
+
+TEST_CASE("a key the server reads only by folding case is refused, and still checked as the field it fills",
+          "[license][product]") {
+  auto texts = [](const Json& payload) {
+    std::vector<std::string> out;
+    for (const auto& p : problems(payload)) out.push_back(p.text());
+    return out;
+  };
+  using Catch::Matchers::VectorContains;
+  auto p = vendor_payload();
+  p["Features"] = Json{{"Users", "x"}};
+  p.erase("features");
+  auto t = texts(p);
+  CHECK(t.size() == 3);
+  CHECK_THAT(t, VectorContains(std::string("/Features is not spelled as the product's field features: the product server reads "
+                                           "it case-insensitively as features; a license from Signet spells every key exactly")));
+  CHECK_THAT(t, VectorContains(std::string("/Features/Users is not spelled as the product's field users: the product server reads "
+                                           "it case-insensitively as users; a license from Signet spells every key exactly")));
+  CHECK_THAT(t, VectorContains(std::string("/Features/Users must be an integer")));
+  // Given twice by case: both rules.
+  p = vendor_payload();
+  p["ID"] = "abcdefghijklmnopqrstuvwxyz";
+  t = texts(p);
+  CHECK(t.size() == 2);
+  CHECK_THAT(t, VectorContains(std::string("/id is given 2 times (/ID, /id): the product server matches names without regard to "
+                                           "case, and the last in the file wins")));
+  CHECK_THAT(t, VectorContains(std::string("/ID is not spelled as the product's field id: the product server reads it "
+                                           "case-insensitively as id; a license from Signet spells every key exactly")));
+  // A key that folds to no field of its level is ignored, as the server ignores it.
+  p = vendor_payload();
+  p["Deployment_ID"] = "x";
+  p["customer"]["Users"] = 3;
+  p["features"]["Is_Trial"] = 3;
+  CHECK(problems(p).empty());
 }
 
 TEST_CASE("a mattermost license file over 10,000 bytes would be refused by the product server", "[license][product]") {

@@ -131,12 +131,17 @@ int verify(const Context& ctx, const VerifyOptions& o) {
                 << ": signature OK, but the product server would refuse it: " << escape_for_terminal(r.text()) << "\n";
     return exit_code(ErrorKind::verification_failed);
   }
+  // The product runs a license that has started (its IsStarted: starts_at < now, in
+  // milliseconds) and has not expired, or expired no more than 10 days ago (its grace period).
   const auto expires_ms = ms_of(p, "expires_at");
   const auto expires = expires_ms ? std::optional(from_unix_ms(std::clamp(*expires_ms, kFirstMs, kLastMs))) : std::nullopt;
+  const auto starts_ms = ms_of(p, "starts_at");
   const auto now = now_utc();
+  const bool started = !starts_ms || *starts_ms < to_unix_ms(now);
   std::string status = "no expiry";
   std::int64_t days_left = 0;
   bool in_grace = false;
+  bool past_grace = false;
   if (expires) {
     days_left = std::chrono::floor<std::chrono::days>(*expires - now).count();
     if (now <= *expires) {
@@ -146,14 +151,20 @@ int verify(const Context& ctx, const VerifyOptions& o) {
       const auto grace_left = std::chrono::floor<std::chrono::days>(*expires + std::chrono::days(10) - now).count();
       status = "EXPIRED, in the 10-day grace period (" + std::to_string(grace_left) + " days left to renew)";
     } else {
+      past_grace = true;
       status = "EXPIRED, grace period over";
     }
   }
+  if (!started) status = "not yet valid (starts " + date_of(p, "starts_at") + ")";
+  // A good signature on a license the product would not run now is not "valid" (the exit
+  // code stays 0: the signature holds, and a renewal is signed ahead of its start).
+  const bool in_force = started && !past_grace;
   const auto object_at = [&](const char* k) { return p.contains(k) && p[k].is_object() ? p[k] : Json::object(); };
   const Json customer = object_at("customer");
   const Json features = object_at("features");
   if (o.json) {
-    std::cout << json_for_terminal(Json{{"valid", true},
+    std::cout << json_for_terminal(Json{{"valid", in_force},
+                                        {"signature_valid", true},
                                         {"encoding", std::string(to_string(d.encoding))},
                                         {"key_id", by->key_id()},
                                         {"payload", p},

@@ -1,12 +1,14 @@
 // Would the product server take this license? Its reading, after the signature:
 // Go's encoding/json Unmarshal into model.License (server/public/model/license.go),
 // which fails on a value of the wrong JSON type, matches object keys to fields
-// exactly or else case-insensitively, and ignores keys it does not know; the
+// exactly or else case-insensitively (a key matched only so is refused here: verify
+// reads the terms by the exact names), and ignores keys it does not know; the
 // license record's id check (model.IsValidId: 26 letters and digits); and the
 // 10,000-byte limit of a license file (LicenseRecord.IsValid).
 #include "signet/core/json.hpp"
 #include "signet/signer/license.hpp"
 
+#include <algorithm>
 #include <array>
 #include <limits>
 #include <span>
@@ -76,6 +78,7 @@ class Checker {
 
   // Checks the fields of `object` (at `where`) that the Go struct of `fields` has.
   void fields(const Json& object, const std::string& where, std::span<const Field> fields) {
+    misspelled(object, where, fields);
     for (const auto& f : fields) {
       std::vector<std::string> keys;
       for (const auto& [key, value] : object.items())
@@ -100,6 +103,23 @@ class Checker {
   void add(std::string pointer, std::string rule) { problems.push_back({std::move(pointer), std::move(rule)}); }
 
  private:
+  // A key the server reads into a field only by folding case (IS_TRIAL, Expires_At,
+  // "\u017Fku_name"): refused, because verify shows the terms and works out the
+  // status by the exact names, and no license of Signet's is spelled so.
+  void misspelled(const Json& object, const std::string& where, std::span<const Field> fields) {
+    for (const auto& item : object.items()) {
+      const auto& key = item.key();
+      if (std::any_of(fields.begin(), fields.end(), [&](const Field& f) { return key == f.name; })) continue;
+      const auto f = std::find_if(fields.begin(), fields.end(),
+                                  [&](const Field& g) { return go_field_match(key, g.name); });
+      if (f == fields.end()) continue;  // a key the server does not know: ignored, as the server ignores it
+      const std::string name(f->name);
+      add(where + "/" + json_pointer_token(key),
+          "is not spelled as the product's field " + name + ": the product server reads it case-insensitively as " +
+              name + "; a license from Signet spells every key exactly");
+    }
+  }
+
   void value(const Json& v, const std::string& pointer, GoType type) {
     switch (type) {
       case GoType::string:
