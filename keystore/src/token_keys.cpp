@@ -43,6 +43,7 @@ hsm::KeySpec spec_for(Algorithm algorithm, const std::string& label, Bytes id) {
 struct TokenKeys::Impl {
   std::shared_ptr<hsm::Module> module;
   std::shared_ptr<hsm::Token> token;
+  std::string token_uri;  // as configured, for messages
   std::mutex mutex;
   std::map<std::string, PublicKey> in_token;  // key id -> public key, as read from the token
 };
@@ -57,6 +58,7 @@ TokenKeys TokenKeys::open(const TokenConfig& config, SecretBuffer pin) {
   impl->module = hsm::Module::load(config.module);
   const auto uri = hsm::Uri::parse(config.token_uri);
   impl->token = hsm::Token::open(impl->module, uri);
+  impl->token_uri = config.token_uri;
   impl->token->login(pin);
   return TokenKeys(std::move(impl));
 }
@@ -101,12 +103,21 @@ std::optional<PublicKey> TokenKeys::public_key_in_token(const std::string& key_i
   const std::lock_guard lock(m_impl->mutex);
   if (const auto it = m_impl->in_token.find(key_id); it != m_impl->in_token.end()) return it->second;
   // Not seen yet: read every key pair's public half again (a key may be new).
-  for (const auto& pair : m_impl->token->find(hsm::Uri::parse("pkcs11:type=private"))) {
+  const auto pairs = m_impl->token->find(hsm::Uri::parse("pkcs11:type=private"));
+  for (const auto& pair : pairs) {
     if (pair.public_handle == 0) continue;
     auto key = PublicKey::from_der(m_impl->token->public_key_der(pair));
     m_impl->in_token.insert_or_assign(key.key_id(), key);
   }
   if (const auto it = m_impl->in_token.find(key_id); it != m_impl->in_token.end()) return it->second;
+  // A token that shows no key pair at all is not one that holds other keys: it
+  // went away or was emptied while signet ran (SoftHSM2 answers C_FindObjects
+  // with nothing once its token folder is gone). "Not in the HSM" would then
+  // wrongly say the log was signed by a stranger.
+  if (pairs.empty())
+    throw KeyError(ErrorKind::unavailable, "the token " + m_impl->token_uri +
+                                               " shows no key pair at all: it was taken away or emptied "
+                                               "while signet ran, or is not the appliance's token");
   return std::nullopt;
 }
 

@@ -288,6 +288,43 @@ TEST_CASE("the token absent, or taken away in the middle of a batch", "[e2e][fau
   every_file_has_its_entry(app, app.dir() / "out");
 }
 
+TEST_CASE("a token that shows no key pair is unavailable (69), not a log signed by a stranger (65)",
+          "[e2e][faults]") {
+  // What signet sees when the token is taken away after the login: SoftHSM2
+  // answers C_FindObjects with nothing once its token folder is gone (the
+  // test above met it under AddressSanitizer as a 65). Another, empty token
+  // configured in its place shows the same, deterministically.
+  TestAppliance app("fault-empty");
+  write_orders(app.dir() / "b.jsonl", "EMP", 3);
+  REQUIRE(app.signet({"sign", "b.jsonl", "--out", "out"}).exit_code == 0);
+  const auto init = signet::test::run({"softhsm2-util", "--init-token", "--free", "--label", "fault-empty-2", "--so-pin",
+                                       app.hsm().so_pin(), "--pin", app.hsm().user_pin()},
+                                      {.cwd = app.dir(),
+                                       .env = {{"SOFTHSM2_CONF", app.hsm().conf_path().string()}},
+                                       .input = {},
+                                       .extra_fds = {}});
+  REQUIRE(init.exit_code == 0);
+  auto config = signet::test::read_file(app.config());
+  config.replace(config.find(app.hsm().token_uri()), app.hsm().token_uri().size(), "pkcs11:token=fault-empty-2");
+  signet::test::write_file(app.dir() / "empty.toml", config);
+  write_orders(app.dir() / "c.jsonl", "EMQ", 2);
+  // A dry run proves the log's head through the token before anything else.
+  auto r = app.signet({"--config", "empty.toml", "sign", "c.jsonl", "--out", "out2", "--dry-run"});
+  INFO(r.err);
+  CHECK(r.exit_code == 69);
+  CHECK(r.err.find("pkcs11:token=fault-empty-2 shows no key pair at all") != std::string::npos);
+  CHECK(r.err.find("not in the HSM") == std::string::npos);
+  r = app.signet({"--config", "empty.toml", "sign", "c.jsonl", "--out", "out2"});
+  CHECK(r.exit_code == 69);
+  CHECK_FALSE(std::filesystem::exists(app.dir() / "out2"));
+  CHECK(issued(app) == 3);
+  log_verifies(app);
+  // The appliance's own token still signs on.
+  REQUIRE(app.signet({"sign", "c.jsonl", "--out", "out2"}).exit_code == 0);
+  CHECK(issued(app) == 5);
+  every_file_has_its_entry(app, app.dir() / "out2");
+}
+
 TEST_CASE("a PIN source that cannot be read: exit 78 naming it", "[e2e][faults][pin]") {
   TestAppliance app("fault-pin");
   write_orders(app.dir() / "b.jsonl", "PIN", 1);

@@ -50,8 +50,10 @@ class TokenKeys {
   std::shared_ptr<SigningKey> signing_key(const KeyRecord& key);
 
   // The public key of the token's key pair whose key id (SHA-256 of its SPKI DER,
-  // read from the token itself) is `key_id`; nullopt when the token holds none.
-  // Independent of the registry table. Thread-safe (keeps what it found).
+  // read from the token itself) is `key_id`; nullopt when the token holds other
+  // key pairs but not that one, Error(unavailable) when it shows none at all (it
+  // was taken away or emptied). Independent of the registry table. Thread-safe
+  // (keeps what it found).
   [[nodiscard]] std::optional<PublicKey> public_key_in_token(const std::string& key_id);
   // Destroys a key pair that generate() made (C_DestroyObject on both halves),
   // e.g. when it could not be registered and logged. Error(not_found) when gone.
