@@ -230,9 +230,21 @@ void Log::check_clock(TimePoint now, const LogTrust& trust) const {
   // The last entry's time counts only once the head is proven: an entry
   // appended outside signet is refused as such (65), never taken as the time
   // the clock must reach (78).
-  Transaction tx(m_db, Transaction::Kind::deferred);
-  const auto last_entry = last();
-  if (trust.hsm_key) (void)detail::check_head(m_db, m_log_id, trust, last_entry, nullptr);
+  // The head and the HSM's anchor are read under the write lock, as append
+  // reads them: another signet advances the anchor, under that lock, after its
+  // commit, so a read snapshot taken before that commit would look cut back.
+  m_db.busy_timeout(AppendOptions{}.busy_timeout_ms);
+  std::optional<Entry> last_entry;
+  try {
+    Transaction tx(m_db, trust.anchor != nullptr ? Transaction::Kind::immediate : Transaction::Kind::deferred);
+    last_entry = last();
+    if (trust.hsm_key) (void)detail::check_head(m_db, m_log_id, trust, last_entry, nullptr);
+  } catch (const SqliteError& e) {
+    if (e.kind() == ErrorKind::busy)
+      throw AuditError(ErrorKind::busy, "audit log busy: another signet process is writing to " +
+                                            m_db.path().string() + "; nothing was signed, try again");
+    throw;
+  }
   if (last_entry) (void)clock_problem(*last_entry, now);
 }
 

@@ -97,6 +97,8 @@ std::string ckr_name(unsigned long rv) {
   return buf;
 }
 
+bool HsmError::no_user_pin() const noexcept { return m_rv == CKR_USER_PIN_NOT_INITIALIZED; }
+
 namespace detail {
 
 ErrorKind kind_of(CK_RV rv) noexcept {

@@ -143,21 +143,18 @@ Token::~Token() noexcept {
 TokenInfo Token::refresh_info() const { return read_info(fns(*m_module), m_info.slot); }
 
 void Token::login(SecretBuffer& pin) {
-  // SoftHSM2 read mid-rewrite (another process logging in) shows a token
-  // without a user PIN: no PIN was checked, so no failed attempt counts, and
-  // the login is tried again for about 2 s. A wrong PIN is never retried.
-  CK_RV rv = CKR_OK;
-  for (int attempt = 0; attempt < 13; ++attempt) {
-    if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(25 * attempt));
-    rv = fns(*m_module)->C_Login(m_main_session, CKU_USER, pin.data(), static_cast<CK_ULONG>(pin.size()));
-    if (rv != CKR_USER_PIN_NOT_INITIALIZED) break;
-  }
-  pin.clear();
+  const CK_RV rv = fns(*m_module)->C_Login(m_main_session, CKU_USER, pin.data(), static_cast<CK_ULONG>(pin.size()));
+  // No user PIN: nothing was checked against the PIN, and the caller may try
+  // again with it (see HsmError::no_user_pin); every other answer decides.
+  if (rv != CKR_USER_PIN_NOT_INITIALIZED) pin.clear();
   if (rv == CKR_OK) m_logged_in = true;
   if (rv == CKR_OK || rv == CKR_USER_ALREADY_LOGGED_IN) return;
   std::string hint;
   if (rv == CKR_PIN_INCORRECT) hint = " (wrong PIN; not retried: the token locks after repeated failures)";
   if (rv == CKR_PIN_LOCKED) hint = " (the user PIN is locked: the security officer must reset it)";
+  if (rv == CKR_USER_PIN_NOT_INITIALIZED)
+    hint = " (the token shows no user PIN: the security officer sets it, e.g. pkcs11-tool --init-pin; SoftHSM2 "
+           "also shows this when it read its token file while another process was logging in)";
   throw HsmError(detail::kind_of(rv), "C_Login on token '" + m_info.label + "': " + ckr_name(rv) + hint, rv);
 }
 

@@ -3,8 +3,10 @@
 #include "signet/hsm/hsm.hpp"
 
 #include <array>
+#include <chrono>
 #include <map>
 #include <mutex>
+#include <thread>
 
 namespace signet::keystore {
 
@@ -54,13 +56,27 @@ TokenKeys::TokenKeys(TokenKeys&&) noexcept = default;
 TokenKeys& TokenKeys::operator=(TokenKeys&&) noexcept = default;
 
 TokenKeys TokenKeys::open(const TokenConfig& config, SecretBuffer pin) {
-  auto impl = std::make_unique<Impl>();
-  impl->module = hsm::Module::load(config.module);
   const auto uri = hsm::Uri::parse(config.token_uri);
-  impl->token = hsm::Token::open(impl->module, uri);
-  impl->token_uri = config.token_uri;
-  impl->token->login(pin);
-  return TokenKeys(std::move(impl));
+  // SoftHSM2 reads each token's PIN records once, at C_Initialize, and another
+  // process's login rewrites the token's file in place: read meanwhile, the
+  // token shows no user PIN until the module is initialised again. No PIN was
+  // checked then (no failed attempt counts), so the module is finalised and
+  // loaded again, which reads the file anew, for about 2 s in all. A wrong PIN
+  // is never tried twice.
+  for (int attempt = 0;; ++attempt) {
+    if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(25 * attempt));
+    auto impl = std::make_unique<Impl>();
+    impl->module = hsm::Module::load(config.module);
+    impl->token = hsm::Token::open(impl->module, uri);
+    impl->token_uri = config.token_uri;
+    try {
+      impl->token->login(pin);
+    } catch (const hsm::HsmError& e) {
+      if (!e.no_user_pin() || attempt >= 12) throw;
+      continue;  // impl goes first: the token's sessions, then the module (C_Finalize)
+    }
+    return TokenKeys(std::move(impl));
+  }
 }
 
 std::string TokenKeys::token_label() const { return m_impl->token->info().label; }

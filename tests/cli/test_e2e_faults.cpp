@@ -212,6 +212,8 @@ TEST_CASE("two signets writing into one output folder take turns; every file is 
   INFO(r.out << r.err);
   // Each waits for the log (or refuses it, busy: 75); none fails for the folder.
   CHECK((r.out == "0 0\n" || r.out == "0 75\n" || r.out == "75 0\n"));
+  CHECK(r.err.find("is being written by another signet") == std::string::npos);  // a 75 is the log's, not the folder's
+  CHECK(r.err.find("cut back") == std::string::npos);  // nor a head read before the other's commit
   every_file_has_its_entry(app, app.dir() / "out");
   for (const auto& e : std::filesystem::directory_iterator(app.dir() / "out"))
     CHECK_FALSE(e.path().filename().string().starts_with("."));
@@ -323,6 +325,50 @@ TEST_CASE("a token that shows no key pair is unavailable (69), not a log signed 
   REQUIRE(app.signet({"sign", "c.jsonl", "--out", "out2"}).exit_code == 0);
   CHECK(issued(app) == 5);
   every_file_has_its_entry(app, app.dir() / "out2");
+}
+
+TEST_CASE("a token that shows no user PIN is read again, not given up on, and never sent the PIN twice in vain",
+          "[e2e][faults][pin]") {
+  // SoftHSM2 reads a token's PIN records once, at C_Initialize; read while
+  // another process's login rewrites the token's file, the token shows no user
+  // PIN (C_Login: CKR_USER_PIN_NOT_INITIALIZED, no PIN checked) until the
+  // module is initialised again. A token whose user PIN is set a moment after
+  // signet started shows the same, deterministically: signet must load the
+  // module again to see it.
+  TestAppliance app("fault-nopin");
+  write_orders(app.dir() / "b.jsonl", "NOP", 2);
+  REQUIRE(app.signet({"sign", "b.jsonl", "--out", "out"}).exit_code == 0);
+  const auto module = "pkcs11-tool --module '" + app.hsm().module_path() + "' ";
+  // pkcs11-tool --init-token sets only the SO PIN; SoftHSM2 lists its one free slot last.
+  const auto slots = app.shell(module + "--list-slots | grep -c '^Slot '");
+  REQUIRE(slots.exit_code == 0);
+  const auto free_slot = std::to_string(std::stoi(slots.out) - 1);
+  const auto init = app.shell(module + "--slot-index " + free_slot + " --init-token --label fault-nopin-2 --so-pin " +
+                              app.hsm().so_pin());
+  INFO(init.out << init.err);
+  REQUIRE(init.exit_code == 0);
+  auto config = signet::test::read_file(app.config());
+  config.replace(config.find(app.hsm().token_uri()), app.hsm().token_uri().size(), "pkcs11:token=fault-nopin-2");
+  signet::test::write_file(app.dir() / "nopin.toml", config);
+  write_orders(app.dir() / "c.jsonl", "NOQ", 1);
+  // No user PIN at all: refused as a login (77) that names the cause, after the retries.
+  auto r = app.signet({"--config", "nopin.toml", "sign", "c.jsonl", "--out", "out2", "--dry-run"});
+  INFO(r.err);
+  CHECK(r.exit_code == 77);
+  CHECK(r.err.find("CKR_USER_PIN_NOT_INITIALIZED") != std::string::npos);
+  CHECK(r.err.find("the token shows no user PIN") != std::string::npos);
+  // The user PIN set 0.4 s after signet started: its login succeeds (the
+  // token then shows no key pair, 69), where the same C_Login tried again
+  // without loading the module again would have failed as above (77).
+  r = app.shell("( sleep 0.4; " + module + "--token-label fault-nopin-2 --login --login-type so --so-pin " +
+                app.hsm().so_pin() + " --init-pin --new-pin " + app.hsm().user_pin() +
+                " >/dev/null ) & \"$SIGNET\" --config nopin.toml sign c.jsonl --out out2 --dry-run; rc=$?; wait; exit $rc");
+  INFO(r.err);
+  CHECK(r.exit_code == 69);
+  CHECK(r.err.find("shows no key pair at all") != std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(app.dir() / "out2"));
+  CHECK(issued(app) == 2);
+  log_verifies(app);
 }
 
 TEST_CASE("a PIN source that cannot be read: exit 78 naming it", "[e2e][faults][pin]") {

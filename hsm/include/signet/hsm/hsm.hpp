@@ -27,6 +27,8 @@ class HsmError : public Error {
  public:
   HsmError(ErrorKind kind, const std::string& message, unsigned long rv = 0) : Error(kind, message), m_rv(rv) {}
   [[nodiscard]] unsigned long rv() const noexcept { return m_rv; }
+  // C_Login answered CKR_USER_PIN_NOT_INITIALIZED: no PIN was checked.
+  [[nodiscard]] bool no_user_pin() const noexcept;
 
  private:
   unsigned long m_rv;
@@ -129,7 +131,9 @@ class Token {
   [[nodiscard]] const TokenInfo& info() const noexcept { return m_info; }
   // C_GetTokenInfo again (flags change after failed logins).
   [[nodiscard]] TokenInfo refresh_info() const;
-  // C_Login(CKU_USER). The PIN is wiped whatever happens. A wrong PIN gives
+  // C_Login(CKU_USER). The PIN is wiped once the token has answered it; a
+  // token that shows no user PIN (HsmError::no_user_pin) checked nothing, and
+  // the PIN is kept for the caller to try again. A wrong PIN gives
   // HsmError(login_refused) naming the token; it is never retried.
   void login(SecretBuffer& pin);
 
