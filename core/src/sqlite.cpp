@@ -75,18 +75,23 @@ Database Database::open(const std::filesystem::path& path, Mode mode) {
     const auto dir = path.has_parent_path() ? path.parent_path() : std::filesystem::path(".");
     std::error_code ec;
     if (::access(dir.c_str(), W_OK) != 0 && !std::filesystem::exists(path.string() + "-shm", ec)) {
-      // Immutable, SQLite ignores a -wal file: its committed transactions
-      // would go unread, and the bytes checked would not be the log.
-      const auto wal = std::filesystem::path(path.string() + "-wal");
-      const auto wal_size = std::filesystem::file_size(wal, ec);
-      if (!ec && wal_size > 0)
+      // Immutable, SQLite ignores a -wal file (its committed transactions
+      // would go unread) and a hot -journal (its rollback would not be made):
+      // either way the bytes checked would not be the log.
+      for (const auto* suffix : {"-wal", "-journal"}) {
+        const auto side = std::filesystem::path(path.string() + suffix);
+        const auto side_size = std::filesystem::file_size(side, ec);
+        if (ec || side_size == 0) continue;
+        const bool wal = std::string_view(suffix) == "-wal";
         throw SqliteError(ErrorKind::no_input,
-                          "database " + path.string() + ": its write-ahead log " + wal.string() + " holds " +
-                              std::to_string(wal_size) +
-                              " bytes, which SQLite reads only through a -shm index file, and none can be made in "
-                              "the read-only folder " + dir.string() +
-                              "; copy the database with its -wal file to a writable folder and read it there",
+                          "database " + path.string() + ": its " + (wal ? "write-ahead log " : "rollback journal ") +
+                              side.string() + " holds " + std::to_string(side_size) + " bytes, which SQLite " +
+                              (wal ? "reads only through a -shm index file, and none can be made in "
+                                   : "must play back into the database before reading it, and cannot in ") +
+                              "the read-only folder " + dir.string() + "; copy the database with its " + suffix +
+                              " file to a writable folder and read it there",
                           SQLITE_CANTOPEN);
+      }
       uri += "?immutable=1";
     }
   }

@@ -624,6 +624,17 @@ TEST_CASE("a copy on read-only media with a -wal file SQLite cannot read there i
   INFO(r.out << r.err);
   CHECK(r.exit_code == 0);
   CHECK_FALSE(std::filesystem::exists(ro / "signet.db-shm"));
+  // A rollback journal beside it is refused the same way: opened immutable,
+  // SQLite would not play it back, and the bytes checked would not be the log.
+  std::filesystem::permissions(ro, std::filesystem::perms::owner_all, std::filesystem::perm_options::add);
+  std::filesystem::copy_file(app.db(), ro / "signet.db-journal");
+  std::filesystem::permissions(ro / "signet.db-journal", std::filesystem::perms::others_read, std::filesystem::perm_options::add);
+  std::filesystem::permissions(ro, std::filesystem::perms::owner_write, std::filesystem::perm_options::remove);
+  r = app.shell(verify);
+  INFO(r.out << r.err);
+  CHECK(r.exit_code == 66);
+  CHECK(r.err.find("signet.db-journal holds") != std::string::npos);
+  CHECK(r.out.find("OK") == std::string::npos);
   std::filesystem::permissions(ro, std::filesystem::perms::owner_all, std::filesystem::perm_options::add);
   std::filesystem::remove_all(ro);
 }
