@@ -303,6 +303,43 @@ TEST_CASE("a true_forward keeps the old license's flags and add-ons; it may add 
 // refusal; the benchmark runs rarely, so the generator is held to the rules here:
 // 60 seed orders (the trial, government and premier ones among them), then 40
 // new orders with 20 renewals, true_forwards and reissues of the seeds.
+TEST_CASE("two orders of one batch that follow up one license refuse the batch, even with --skip-invalid",
+          "[e2e][followups]") {
+  // Only one can supersede it; signing the first and refusing the second
+  // would let line order decide whether 10 or 1000 seats were sold.
+  TestAppliance app("e2e-two-followups");
+  const Signer s{app};
+  auto live = order("BASE", 100);
+  live["starts_at"] = date_in(-30);
+  live["expires_at"] = date_in(335);
+  REQUIRE(s.sign({live}).exit_code == 0);
+  const auto tf = [&](const std::string& id, int seats) {
+    auto o = order(id, seats);
+    o["kind"] = "true_forward";
+    o["supersedes"] = "order:BASE";
+    o["starts_at"] = date_in(0);
+    o["expires_at"] = date_in(335);
+    return o;
+  };
+  signet::test::write_file(app.dir() / "two.jsonl", tf("TF-A", 10).dump() + "\n" + tf("TF-B", 1000).dump() + "\n");
+  for (const bool dry : {true, false}) {
+    std::vector<std::string> args = {"sign", "two.jsonl", "--out", "out2", "--skip-invalid", "--key", app.ed_kid};
+    if (dry) args.emplace_back("--dry-run");
+    const auto r = app.signet(args);
+    INFO(r.err);
+    CHECK(r.exit_code == 65);
+    CHECK(r.err.find("two.jsonl:2: order TF-B: /supersedes: license ") != std::string::npos);
+    CHECK(r.err.find("is superseded by another order of this batch too (at two.jsonl:1)") != std::string::npos);
+    CHECK(r.err.find("refused as a whole, even with --skip-invalid") != std::string::npos);
+  }
+  CHECK_FALSE(std::filesystem::exists(app.dir() / "out2"));
+  // Either one alone is signed.
+  const auto r = s.sign({tf("TF-B", 1000)});
+  INFO(r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(payload_of(app.dir() / "out" / "TF-B.license").at("features").at("users") == 1100);
+}
+
 TEST_CASE("the benchmark's order generator writes batches that sign", "[e2e][followups][bench]") {
   TestAppliance app("e2e-genorders");
   const auto gen = (signet::test::source_dir() / "tests/bench/gen_orders.sh").string();

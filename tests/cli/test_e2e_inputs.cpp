@@ -219,3 +219,27 @@ TEST_CASE("a manifest named only .json is read like any other, in a folder and g
   for (const char* id : {"DOT-1", "DOT-3", "DOT-4"})
     CHECK(std::filesystem::exists(app.dir() / "out" / (std::string(id) + ".license")));
 }
+
+TEST_CASE("one manifest file named twice is read once, not refused as every order id twice", "[e2e][inputs]") {
+  // By name twice, in a folder and by name, and through a link to it: the same
+  // file's orders are one set of orders, not two copies of each.
+  TestAppliance app("e2e-sign-samefile");
+  std::filesystem::create_directory(app.dir() / "orders");
+  signet::test::write_file(app.dir() / "orders" / "a.jsonl", order("SAME-1").dump() + "\n" + order("SAME-2").dump() + "\n");
+  std::filesystem::create_symlink("a.jsonl", app.dir() / "orders" / "link.jsonl");
+  auto r = bounded(app, "sign orders/a.jsonl orders/a.jsonl orders --out out --dry-run --json --key " + app.ed_kid);
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK(json::parse(r.out).at("would_issue") == 2);
+  r = bounded(app, "sign orders orders/a.jsonl --out out --json --key " + app.ed_kid);
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK(json::parse(r.out).at("orders_issued") == 2);
+  CHECK(std::filesystem::exists(app.dir() / "out" / "SAME-2.license"));
+  // Two files with the same order id are still two copies, refused.
+  signet::test::write_file(app.dir() / "b.jsonl", order("SAME-3").dump() + "\n");
+  signet::test::write_file(app.dir() / "c.jsonl", order("SAME-3").dump() + "\n");
+  r = bounded(app, "sign b.jsonl c.jsonl --out out2 --key " + app.ed_kid);
+  CHECK(r.exit_code == 65);
+  CHECK(r.err.find("appears twice") != std::string::npos);
+}

@@ -284,11 +284,15 @@ TEST_CASE("a batch with a bad order signs nothing (exit 65) unless --skip-invali
   // Also when one copy is refused for a field of its own.
   auto bad_copy = order("DUP-1", 99);
   bad_copy["notez"] = "x";
+  bad_copy["seats"] = "x";
   write_jsonl(app.dir() / "twice.jsonl", {order("DUP-1"), bad_copy, order("GOOD-3")});
   r = app.signet({"sign", "twice.jsonl", "--out", "out", "--skip-invalid"});
   CHECK(r.exit_code == 65);
   CHECK_THAT(r.err, Catch::Contains("twice.jsonl:2: order DUP-1: /notez: unknown field"));
+  CHECK_THAT(r.err, Catch::Contains("twice.jsonl:2: order DUP-1: /seats: must be an integer"));
   CHECK_THAT(r.err, Catch::Contains("twice.jsonl:2: order DUP-1: /order_id: order id appears twice in the batch"));
+  // Said once for the copy, not once per problem it has.
+  CHECK(r.err.find("appears twice") == r.err.rfind("appears twice"));
   CHECK_FALSE(std::filesystem::exists(app.dir() / "out" / "DUP-1.license"));
   CHECK_FALSE(std::filesystem::exists(app.dir() / "out" / "GOOD-3.license"));
   // An order id that is another order's non-production file name (X.nonprod-1.license).
@@ -352,7 +356,7 @@ TEST_CASE("a batch with no orders signs nothing and says so (exit 66); a manifes
   write_jsonl(app.dir() / "none.jsonl", {});
   r = app.signet({"sign", "none.jsonl", "--out", "out-none"});
   CHECK(r.exit_code == 66);
-  CHECK_THAT(r.err, Catch::Contains("no orders in the batch"));
+  CHECK_THAT(r.err, Catch::Contains("no orders in the batch: its manifest file (none.jsonl) holds none"));
   CHECK_FALSE(std::filesystem::exists(app.dir() / "out-none"));
   // A dry run says what the real run would: 66 for an empty .jsonl and for one of blank lines.
   r = app.signet({"sign", "none.jsonl", "--out", "out-none", "--dry-run"});

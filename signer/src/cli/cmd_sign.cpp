@@ -67,7 +67,7 @@ int sign(const Context& ctx, const SignOptions& o) {
     for (const auto& p : e.problems()) std::cerr << "refused: " << escape_for_terminal(p.text()) << "\n";
     if (o.skip_invalid)
       std::cerr << "signet: nothing was signed: the batch was refused as a whole, even with --skip-invalid ("
-                << e.problems().size() << " problem(s): every order bad, or an order id twice)\n";
+                << e.problems().size() << " problem(s): every order bad, an order id twice, or two orders following up one license)\n";
     else
       std::cerr << "signet: nothing was signed: " << e.problems().size()
                 << " problem(s) in the batch (fix them, or sign the rest with --skip-invalid)\n";
@@ -117,7 +117,8 @@ int sign_batch(const Context& ctx, const SignOptions& o) {
                                       (o.format.empty() ? ": sign with --format signet" : ""));
   req.encoding = encoding;
   if (req.dry_run) {
-    // Validation needs no HSM: nothing is signed.
+    // Nothing is signed: the key stands in for itself. (The log's head is still
+    // proven through the token's keys and anchor, in app.append_options.)
     key_id = record.key_id;
     struct NoKey final : keystore::SigningKey {
       explicit NoKey(keystore::PublicKey k) : m_key(std::move(k)) {}

@@ -55,6 +55,7 @@ class Validator {
     const auto [it, inserted] = m_seen.emplace(*p.order_id, p.source);
     if (inserted || it->second == p.source) return std::nullopt;  // one order, several problems
     m_ambiguous = true;
+    if (!m_twice_noted.insert(p.source).second) return std::nullopt;  // said once per copy, not per problem
     return ManifestProblem{p.source, p.order_id, "/order_id", twice_rule(it->second)};
   }
 
@@ -101,8 +102,16 @@ class Validator {
     else if (m_now > sup_expires + grace)
       problem("/supersedes", "license " + lid + " expired on " + format_rfc3339(sup_expires) + ", past its " +
                                  std::to_string(m_ctx.read.policy.grace_days) + "-day grace period");
-    if (!m_superseding.insert(lid).second || m_ctx.log.is_superseded(lid))
+    if (const auto first = m_superseding.emplace(lid, o.source); !first.second) {
+      // Two orders of one batch follow up one license: only one can, and which
+      // one was sold cannot be told from line order (as for an order id twice).
+      problem("/supersedes", "license " + lid + " is superseded by another order of this batch too (at " +
+                                 first.first->second + "); which one is meant cannot be told, so the batch is "
+                                 "refused even with --skip-invalid");
+      m_ambiguous = true;
+    } else if (m_ctx.log.is_superseded(lid)) {
       problem("/supersedes", "license " + lid + " has already been superseded by another order");
+    }
     switch (o.kind) {
       case OrderKind::renewal:
         if (o.starts_at != sup_expires)
@@ -238,7 +247,8 @@ class Validator {
 
   std::unordered_map<std::string, std::string> m_seen;  // order id -> source
   bool m_ambiguous = false;                              // an order id twice in the batch
-  std::unordered_set<std::string> m_superseding;
+  std::unordered_set<std::string> m_twice_noted;         // refused copies already said to be a second copy
+  std::unordered_map<std::string, std::string> m_superseding;  // license id -> the order superseding it
 };
 
 // The file of an already issued license, from its `issued` entry, checked
@@ -512,9 +522,14 @@ IssueSummary issue_batch(IssueContext& ctx, const IssueRequest& req) {
   // either, nor one with an order id twice: it is refused as a whole, as a real
   // run and a dry run alike.
   if (!summary.refused.empty() && (!req.skip_invalid || valid == 0 || ambiguous)) throw ManifestError(summary.refused);
-  if (valid == 0)
-    throw Error(ErrorKind::no_input, "no orders in the batch: its manifest files hold none (an empty .jsonl?); "
-                                     "nothing was signed");
+  if (valid == 0) {
+    std::string named;  // the files, so that the officer sees which one is empty
+    for (std::size_t i = 0; i < files.size() && i < 3; ++i) named += (i > 0 ? ", " : "") + files[i].string();
+    if (files.size() > 3) named += " and " + std::to_string(files.size() - 3) + " more";
+    throw Error(ErrorKind::no_input, "no orders in the batch: its manifest file" + std::string(files.size() == 1 ? "" : "s") +
+                                         " (" + named + ") hold" + (files.size() == 1 ? "s" : "") +
+                                         " none (an empty .jsonl?); nothing was signed");
+  }
   // A log whose head does not hold, and a clock behind the log, are refused
   // before the token signs anything (each commit checks both again); a batch
   // that only re-emits appends nothing.
@@ -536,6 +551,7 @@ IssueSummary issue_batch(IssueContext& ctx, const IssueRequest& req) {
   // its own commit.
   // Check an order again against the log (another signet may have changed it
   // since pass 1) and turn it into jobs, or into re-emitted files.
+  std::size_t chunks_prepared = 0;
   auto prepare = [&](std::vector<Order> orders, const std::vector<bool>& plain) {
     Chunk c;
     c.orders = std::move(orders);
@@ -549,7 +565,19 @@ IssueSummary issue_batch(IssueContext& ctx, const IssueRequest& req) {
       std::optional<Superseded> sup;
       if (i >= plain.size() || !plain[i]) {
         auto problems = validator.check(o, already, &sup);
-        if (!problems.empty()) throw ManifestError(std::move(problems));  // the log changed since pass 1
+        if (!problems.empty()) {
+          // The log changed since pass 1 (another signet issued, superseded or
+          // revoked meanwhile). Earlier chunks may be committed by now, so this
+          // is not the whole-batch refusal of pass 1.
+          std::string what;
+          for (const auto& p : problems) what += (what.empty() ? "" : "; ") + p.text();
+          throw Error(ErrorKind::bad_data,
+                      "the audit log changed while this batch was signed (another signet process): " + what +
+                          (chunks_prepared == 0 ? std::string("; nothing was signed")
+                                                : std::string("; the orders before it may be issued and logged "
+                                                              "already (signet audit log shows them): run the same "
+                                                              "command again, which re-emits them and signs the rest")));
+        }
       }
       if (already) {
         for (const auto& e : ctx.log.issued_for_order(o.order_id)) {
@@ -586,6 +614,7 @@ IssueSummary issue_batch(IssueContext& ctx, const IssueRequest& req) {
       ++summary.orders_issued;
     }
     snapshot.commit();
+    ++chunks_prepared;
     return c;
   };
 

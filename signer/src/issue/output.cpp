@@ -248,7 +248,14 @@ OutputFolder::OutputFolder(std::filesystem::path dir) : m_dir(std::move(dir)) {
     }
     ::usleep(50'000);
   }
-  if (locked) remove_leftovers(m_lock, is_license_temp, 0);  // without the lock, nothing is removed
+  try {
+    if (locked) remove_leftovers(m_lock, is_license_temp, 0);  // without the lock, nothing is removed
+    m_folds_case = probe_folds_case(m_dir).value_or(false);
+  } catch (...) {
+    ::close(m_lock);  // a constructor that throws runs no destructor: the flock goes with the descriptor
+    m_lock = -1;
+    throw;
+  }
   // Unnamed files need /proc/self/fd to be given their name, and one
   // descriptor each until then.
   if (::access("/proc/self/fd", X_OK) == 0) {
@@ -262,7 +269,6 @@ OutputFolder::OutputFolder(std::filesystem::path dir) : m_dir(std::move(dir)) {
       m_group = static_cast<std::size_t>(std::min<rlim_t>(kMaxGroup, lim.rlim_cur / 4));
     }
   }
-  m_folds_case = probe_folds_case(m_dir).value_or(false);
 }
 
 OutputFolder::~OutputFolder() noexcept {

@@ -3,8 +3,12 @@
 
 #include "signet/core/json.hpp"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <cctype>
+#include <set>
+#include <utility>
 
 namespace signet {
 
@@ -116,6 +120,18 @@ ManifestInputs scan_manifest_inputs(const std::vector<fs::path>& inputs) {
     out.files.insert(out.files.end(), found.begin(), found.end());
     for (auto& p : refused) out.problems.push_back(std::move(p));
   }
+  // One file named twice (a.jsonl a.jsonl, a folder and a file in it, a link to
+  // it) holds its orders once: it is read where it first appears, and its
+  // orders are not refused as order ids twice in the batch.
+  std::set<std::pair<dev_t, ino_t>> seen;
+  std::vector<fs::path> once;
+  once.reserve(out.files.size());
+  for (auto& f : out.files) {
+    struct stat st {};
+    if (::stat(f.c_str(), &st) == 0 && !seen.emplace(st.st_dev, st.st_ino).second) continue;
+    once.push_back(std::move(f));
+  }
+  out.files = std::move(once);
   return out;
 }
 
