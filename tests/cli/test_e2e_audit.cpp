@@ -28,7 +28,8 @@ TestAppliance& signed_log() {
     return TestAppliance("e2e-audit");
   }();
   static bool signed_once = [] {
-    const auto ex = signet::test::source_dir() / "docs/examples";
+    // Dated for today: the follow-ups supersede live licenses.
+    const auto ex = signet::test::dated_examples(app.dir() / "examples");
     REQUIRE(app.signet({"sign", (ex / "orders").string(), "--out", "out", "--key", app.rsa_kid}).exit_code == 0);
     REQUIRE(app.signet({"sign", (ex / "followups").string(), "--out", "out", "--key", app.rsa_kid}).exit_code == 0);
     std::filesystem::create_directories(app.dir() / "keys");

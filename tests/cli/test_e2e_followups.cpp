@@ -4,12 +4,12 @@
 #include "appliance.hpp"
 
 #include "signet/core/bytes.hpp"
-#include "signet/core/time.hpp"
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
 using nlohmann::json;
+using signet::test::date_in;
 using signet::test::TestAppliance;
 
 namespace {
@@ -17,7 +17,7 @@ namespace {
 json order(const std::string& id, int seats = 10) {
   return json{{"manifest_version", 1}, {"order_id", id}, {"kind", "new"}, {"channel", "direct"},
               {"customer", {{"id", "c1"}, {"name", "N"}, {"email", "n@example.com"}, {"company", "Co"}}},
-              {"sku", "enterprise"}, {"seats", seats}, {"starts_at", "2026-11-01"}, {"expires_at", "2027-11-01"}};
+              {"sku", "enterprise"}, {"seats", seats}, {"starts_at", date_in(-30)}, {"expires_at", date_in(335)}};
 }
 
 json reissue_of(const json& original, const std::string& id) {
@@ -35,9 +35,6 @@ json payload_of(const std::filesystem::path& file) {
   const auto env = json::parse(text.substr(first + 1, text.find('\n', first + 1) - first - 1));
   return json::parse(signet::to_string(*signet::base64url_decode(env.at("payload").get<std::string>())));
 }
-
-// The UTC date `days` from today.
-std::string date_in(int days) { return signet::format_date(signet::now_utc() + std::chrono::days(days)); }
 
 struct Signer {
   const TestAppliance& app;
@@ -140,13 +137,13 @@ TEST_CASE("a true_forward supersedes a live license only; a renewal within the g
   tf["kind"] = "true_forward";
   tf["supersedes"] = "order:LAPSED";
   tf["starts_at"] = date_in(-100);
-  tf["expires_at"] = date_in(-3);
+  tf["expires_at"] = lapsed["expires_at"];
   s.refused(tf, "/supersedes", "a true_forward adds seats to a live license; license ");
 
   auto renewal = order("LAPSED-R", 100);
   renewal["kind"] = "renewal";
   renewal["supersedes"] = "order:LAPSED";
-  renewal["starts_at"] = date_in(-3);
+  renewal["starts_at"] = lapsed["expires_at"];
   renewal["expires_at"] = date_in(362);
   r = s.sign({renewal});
   INFO(r.err);
@@ -161,7 +158,7 @@ TEST_CASE("a true_forward supersedes a live license only; a renewal within the g
   live_tf["kind"] = "true_forward";
   live_tf["supersedes"] = "order:LIVE";
   live_tf["starts_at"] = date_in(0);
-  live_tf["expires_at"] = date_in(335);
+  live_tf["expires_at"] = live["expires_at"];
   r = s.sign({live_tf});
   INFO(r.err);
   REQUIRE(r.exit_code == 0);
@@ -240,7 +237,7 @@ TEST_CASE("a true_forward keeps the old license's flags and add-ons; it may add 
     tf["kind"] = "true_forward";
     tf["supersedes"] = "order:ADD-0";
     tf["starts_at"] = date_in(0);
-    tf["expires_at"] = date_in(335);
+    tf["expires_at"] = old["expires_at"];
     tf["premier_support"] = true;
     tf["non_production_deployments"] = 2;
     return tf;
@@ -279,7 +276,7 @@ TEST_CASE("a true_forward keeps the old license's flags and add-ons; it may add 
   tf2["kind"] = "true_forward";
   tf2["supersedes"] = "order:ADD-TF";
   tf2["starts_at"] = date_in(0);
-  tf2["expires_at"] = date_in(335);
+  tf2["expires_at"] = old["expires_at"];
   tf2["premier_support"] = true;
   tf2["non_production_deployments"] = 3;
   tf2["features"] = {{"shared_channels", true}};
@@ -318,7 +315,7 @@ TEST_CASE("two orders of one batch that follow up one license refuse the batch, 
     o["kind"] = "true_forward";
     o["supersedes"] = "order:BASE";
     o["starts_at"] = date_in(0);
-    o["expires_at"] = date_in(335);
+    o["expires_at"] = live["expires_at"];
     return o;
   };
   signet::test::write_file(app.dir() / "two.jsonl", tf("TF-A", 10).dump() + "\n" + tf("TF-B", 1000).dump() + "\n");

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 using nlohmann::json;
+using signet::test::date_in;
 using signet::test::TestAppliance;
 
 namespace {
@@ -18,7 +19,7 @@ namespace {
 json order(const std::string& id, const std::string& customer) {
   return json{{"manifest_version", 1}, {"order_id", id}, {"kind", "new"}, {"channel", "direct"},
               {"customer", {{"id", customer}, {"name", "N"}, {"email", "n@example.com"}, {"company", "Co"}}},
-              {"sku", "enterprise"}, {"seats", 10}, {"starts_at", "2026-11-01"}, {"expires_at", "2027-11-01"}};
+              {"sku", "enterprise"}, {"seats", 10}, {"starts_at", date_in(-30)}, {"expires_at", date_in(335)}};
 }
 
 // Runs SQL against the appliance's log with its triggers out of the way, as an

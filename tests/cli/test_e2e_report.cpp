@@ -114,7 +114,9 @@ TEST_CASE("audit report: a self-contained page whose rendered figures match the 
     return;
   }
   TestAppliance app("e2e-report");
-  const auto ex = signet::test::source_dir() / "docs/examples";
+  // The examples dated for today: the follow-ups supersede live licenses, and the
+  // expiry windows below hold what they held on the day the examples were written.
+  const auto ex = signet::test::dated_examples(app.dir() / "examples");
   for (const char* batch : {"orders", "followups"}) {
     const auto r = app.signet({"sign", (ex / batch).string(), "--out", "out", "--key", app.rsa_kid});
     INFO(r.err);
@@ -172,7 +174,7 @@ TEST_CASE("audit report: a self-contained page whose rendered figures match the 
                                              "WHERE kind = 'issued' AND json_extract(record, '\\$.manifest.reseller.id') IS NOT NULL");
     CHECK(attr(dom, "<section id=\"by-reseller\"", "data-reseller-seats") == std::to_string(reseller_seats));
     CHECK(attr(dom, "<section id=\"by-reseller\"", "data-count") == "2");
-    // Expiring within 60 days of now, not revoked (the trial ends 2027-01-01).
+    // Expiring within 60 days of now, not revoked (the trial, which ends 28 days from now).
     const auto expiring = sql_int(
         app, "SELECT COUNT(*) FROM entries WHERE kind = 'issued' "
              "AND json_extract(record, '\\$.payload.expires_at') BETWEEN CAST(strftime('%s', 'now') AS INTEGER) * 1000 "
@@ -194,19 +196,20 @@ TEST_CASE("audit report: a self-contained page whose rendered figures match the 
   }
   {  // --as-of dates the report and moves the expiry window
     const auto as_of = app.dir() / "as-of.html";
-    const auto a = app.signet({"audit", "report", "--html", as_of.string(), "--as-of", "2027-10-15"});
+    const auto day = signet::test::example_date("2027-10-15");  // 47 days before the examples' licenses expire
+    const auto a = app.signet({"audit", "report", "--html", as_of.string(), "--as-of", day});
     INFO(a.err);
     REQUIRE(a.exit_code == 0);
     CHECK(a.err.find("--pubkey") != std::string::npos);  // keys from the log itself: not independent, and it says so
     const auto page = signet::test::read_file(as_of);
     const auto expiring = sql_int(
         app, "SELECT COUNT(*) FROM entries WHERE kind = 'issued' "
-             "AND json_extract(record, '\\$.payload.expires_at') BETWEEN CAST(strftime('%s', '2027-10-15') AS INTEGER) * 1000 "
-             "AND CAST(strftime('%s', '2027-10-15') AS INTEGER) * 1000 + 60 * 86400000 "
+             "AND json_extract(record, '\\$.payload.expires_at') BETWEEN CAST(strftime('%s', '" + day + "') AS INTEGER) * 1000 "
+             "AND CAST(strftime('%s', '" + day + "') AS INTEGER) * 1000 + 60 * 86400000 "
              "AND license_id NOT IN (SELECT license_id FROM entries WHERE kind = 'revoked')");
     CHECK(expiring == 9);
     CHECK(attr(page, "<section id=\"expiring\"", "data-count") == std::to_string(expiring));
-    CHECK(attr(page, "<time id=\"generated-at\"", "datetime") == "2027-10-15T00:00:00.000Z");
+    CHECK(attr(page, "<time id=\"generated-at\"", "datetime") == day + "T00:00:00.000Z");
     CHECK(section(page, "expiring").find(revoked) == std::string::npos);
     CHECK(app.signet({"audit", "report", "--html", as_of.string(), "--as-of", "next week"}).exit_code == 64);
   }
@@ -256,8 +259,8 @@ TEST_CASE("audit report: a self-contained page whose rendered figures match the 
                     {"company", "Evil <b>\"Co\"</b> & 'Sons'"}}},
                   {"sku", "professional"},
                   {"seats", 5},
-                  {"starts_at", "2026-12-01"},
-                  {"expires_at", "2027-12-01"}};
+                  {"starts_at", signet::test::date_in(-3)},
+                  {"expires_at", signet::test::date_in(362)}};
     signet::test::write_file(app.dir() / "evil.json", order.dump());
     const auto s = app.signet({"sign", "evil.json", "--out", "out", "--key", app.rsa_kid});
     INFO(s.err);

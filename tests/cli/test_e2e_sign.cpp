@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 using nlohmann::json;
+using signet::test::date_in;
 using signet::test::TestAppliance;
 
 namespace {
@@ -50,7 +51,7 @@ std::int64_t entry_count(const TestAppliance& app, const std::string& kind = "")
 json order(const std::string& id, int seats = 10) {
   return json{{"manifest_version", 1}, {"order_id", id}, {"kind", "new"}, {"channel", "direct"},
               {"customer", {{"id", "c-" + id}, {"name", "N"}, {"email", "n@example.com"}, {"company", "Co"}}},
-              {"sku", "enterprise"}, {"seats", seats}, {"starts_at", "2026-11-01"}, {"expires_at", "2027-11-01"}};
+              {"sku", "enterprise"}, {"seats", seats}, {"starts_at", date_in(-30)}, {"expires_at", date_in(335)}};
 }
 
 // file name -> license text, for every issued entry (read in-process: thousands of sqlite3 runs would be slow).
@@ -72,13 +73,15 @@ void write_jsonl(const std::filesystem::path& path, const std::vector<json>& ord
 
 TEST_CASE("the example orders sign, every license verifies with OpenSSL, and reruns re-emit byte for byte", "[e2e][sign]") {
   TestAppliance app("e2e-examples");
-  auto r = app.signet({"sign", examples("orders").string(), "--out", "out", "--key", app.rsa_kid, "--json"});
+  // Dated for today: the follow-ups supersede licenses that are live.
+  const auto ex = signet::test::dated_examples(app.dir() / "examples");
+  auto r = app.signet({"sign", (ex / "orders").string(), "--out", "out", "--key", app.rsa_kid, "--json"});
   INFO(r.err);
   REQUIRE(r.exit_code == 0);
   auto summary = json::parse(r.out);
   CHECK(summary.at("orders_issued") == 7);
   CHECK(summary.at("licenses_issued") == 9);  // + 2 non-production for the premier support order
-  r = app.signet({"sign", examples("followups").string(), "--out", "out", "--key", app.rsa_kid, "--json"});
+  r = app.signet({"sign", (ex / "followups").string(), "--out", "out", "--key", app.rsa_kid, "--json"});
   INFO(r.err);
   REQUIRE(r.exit_code == 0);
   CHECK(json::parse(r.out).at("orders_issued") == 3);
@@ -156,7 +159,7 @@ TEST_CASE("the example orders sign, every license verifies with OpenSSL, and rer
   std::filesystem::remove(app.dir() / "out" / "ACME-2026-001.license");
   std::filesystem::remove(app.dir() / "out" / "INITECH-2026-003.nonprod-2.license");
   const auto before = entry_count(app);
-  r = app.signet({"sign", examples("orders").string(), examples("followups").string(), "--out", "out", "--json"});
+  r = app.signet({"sign", (ex / "orders").string(), (ex / "followups").string(), "--out", "out", "--json"});
   REQUIRE(r.exit_code == 0);
   summary = json::parse(r.out);
   CHECK(summary.at("orders_issued") == 0);
@@ -191,7 +194,9 @@ TEST_CASE("the signet encoding with Ed25519 verifies with OpenSSL over the domai
 
 TEST_CASE("signet verify shows the terms; malformed and tampered files exit 1", "[e2e][verify]") {
   TestAppliance app("e2e-verify");
-  REQUIRE(app.signet({"sign", examples("orders").string(), "--out", "out", "--key", app.rsa_kid}).exit_code == 0);
+  // Dated for today: the license has started and has days left.
+  const auto ex = signet::test::dated_examples(app.dir() / "examples");
+  REQUIRE(app.signet({"sign", (ex / "orders").string(), "--out", "out", "--key", app.rsa_kid}).exit_code == 0);
   const auto path = app.dir() / "out" / "GLOBEX-2026-014.license";
   auto r = app.signet({"verify", path.string(), "--pubkey", app.rsa_pem.string()});
   REQUIRE(r.exit_code == 0);
@@ -382,7 +387,9 @@ TEST_CASE("a batch with no orders signs nothing and says so (exit 66); a manifes
 
 TEST_CASE("follow-up rules are checked against the log", "[e2e][sign]") {
   TestAppliance app("e2e-rules");
-  write_jsonl(app.dir() / "first.jsonl", {order("BASE-1", 100)});
+  const auto base = order("BASE-1", 100);  // live: started 30 days ago, 335 days left
+  const auto base_expires = base.at("expires_at").get<std::string>();
+  write_jsonl(app.dir() / "first.jsonl", {base});
   REQUIRE(app.signet({"sign", "first.jsonl", "--out", "out"}).exit_code == 0);
   auto follow = [&](json o) {
     write_jsonl(app.dir() / "f.jsonl", {o});
@@ -391,8 +398,8 @@ TEST_CASE("follow-up rules are checked against the log", "[e2e][sign]") {
   auto renewal = order("REN-1", 100);
   renewal["kind"] = "renewal";
   renewal["supersedes"] = "order:BASE-1";
-  renewal["starts_at"] = "2027-10-01";
-  renewal["expires_at"] = "2028-10-01";
+  renewal["starts_at"] = date_in(305);  // a month before the superseded license ends
+  renewal["expires_at"] = date_in(670);
   auto r = follow(renewal);
   CHECK(r.exit_code == 65);
   CHECK(r.err.find("/starts_at: a renewal starts where the superseded license ends") != std::string::npos);
@@ -402,8 +409,8 @@ TEST_CASE("follow-up rules are checked against the log", "[e2e][sign]") {
   CHECK(r.exit_code == 65);
   CHECK(r.err.find("no issued license") != std::string::npos);
   auto other_customer = renewal;
-  other_customer["starts_at"] = "2027-11-01";
-  other_customer["expires_at"] = "2028-11-01";
+  other_customer["starts_at"] = base_expires;
+  other_customer["expires_at"] = date_in(700);
   other_customer["customer"]["id"] = "someone-else";
   r = follow(other_customer);
   CHECK(r.exit_code == 65);
@@ -411,8 +418,8 @@ TEST_CASE("follow-up rules are checked against the log", "[e2e][sign]") {
   auto tf = order("TF-1", 25);
   tf["kind"] = "true_forward";
   tf["supersedes"] = "order:BASE-1";
-  tf["starts_at"] = "2027-02-01";
-  tf["expires_at"] = "2027-12-01";
+  tf["starts_at"] = date_in(62);   // within the superseded license's term
+  tf["expires_at"] = date_in(365);  // a month after it ends
   r = follow(tf);
   CHECK(r.exit_code == 65);
   CHECK(r.err.find("keeps the superseded license's expiry") != std::string::npos);
@@ -436,8 +443,8 @@ TEST_CASE("follow-up rules are checked against the log", "[e2e][sign]") {
   CHECK(r.exit_code == 65);
   CHECK(r.err.find("license zzzzzzzzzzzzzzzzzzzzzzzzzz is not in the audit log") != std::string::npos);
   CHECK(entry_count(app, "revoked") == 1);
-  renewal["starts_at"] = "2027-11-01";
-  renewal["expires_at"] = "2028-11-01";
+  renewal["starts_at"] = base_expires;
+  renewal["expires_at"] = date_in(700);
   r = follow(renewal);
   CHECK(r.exit_code == 65);
   CHECK(r.err.find("is revoked") != std::string::npos);
@@ -697,13 +704,14 @@ TEST_CASE("an entry appended outside signet, dated ahead, is refused as such (65
   TestAppliance app("e2e-forged-tail");
   write_jsonl(app.dir() / "batch.jsonl", {order("TAIL-1")});
   const auto before = entry_count(app);
-  // An insider appends an entry dated 2031 behind signet's back (no checkpoint
+  // An insider appends an entry dated four years ahead behind signet's back (no checkpoint
   // covers it): were its time believed, the officer would be told to move the
   // clock forward to it.
   // The chain trigger is dropped for the insert and put back as it was.
   const auto forged = app.shell(
       "sqlite3 signet.db \"SELECT sql || ';' FROM sqlite_master WHERE name = 'entries_chain'\" > chain.sql && "
-      "sqlite3 signet.db \"DROP TRIGGER entries_chain; INSERT INTO entries SELECT seq + 1, '2031-01-01T00:00:00.000Z', "
+      "sqlite3 signet.db \"DROP TRIGGER entries_chain; INSERT INTO entries SELECT seq + 1, '" + date_in(4 * 365 + 30) +
+      "T00:00:00.000Z', "
       "'note', actor, NULL, NULL, NULL, '{}', hash, hash FROM entries WHERE seq = (SELECT MAX(seq) FROM entries)\" && "
       "sqlite3 signet.db < chain.sql");
   INFO(forged.err);

@@ -9,6 +9,7 @@
 #include "signet/core/bytes.hpp"
 
 using nlohmann::json;
+using signet::test::date_in;
 using signet::test::TestAppliance;
 
 namespace {
@@ -16,7 +17,7 @@ namespace {
 json order(const std::string& id) {
   return json{{"manifest_version", 1}, {"order_id", id}, {"kind", "new"}, {"channel", "direct"},
               {"customer", {{"id", "c-" + id}, {"name", "N"}, {"email", "n@example.com"}, {"company", "Co"}}},
-              {"sku", "enterprise"}, {"seats", 10}, {"starts_at", "2026-11-01"}, {"expires_at", "2027-11-01"}};
+              {"sku", "enterprise"}, {"seats", 10}, {"starts_at", date_in(-30)}, {"expires_at", date_in(335)}};
 }
 
 std::string license_id_of(const TestAppliance& app, const std::string& order_id) {

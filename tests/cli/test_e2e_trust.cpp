@@ -11,6 +11,7 @@
 #include "signet/core/sqlite.hpp"
 
 using nlohmann::json;
+using signet::test::date_in;
 using signet::test::TestAppliance;
 
 namespace {
@@ -24,8 +25,8 @@ void write_order(const TestAppliance& app, const std::string& id, int seats = 10
       {"customer", {{"id", "c-" + id}, {"name", "N"}, {"email", "n@example.com"}, {"company", "Co"}}},
       {"sku", "enterprise"},
       {"seats", seats},
-      {"starts_at", "2026-11-01"},
-      {"expires_at", "2027-11-01"}};
+      {"starts_at", date_in(-30)},
+      {"expires_at", date_in(335)}};
   signet::test::write_file(app.dir() / (id + ".json"), o.dump());
 }
 

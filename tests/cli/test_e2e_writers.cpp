@@ -12,6 +12,7 @@
 #include "signet/core/sqlite.hpp"
 
 using nlohmann::json;
+using signet::test::date_in;
 using signet::test::TestAppliance;
 
 namespace {
@@ -25,8 +26,8 @@ void write_order(const TestAppliance& app, const std::string& id) {
       {"customer", {{"id", "c-" + id}, {"name", "N"}, {"email", "n@example.com"}, {"company", "Co"}}},
       {"sku", "enterprise"},
       {"seats", 10},
-      {"starts_at", "2026-11-01"},
-      {"expires_at", "2027-11-01"}};
+      {"starts_at", date_in(-30)},
+      {"expires_at", date_in(335)}};
   signet::test::write_file(app.dir() / (id + ".json"), o.dump());
 }
 
@@ -293,7 +294,7 @@ class FatMount {
 std::string case_order(const std::string& id, const std::string& customer) {
   return nlohmann::json{{"manifest_version", 1}, {"order_id", id}, {"kind", "new"}, {"channel", "direct"},
                         {"customer", {{"id", customer}, {"name", "N"}, {"email", "n@example.com"}, {"company", "Co"}}},
-                        {"sku", "enterprise"}, {"seats", 10}, {"starts_at", "2026-11-01"}, {"expires_at", "2027-11-01"}}
+                        {"sku", "enterprise"}, {"seats", 10}, {"starts_at", date_in(-30)}, {"expires_at", date_in(335)}}
              .dump();
 }
 

@@ -38,14 +38,17 @@ class KeyWithInterlude final : public signet::keystore::SigningKey {
   std::once_flag m_once;
 };
 
+// A new order's license is live today; a renewal (of a new order) starts where that one ends.
 Json order(const std::string& id, const std::string& kind = "new", const std::string& supersedes = "") {
+  const auto starts = signet::test::date_in(-30);
+  const auto expires = signet::test::date_in(335);
   Json o = {{"manifest_version", 1}, {"order_id", id}, {"kind", kind}, {"channel", "direct"},
             {"customer", {{"id", "cust-1"}, {"name", "N"}, {"email", "n@example.com"}, {"company", "Co"}}},
-            {"sku", "enterprise"}, {"seats", 10}, {"starts_at", "2026-11-01"}, {"expires_at", "2027-11-01"}};
+            {"sku", "enterprise"}, {"seats", 10}, {"starts_at", starts}, {"expires_at", expires}};
   if (kind == "renewal") {
     o["supersedes"] = supersedes;
-    o["starts_at"] = "2027-11-01";
-    o["expires_at"] = "2028-11-01";
+    o["starts_at"] = expires;
+    o["expires_at"] = signet::test::date_in(700);
   }
   return o;
 }

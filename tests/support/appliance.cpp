@@ -1,10 +1,14 @@
 #include "appliance.hpp"
 
+#include "signet/core/time.hpp"
+
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <cstdlib>
 #include <fstream>
+#include <regex>
 #include <sstream>
 #include <sys/stat.h>
 
@@ -33,6 +37,53 @@ std::filesystem::path temp_dir(const std::string& prefix) {
   std::string tmpl = (std::filesystem::temp_directory_path() / (prefix + "-XXXXXX")).string();
   REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
   return tmpl;
+}
+
+namespace {
+
+// Today's UTC date, taken once: an order written twice by a test (signed, then
+// signed again to be re-emitted) has the same dates even if the suite runs past
+// midnight UTC, and so do the examples and the dates compared with them.
+std::chrono::sys_days today() {
+  static const auto day = std::chrono::floor<std::chrono::days>(signet::now_utc());
+  return day;
+}
+
+std::chrono::days examples_shift() { return today() - std::chrono::sys_days{std::chrono::year{2026} / 12 / 4}; }
+
+}  // namespace
+
+std::string date_in(int days) { return signet::format_date(today() + std::chrono::days(days)); }
+
+std::string example_date(const std::string& date) {
+  const auto day = date.substr(0, 10);
+  const auto t = signet::parse_rfc3339_utc(day);
+  INFO(date);
+  REQUIRE(t.has_value());
+  return signet::format_date(*t + examples_shift()) + date.substr(day.size());
+}
+
+std::filesystem::path dated_examples(const std::filesystem::path& into) {
+  const std::regex dated(R"re(("(?:starts_at|expires_at)"\s*:\s*")([0-9]{4}-[0-9]{2}-[0-9]{2}))re");
+  for (const char* sub : {"orders", "followups"}) {
+    std::filesystem::create_directories(into / sub);
+    for (const auto& e : std::filesystem::directory_iterator(source_dir() / "docs/examples" / sub)) {
+      const auto text = read_file(e.path());
+      std::string out;
+      std::size_t dates = 0;
+      auto last = text.cbegin();
+      for (std::sregex_iterator m(text.cbegin(), text.cend(), dated), end; m != end; ++m, ++dates) {
+        out.append(last, (*m)[2].first);
+        out += example_date((*m)[2].str());
+        last = (*m)[2].second;
+      }
+      out.append(last, text.cend());
+      INFO(e.path());
+      REQUIRE(dates >= 2);  // an example without dates to move would go stale unnoticed
+      write_file(into / sub / e.path().filename(), out);
+    }
+  }
+  return into;
 }
 
 TestAppliance::TestAppliance(const std::string& label, bool with_keys)

@@ -46,6 +46,21 @@ std::filesystem::path source_dir();
 // A fresh temporary folder, removed by the caller (or left for inspection on failure).
 std::filesystem::path temp_dir(const std::string& prefix);
 
+// The UTC date `days` from today ("2027-01-31"; today is taken once per test
+// process). Orders are dated with it: what Signet decides depends on the clock
+// (a follow-up needs a live or just-expired license, verify and the report look
+// at the expiry), and so the suite passes on any day.
+std::string date_in(int days);
+
+// The examples of docs/examples (orders/ and followups/) copied into `into`
+// with every starts_at and expires_at moved by the days from 2026-12-04, the
+// day they were written for, to today: they stand to the clock as they did
+// then (started, the trial ending within 60 days, every follow-up's license
+// live). The rest of each file is kept byte for byte. Returns `into`.
+std::filesystem::path dated_examples(const std::filesystem::path& into);
+// A date of the examples ("2027-10-15", or a date-time) moved as dated_examples moves theirs.
+std::string example_date(const std::string& date);
+
 // Independent checks of a license file's signature with the OpenSSL command-line tool:
 // mattermost: base64 -d, split the last 256 bytes, openssl dgst -sha512 -verify;
 // signet: the envelope's payload and sig, openssl pkeyutl -verify -rawin over the
