@@ -98,6 +98,7 @@ std::string ckr_name(unsigned long rv) {
 }
 
 bool HsmError::no_user_pin() const noexcept { return m_rv == CKR_USER_PIN_NOT_INITIALIZED; }
+bool HsmError::token_not_present() const noexcept { return m_rv == CKR_TOKEN_NOT_PRESENT; }
 
 namespace detail {
 

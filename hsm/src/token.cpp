@@ -91,10 +91,11 @@ std::shared_ptr<Token> Token::open(std::shared_ptr<Module> module, const Uri& ur
                                              ": its library attributes do not match the module");
   std::vector<TokenInfo> matches;
   // SoftHSM2 rewrites a token's file in place when another process logs in;
-  // read meanwhile, the token shows no label (or no token at all). Listing
-  // slots changes nothing, so a short bounded retry (about 2 s in all, for
-  // a loaded machine) is safe here too.
-  for (int attempt = 0; attempt < 13 && matches.empty(); ++attempt) {
+  // read meanwhile, the token shows no label, which a short retry here reads
+  // again (listing slots changes nothing). A token it found absent at
+  // C_Initialize stays absent until the module is loaded again: the caller
+  // does that on HsmError::token_not_present (keystore's TokenKeys::open).
+  for (int attempt = 0; attempt < 5 && matches.empty(); ++attempt) {
     if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(25 * attempt));
     CK_ULONG count = 0;
     check(fn->C_GetSlotList(CK_TRUE, nullptr, &count), "C_GetSlotList");
@@ -111,7 +112,8 @@ std::shared_ptr<Token> Token::open(std::shared_ptr<Module> module, const Uri& ur
     }
   }
   if (matches.empty()) {
-    throw HsmError(ErrorKind::not_found, "no token matches " + uri.text() + " in module " + module->name());
+    throw HsmError(ErrorKind::not_found, "no token matches " + uri.text() + " in module " + module->name(),
+                   CKR_TOKEN_NOT_PRESENT);
   }
   if (matches.size() > 1) {
     throw HsmError(ErrorKind::not_found, std::to_string(matches.size()) + " tokens match " + uri.text() +

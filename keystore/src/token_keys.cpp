@@ -2,6 +2,7 @@
 
 #include "signet/hsm/hsm.hpp"
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <map>
@@ -57,22 +58,23 @@ TokenKeys& TokenKeys::operator=(TokenKeys&&) noexcept = default;
 
 TokenKeys TokenKeys::open(const TokenConfig& config, SecretBuffer pin) {
   const auto uri = hsm::Uri::parse(config.token_uri);
-  // SoftHSM2 reads each token's PIN records once, at C_Initialize, and another
-  // process's login rewrites the token's file in place: read meanwhile, the
-  // token shows no user PIN until the module is initialised again. No PIN was
-  // checked then (no failed attempt counts), so the module is finalised and
-  // loaded again, which reads the file anew, for about 2 s in all. A wrong PIN
-  // is never tried twice.
+  // SoftHSM2 reads its tokens once, at C_Initialize, and another process's
+  // login rewrites the token's file in place: read meanwhile, the token is
+  // absent, or shows no user PIN, until the module is initialised again. No PIN
+  // was checked then (no failed attempt counts), so the module is finalised and
+  // loaded again, which reads the files anew, for about 2.5 s in all. A wrong
+  // PIN is never tried twice.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(2500);
   for (int attempt = 0;; ++attempt) {
-    if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(25 * attempt));
+    if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(std::min(25 * attempt, 200)));
     auto impl = std::make_unique<Impl>();
-    impl->module = hsm::Module::load(config.module);
-    impl->token = hsm::Token::open(impl->module, uri);
-    impl->token_uri = config.token_uri;
     try {
+      impl->module = hsm::Module::load(config.module);
+      impl->token = hsm::Token::open(impl->module, uri);
+      impl->token_uri = config.token_uri;
       impl->token->login(pin);
     } catch (const hsm::HsmError& e) {
-      if (!e.no_user_pin() || attempt >= 12) throw;
+      if (!(e.no_user_pin() || e.token_not_present()) || std::chrono::steady_clock::now() >= deadline) throw;
       continue;  // impl goes first: the token's sessions, then the module (C_Finalize)
     }
     return TokenKeys(std::move(impl));

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 using nlohmann::json;
+using signet::test::date_in;
 using signet::test::TestAppliance;
 
 namespace {
@@ -23,7 +24,7 @@ void write_orders(const std::filesystem::path& path, const std::string& prefix, 
   for (int i = 0; i < n; ++i) {
     text += json{{"manifest_version", 1}, {"order_id", prefix + "-" + std::to_string(i)}, {"kind", "new"}, {"channel", "direct"},
                  {"customer", {{"id", "c" + std::to_string(i)}, {"name", "N"}, {"email", "n@example.com"}, {"company", "Co"}}},
-                 {"sku", "professional"}, {"seats", 5}, {"starts_at", "2026-11-01"}, {"expires_at", "2027-11-01"}}
+                 {"sku", "professional"}, {"seats", 5}, {"starts_at", date_in(-30)}, {"expires_at", date_in(335)}}
                 .dump() +
             "\n";
   }
@@ -369,6 +370,32 @@ TEST_CASE("a token that shows no user PIN is read again, not given up on, and ne
   CHECK_FALSE(std::filesystem::exists(app.dir() / "out2"));
   CHECK(issued(app) == 2);
   log_verifies(app);
+}
+
+TEST_CASE("a token absent when signet started is looked for again with the module loaded again", "[e2e][faults]") {
+  // What another process's login, rewriting SoftHSM2's token file while this
+  // one's C_Initialize read it, looks like (the concurrent-signing test met it
+  // as "no token matches"): SoftHSM2 sees no new token until it is initialised
+  // again. A token created 0.4 s after signet started shows the same.
+  TestAppliance app("fault-late");
+  write_orders(app.dir() / "b.jsonl", "LATE", 2);
+  REQUIRE(app.signet({"sign", "b.jsonl", "--out", "out"}).exit_code == 0);
+  auto config = signet::test::read_file(app.config());
+  config.replace(config.find(app.hsm().token_uri()), app.hsm().token_uri().size(), "pkcs11:token=fault-late-2");
+  signet::test::write_file(app.dir() / "late.toml", config);
+  write_orders(app.dir() / "c.jsonl", "LATQ", 1);
+  auto r = app.signet({"--config", "late.toml", "sign", "c.jsonl", "--out", "out2", "--dry-run"});
+  CHECK(r.exit_code == 69);
+  CHECK(r.err.find("no token matches pkcs11:token=fault-late-2") != std::string::npos);
+  r = app.shell("( sleep 0.4; softhsm2-util --init-token --free --label fault-late-2 --so-pin " + app.hsm().so_pin() +
+                " --pin " + app.hsm().user_pin() + " >/dev/null ) & \"$SIGNET\" --config late.toml sign c.jsonl --out "
+                "out2 --dry-run; rc=$?; wait; exit $rc");
+  INFO(r.err);
+  CHECK(r.exit_code == 69);  // found and logged in to: an empty token, which shows no key pair
+  CHECK(r.err.find("shows no key pair at all") != std::string::npos);
+  CHECK(r.err.find("no token matches") == std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(app.dir() / "out2"));
+  CHECK(issued(app) == 2);
 }
 
 TEST_CASE("a PIN source that cannot be read: exit 78 naming it", "[e2e][faults][pin]") {

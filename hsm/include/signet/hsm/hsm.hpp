@@ -29,6 +29,8 @@ class HsmError : public Error {
   [[nodiscard]] unsigned long rv() const noexcept { return m_rv; }
   // C_Login answered CKR_USER_PIN_NOT_INITIALIZED: no PIN was checked.
   [[nodiscard]] bool no_user_pin() const noexcept;
+  // Token::open found no token the URI matches (CKR_TOKEN_NOT_PRESENT).
+  [[nodiscard]] bool token_not_present() const noexcept;
 
  private:
   unsigned long m_rv;
