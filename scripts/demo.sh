@@ -47,15 +47,43 @@ step "signet key list"
 step "public keys exported to $demo/keys (the hand-off to the product)"
 cat keys/rsa2048.pem
 
+# The examples were written on 2026-12-04, and what Signet decides depends on
+# the clock (a true_forward needs a live license, a renewal one within its grace
+# period, verify a license not past it). The demo signs copies of them with
+# every starts_at and expires_at moved by the days since then, so that they
+# stand to today as they stood to that day; nothing else in them changes.
+dated_examples() {
+  local sub=$1 shift_days f out d i
+  shift_days=$(( ($(date -u +%s) - $(date -u -d 2026-12-04 +%s)) / 86400 ))
+  mkdir -p "examples/$sub"
+  for f in "$here/docs/examples/$sub"/*; do
+    out="examples/$sub/$(basename "$f")"
+    cp "$f" "$out"
+    local dates=()
+    mapfile -t dates < <(grep -oE '"(starts_at|expires_at)" *: *"[0-9]{4}-[0-9]{2}-[0-9]{2}' "$f" |
+                         grep -oE '[0-9]{4}-[0-9]{2}-[0-9]{2}$' | sort -u)
+    # Through placeholders, so that a date moved onto another is not moved twice.
+    for i in "${!dates[@]}"; do
+      sed -i -E "s/(\"(starts_at|expires_at)\" *: *\")${dates[$i]}/\1@date$i@/g" "$out"
+    done
+    for i in "${!dates[@]}"; do
+      d=$(date -u -d "${dates[$i]} + $shift_days days" +%F)
+      sed -i "s/@date$i@/$d/g" "$out"
+    done
+  done
+}
+
 if [[ -d "$here/docs/examples" ]] && "$signet" sign --help >/dev/null 2>&1; then
+  dated_examples orders
   step "signet sign: the example orders (RSA-2048, the product's own license format)"
-  "$signet" sign "$here/docs/examples/orders" --out licenses --key "$rsa_kid" --format mattermost
+  "$signet" sign examples/orders --out licenses --key "$rsa_kid" --format mattermost
   if [[ -d "$here/docs/examples/followups" ]]; then
+    dated_examples followups
     step "signet sign: renewals, true-forwards and reissues of those licenses"
-    "$signet" sign "$here/docs/examples/followups" --out licenses --key "$rsa_kid" --format mattermost
+    "$signet" sign examples/followups --out licenses --key "$rsa_kid" --format mattermost
   fi
   step "signet sign again: nothing new is issued, the files are re-emitted byte for byte"
-  "$signet" sign "$here/docs/examples/orders" --out licenses --key "$rsa_kid" --format mattermost
+  "$signet" sign examples/orders --out licenses --key "$rsa_kid" --format mattermost
   step "signet verify: every license with the exported public key"
   for f in licenses/*.license; do
     "$signet" verify "$f" --pubkey keys/rsa2048.pem >/dev/null && echo "   ok  $f"
