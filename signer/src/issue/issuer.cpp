@@ -43,8 +43,9 @@ class Validator {
 
   // Checks an order against the log and the batch so far. Returns the problems
   // (empty when it can be issued or was already issued; *already says which).
-  // Whether an order id appeared twice: then no copy may be signed, since
-  // either may be the one meant (--skip-invalid would sign the first).
+  // Whether an order id appeared twice, or two orders follow up one license:
+  // then neither may be signed, since either may be the one meant
+  // (--skip-invalid would sign the first).
   [[nodiscard]] bool ambiguous() const noexcept { return m_ambiguous; }
 
   // An order refused before it reached check() (a bad field) still takes its
@@ -246,7 +247,7 @@ class Validator {
   }
 
   std::unordered_map<std::string, std::string> m_seen;  // order id -> source
-  bool m_ambiguous = false;                              // an order id twice in the batch
+  bool m_ambiguous = false;  // an order id twice in the batch, or two orders following up one license
   std::unordered_set<std::string> m_twice_noted;         // refused copies already said to be a second copy
   std::unordered_map<std::string, std::string> m_superseding;  // license id -> the order superseding it
 };
@@ -519,8 +520,9 @@ IssueSummary issue_batch(IssueContext& ctx, const IssueRequest& req) {
     ambiguous = validator.ambiguous();
   }
   // With --skip-invalid, a batch whose every order was refused signs nothing
-  // either, nor one with an order id twice: it is refused as a whole, as a real
-  // run and a dry run alike.
+  // either, nor one the validator found ambiguous (an order id twice, two
+  // orders following up one license): it is refused as a whole, as a real run
+  // and a dry run alike.
   if (!summary.refused.empty() && (!req.skip_invalid || valid == 0 || ambiguous)) throw ManifestError(summary.refused);
   if (valid == 0) {
     std::string named;  // the files, so that the officer sees which one is empty
@@ -576,7 +578,8 @@ IssueSummary issue_batch(IssueContext& ctx, const IssueRequest& req) {
                           (chunks_prepared == 0 ? std::string("; nothing was signed")
                                                 : std::string("; the orders before it may be issued and logged "
                                                               "already (signet audit log shows them): run the same "
-                                                              "command again, which re-emits them and signs the rest")));
+                                                              "command again, which re-emits them and refuses this "
+                                                              "order for the reason above")));
         }
       }
       if (already) {
