@@ -645,9 +645,16 @@ TEST_CASE("a dry run refuses what the real run refuses before it signs, and coun
     REQUIRE(toml.find(module) != std::string::npos);
     toml.replace(toml.find(module), module.size(), "module = \"" + spy.string() + "\"");
     signet::test::write_file(app.dir() / "spy.toml", toml);
-    r = app.shell(asan + "SIGNET_CONFIG=spy.toml PKCS11SPY='" + app.hsm().module_path() +
-                  "' PKCS11SPY_OUTPUT=spy.log faketime '2020-01-01 00:00:00' \"$SIGNET\" sign batch.jsonl --out out --key " +
-                  app.ed_kid);
+    // libfaketime with pkcs11-spy under AddressSanitizer sometimes aborts the
+    // process after its refusal was printed ("The futex facility returned an
+    // unexpected error code", exit 1; 2 of 9 runs here, none without the spy):
+    // that run, and only that, is made again.
+    for (int run = 0; run < 3; ++run) {
+      r = app.shell(asan + "SIGNET_CONFIG=spy.toml PKCS11SPY='" + app.hsm().module_path() +
+                    "' PKCS11SPY_OUTPUT=spy.log faketime '2020-01-01 00:00:00' \"$SIGNET\" sign batch.jsonl --out out --key " +
+                    app.ed_kid);
+      if (r.exit_code == 78 || r.err.find("The futex facility returned an unexpected error code") == std::string::npos) break;
+    }
     INFO(r.err);
     CHECK(r.exit_code == 78);
     const auto calls = signet::test::read_file(app.dir() / "spy.log");
