@@ -67,13 +67,27 @@ Json payload_json(const Terms& t) {
 
 namespace {
 
-// The payload's feature keys in canonical (byte) order: every flag and "users".
-const std::vector<std::string>& sorted_feature_keys() {
-  static const std::vector<std::string> keys = [] {
-    auto k = feature_names();
-    k.emplace_back("users");
-    std::sort(k.begin(), k.end());
-    k.erase(std::unique(k.begin(), k.end()), k.end());
+// A feature key of the payload, and its JSON text up to the value ("name":).
+struct FeatureKey {
+  std::string name;
+  std::string json;
+};
+
+// The payload's feature keys in canonical (byte) order: every flag and "users",
+// each written out once (they are the same in every license signed).
+const std::vector<FeatureKey>& sorted_feature_keys() {
+  static const std::vector<FeatureKey> keys = [] {
+    auto names = feature_names();
+    names.emplace_back("users");
+    std::sort(names.begin(), names.end());
+    names.erase(std::unique(names.begin(), names.end()), names.end());
+    std::vector<FeatureKey> k;
+    for (auto& name : names) {
+      std::string json;
+      append_json_string(json, name);
+      json += ':';
+      k.push_back({std::move(name), std::move(json)});
+    }
     return k;
   }();
   return keys;
@@ -104,16 +118,18 @@ std::string payload_text(const Terms& t) {
   out += std::to_string(to_unix_ms(t.expires_at));
   out += ",\"features\":{";
   bool first = true;
-  for (const auto& name : sorted_feature_keys()) {
+  // Both are in byte order: one walk over the flags the terms set, not a
+  // lookup per key (this runs for every license signed).
+  auto set = t.features.begin();
+  for (const auto& [name, json] : sorted_feature_keys()) {
     if (!first) out += ',';
     first = false;
-    append_json_string(out, name);
-    out += ':';
+    out += json;
+    while (set != t.features.end() && set->first < name) ++set;
     if (name == "users") {
       out += std::to_string(t.users);
     } else {
-      const auto it = t.features.find(name);
-      append_bool(out, it != t.features.end() && it->second);
+      append_bool(out, set != t.features.end() && set->first == name && set->second);
     }
   }
   out += "},\"id\":";
