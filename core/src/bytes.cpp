@@ -46,7 +46,7 @@ constexpr std::string_view kUrl = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrs
 
 // Decodes standard base64 with padding through OpenSSL's block decoder, after the
 // caller has checked the alphabet and length (EVP_DecodeBlock alone accepts too much).
-std::optional<Bytes> decode_padded(const std::string& text) {
+std::optional<Bytes> decode_padded(const std::string& text, Base64Bits bits = Base64Bits::canonical) {
   if (text.size() % 4 != 0) return std::nullopt;
   std::size_t pad = 0;
   for (std::size_t i = 0; i < text.size(); ++i) {
@@ -63,6 +63,7 @@ std::optional<Bytes> decode_padded(const std::string& text) {
                                   static_cast<int>(text.size()));
   if (n < 0) return std::nullopt;
   out.resize(static_cast<std::size_t>(n) - pad);
+  if (bits == Base64Bits::any) return out;
   // Reject non-canonical encodings: unused trailing bits must be zero.
   std::string again(out.size() / 3 * 4 + 8, '\0');
   const int m = ::EVP_EncodeBlock(reinterpret_cast<unsigned char*>(again.data()), out.data(),
@@ -95,7 +96,7 @@ std::string base64_encode(ByteView bytes) {
   return out;
 }
 
-std::optional<Bytes> base64_decode(std::string_view text) {
+std::optional<Bytes> base64_decode(std::string_view text, Base64Bits bits) {
   std::string compact;
   compact.reserve(text.size());
   for (std::size_t i = 0; i < text.size(); ++i) {
@@ -105,7 +106,7 @@ std::optional<Bytes> base64_decode(std::string_view text) {
     if (c == '\n' || c == '\r') continue;
     compact.push_back(c);
   }
-  return decode_padded(compact);
+  return decode_padded(compact, bits);
 }
 
 std::string base64url_encode(ByteView bytes) {

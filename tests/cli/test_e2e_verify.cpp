@@ -34,14 +34,17 @@ json vendor_payload() {
 // made by OpenSSL): base64(payload || RSASSA-PKCS1-v1_5-SHA512 signature). A
 // signature ending in 0x00 would be cut by the server, so `payload` gets a
 // "nonce" key (ignored by the server) until the signature does not end so.
-void foreign_mattermost(const TestAppliance& app, const std::string& name, json payload) {
+// The payload as text (so that it may be JSON no serializer writes); the nonce
+// goes before its last byte, the object's closing brace.
+void foreign_mattermost_text(const TestAppliance& app, const std::string& name, const std::string& payload) {
   if (!std::filesystem::exists(app.dir() / "foreign.key"))
     REQUIRE(app.shell("openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out foreign.key 2>/dev/null && "
                       "openssl pkey -in foreign.key -pubout -out foreign.pem")
                 .exit_code == 0);
   for (int nonce = 0; nonce < 8; ++nonce) {
-    if (nonce > 0) payload["nonce"] = nonce;
-    signet::test::write_file(app.dir() / "payload", payload.dump());
+    const auto text = nonce == 0 ? payload
+                                 : payload.substr(0, payload.size() - 1) + ",\"nonce\":" + std::to_string(nonce) + "}";
+    signet::test::write_file(app.dir() / "payload", text);
     REQUIRE(app.shell("openssl dgst -sha512 -sign foreign.key -out sig payload").exit_code == 0);
     const auto sig = signet::test::read_file(app.dir() / "sig");
     REQUIRE(sig.size() == 256);
@@ -50,6 +53,10 @@ void foreign_mattermost(const TestAppliance& app, const std::string& name, json 
     return;
   }
   FAIL("every signature ended in 0x00");
+}
+
+void foreign_mattermost(const TestAppliance& app, const std::string& name, const json& payload) {
+  foreign_mattermost_text(app, name, payload.dump());
 }
 
 }  // namespace
@@ -88,6 +95,69 @@ TEST_CASE("--json: a refused license, a bad file and a bad option are JSON on st
   r = app.signet({"verify", "no-such.license", "--pubkey", app.rsa_pem.string()});
   CHECK(r.exit_code == 66);
   CHECK(r.out.empty());
+}
+
+TEST_CASE("verify: a payload that is not strict JSON is malformed, and its signature is reported as it holds",
+          "[e2e][verify][json]") {
+  TestAppliance app("verify-strict-payload");
+  // Go's json.Unmarshal would take the last "id"; which one was meant cannot be told.
+  auto text = vendor_payload().dump();
+  text.insert(text.size() - 1, ",\"id\":\"bbbbbbbbbbbbbbbbbbbbbbbbbb\"");
+  foreign_mattermost_text(app, "dup.license", text);
+  auto r = app.signet({"verify", "dup.license", "--pubkey", "foreign.pem", "--json"});
+  CHECK(r.exit_code == 1);
+  auto j = json::parse(r.out);
+  CHECK(j.at("valid") == false);
+  CHECK(j.at("signature_valid") == true);
+  CHECK(j.at("encoding") == "mattermost");
+  CHECK(j.at("malformed").get<std::string>().starts_with("payload: duplicate key \"id\""));
+  CHECK_FALSE(j.contains("payload"));
+  r = app.signet({"verify", "dup.license", "--pubkey", "foreign.pem"});
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("dup.license: INVALID: signature OK, but malformed license: payload: duplicate key") !=
+        std::string::npos);
+  // With a key that did not sign it, the signature is what fails.
+  r = app.signet({"verify", "dup.license", "--pubkey", app.rsa_pem.string(), "--json"});
+  CHECK(r.exit_code == 1);
+  j = json::parse(r.out);
+  CHECK(j.at("signature_valid") == false);
+  CHECK(j.at("keys_tried") == 1);
+}
+
+TEST_CASE("verify: non-zero bits before a mattermost license's padding are read as the product server reads them",
+          "[e2e][verify][product]") {
+  TestAppliance app("verify-padding-bits");
+  // A payload whose file ends in one '=' (payload + signature = 2 mod 3 bytes).
+  auto payload = vendor_payload();
+  std::string file;
+  for (int pad = 0; pad < 6 && !(file.size() >= 2 && file.back() == '=' && file[file.size() - 2] != '='); ++pad) {
+    payload["padding"] = std::string(static_cast<std::size_t>(pad), 'x');
+    foreign_mattermost(app, "padded.license", payload);
+    file = signet::test::read_file(app.dir() / "padded.license");
+  }
+  REQUIRE(file.back() == '=');
+  REQUIRE(file[file.size() - 2] != '=');
+  auto r = app.signet({"verify", "padded.license", "--pubkey", "foreign.pem"});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  // The symbol before the '=' carries 4 bits of the last byte and 2 unused ones:
+  // setting an unused bit changes the file, not the bytes the server decodes.
+  const std::string alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  auto& last = file[file.size() - 2];
+  const auto value = alphabet.find(last);
+  REQUIRE(value % 4 == 0);
+  last = alphabet[value + 1];
+  signet::test::write_file(app.dir() / "bits.license", file);
+  REQUIRE(app.shell("base64 -d bits.license > bits.bin && base64 -d padded.license > padded.bin && cmp bits.bin padded.bin")
+              .exit_code == 0);
+  r = app.signet({"verify", "bits.license", "--pubkey", "foreign.pem"});
+  INFO(r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.find("signature OK") != std::string::npos);
+  // Bytes that do change still fail.
+  last = alphabet[(value + 4) % 64];
+  signet::test::write_file(app.dir() / "changed.license", file);
+  CHECK(app.signet({"verify", "changed.license", "--pubkey", "foreign.pem"}).exit_code == 1);
 }
 
 TEST_CASE("verify: a signature that holds on a license the product server would refuse exits 1 naming the field",

@@ -42,6 +42,15 @@ TEST_CASE("base64 matches RFC 4648 test vectors and is strict", "[core][bytes]")
   CHECK_FALSE(base64_decode("Zm9v YmFy"));   // white space other than line breaks
   CHECK_FALSE(base64_decode("Zm9vYg="));     // bad padding length
   CHECK_FALSE(base64_decode("Zm9vYh=="));    // non-zero trailing bits
+  CHECK_FALSE(base64_decode("Zm9vYmG="));
+  // ... which Go's non-strict decoder, and so the product server, ignores.
+  CHECK(base64_decode("Zm9vYh==", Base64Bits::any) == to_bytes("foob"));
+  CHECK(base64_decode("Zm9vYmF=", Base64Bits::any) == to_bytes("fooba"));
+  CHECK(base64_decode("Zm9vYmG=", Base64Bits::any) == to_bytes("fooba"));
+  CHECK(base64_decode("Zm9vYmFy", Base64Bits::any) == to_bytes("foobar"));
+  CHECK_FALSE(base64_decode("Zm9vYh=", Base64Bits::any));   // the rest stays strict
+  CHECK_FALSE(base64_decode("Zm=vYg==", Base64Bits::any));
+  CHECK_FALSE(base64_decode("Zm9v YmFy", Base64Bits::any));
   CHECK_FALSE(base64_decode("Zm=vYg=="));    // padding in the middle
   CHECK_FALSE(base64_decode("Zm9v-_=="));    // url alphabet
 }

@@ -75,7 +75,7 @@ int verify(const Context& ctx, const VerifyOptions& o) {
   const auto text = read_input_file(o.license, kMaxLicenseFileBytes + 1, "the license file");
   DecodedLicense d;
   try {
-    d = decode_license(text);
+    d = split_license(text);
   } catch (const LicenseError& e) {
     if (o.json)
       std::cout << json_for_terminal(Json{{"valid", false}, {"signature_valid", false}, {"malformed", e.what()}}, 2)
@@ -109,6 +109,23 @@ int verify(const Context& ctx, const VerifyOptions& o) {
     std::cerr << "signet: " << escape_for_terminal(o.license) << ": INVALID: the " << to_string(d.encoding)
               << " signature does not verify with " << tried
               << (d.encoding == Encoding::signet ? " (license names key " + escape_for_terminal(d.kid) + ")" : "") << "\n";
+    return exit_code(ErrorKind::verification_failed);
+  }
+  // The signature holds over the payload's bytes, which only now are read: a
+  // payload that is not strict JSON (a key twice, bad UTF-8, a byte order mark)
+  // is refused as malformed, whoever signed it, but its signature is reported
+  // as it is.
+  if (const auto problem = parse_payload(d)) {
+    if (o.json)
+      std::cout << json_for_terminal(Json{{"valid", false},
+                                          {"signature_valid", true},
+                                          {"encoding", std::string(to_string(d.encoding))},
+                                          {"key_id", by->key_id()},
+                                          {"malformed", *problem}},
+                                     2)
+                << "\n";
+    std::cerr << "signet: " << escape_for_terminal(o.license) << ": INVALID: signature OK, but malformed license: "
+              << escape_for_terminal(*problem) << "\n";
     return exit_code(ErrorKind::verification_failed);
   }
   const auto& p = d.payload_json;

@@ -224,7 +224,7 @@ SignedLicense sign_license(Terms terms, Encoding encoding, keystore::SigningKey&
   return out;
 }
 
-DecodedLicense decode_license(std::string_view text) {
+DecodedLicense split_license(std::string_view text) {
   if (text.size() > kMaxLicenseFileBytes) throw LicenseError(ErrorKind::bad_data, "license file larger than 64 KiB");
   DecodedLicense d;
   if (text.starts_with(kArmorBegin)) {
@@ -269,7 +269,9 @@ DecodedLicense decode_license(std::string_view text) {
     d.signature = *sig;
   } else {
     d.encoding = Encoding::mattermost;
-    const auto raw = base64_decode(text);
+    // Unused bits before the padding are ignored, as the server's decoder
+    // ignores them (Signet writes them zero): the bytes read are the same.
+    const auto raw = base64_decode(text, Base64Bits::any);
     if (!raw) throw LicenseError(ErrorKind::bad_data, "not a signet armored license and not standard base64");
     Bytes bytes = *raw;
     while (!bytes.empty() && bytes.back() == 0x00) bytes.pop_back();  // as the product server does
@@ -279,15 +281,24 @@ DecodedLicense decode_license(std::string_view text) {
     d.payload.assign(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(split));
     d.signature.assign(bytes.begin() + static_cast<std::ptrdiff_t>(split), bytes.end());
   }
+  return d;
+}
+
+std::optional<std::string> parse_payload(DecodedLicense& d) {
   // The strict parser takes a leading byte order mark as RFC 8259 allows; the
   // product server's (Go's encoding/json) refuses one, and so does verify.
   if (d.payload.starts_with("\xEF\xBB\xBF"))
-    throw LicenseError(ErrorKind::bad_data, "payload: starts with a UTF-8 byte order mark, which the product server's "
-                                            "JSON parser refuses");
+    return "payload: starts with a UTF-8 byte order mark, which the product server's JSON parser refuses";
   std::string why;
-  const auto payload = parse_strict_json(d.payload, why);
-  if (!payload || !payload->is_object()) throw LicenseError(ErrorKind::bad_data, "payload: " + (why.empty() ? "not a JSON object" : why));
-  d.payload_json = *payload;
+  auto payload = parse_strict_json(d.payload, why);
+  if (!payload || !payload->is_object()) return "payload: " + (why.empty() ? std::string("not a JSON object") : why);
+  d.payload_json = std::move(*payload);
+  return std::nullopt;
+}
+
+DecodedLicense decode_license(std::string_view text) {
+  auto d = split_license(text);
+  if (const auto problem = parse_payload(d)) throw LicenseError(ErrorKind::bad_data, *problem);
   return d;
 }
 

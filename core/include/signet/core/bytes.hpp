@@ -27,10 +27,15 @@ std::optional<Bytes> from_hex(std::string_view hex);
 
 // Standard alphabet with '=' padding, no line breaks.
 std::string base64_encode(ByteView bytes);
+// What base64_decode makes of the unused bits of a last group before its
+// padding: canonical (they must be zero: one text per byte string), or any (as
+// Go's base64.StdEncoding without Strict(), which the product server reads
+// licenses with, ignores them).
+enum class Base64Bits { canonical, any };
 // Strict standard-alphabet base64 with correct padding; every \r and \n is
 // skipped (as Go's encoding/base64 does), any other character (including other
-// white space) gives nullopt.
-std::optional<Bytes> base64_decode(std::string_view text);
+// white space) gives nullopt, and so do non-zero unused bits unless `bits` is any.
+std::optional<Bytes> base64_decode(std::string_view text, Base64Bits bits = Base64Bits::canonical);
 
 // URL-safe alphabet, no padding (RFC 4648 section 5).
 std::string base64url_encode(ByteView bytes);

@@ -13,6 +13,9 @@
 #include "signet/keystore/keys.hpp"
 #include "signet/signer/manifest.hpp"
 
+#include <optional>
+#include <string>
+
 namespace signet {
 
 // A malformed license file, or one the product would refuse to read.
@@ -84,7 +87,15 @@ struct DecodedLicense {
 };
 
 // Recognises the encoding and splits payload and signature exactly as the
-// verifier of that encoding does; LicenseError(bad_data) saying why when malformed.
+// verifier of that encoding does, without reading the payload (payload_json
+// stays null); LicenseError(bad_data) saying why when the file is malformed.
+DecodedLicense split_license(std::string_view file_content);
+// Reads a split license's payload into payload_json: a JSON object, parsed
+// strictly (no key twice, strict UTF-8, depth 32, no byte order mark); the
+// problem (starting "payload: ") when it is not one.
+std::optional<std::string> parse_payload(DecodedLicense& license);
+// split_license, then parse_payload; LicenseError(bad_data) saying why when
+// either finds the file malformed.
 DecodedLicense decode_license(std::string_view file_content);
 
 // The signature check alone; true when it holds.
