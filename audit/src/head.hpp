@@ -36,6 +36,11 @@ std::string trigger_problem(Database& db);
 // Empty when it holds, else the rule broken.
 std::string checkpoint_shape_problem(const Entry& e, const Json& record, const keystore::PublicKey* key);
 
+// A checkpoint's signature from its record's text: standard base64 exactly as
+// Signet writes it (padded, zero unused bits, no line breaks), so that one
+// signature has one text, the one the shell recipes decode; nullopt otherwise.
+std::optional<Bytes> checkpoint_signature(std::string_view text);
+
 // After the inserts of an append, inside its transaction: the file holds
 // exactly the entries appended, in order, and the entry count names the last.
 // Anything else means the schema was changed outside signet (a trigger that

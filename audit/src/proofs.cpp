@@ -1,5 +1,6 @@
 #include "signet/audit/verify.hpp"
 
+#include "head.hpp"
 #include "signet/core/bytes.hpp"
 
 #include <algorithm>
@@ -36,8 +37,8 @@ std::string check_signature(const Json& cp, const std::vector<keystore::PublicKe
     const auto root = cp.at("root_hash").get<std::string>();
     const auto time = cp.at("time").get<std::string>();
     const auto key_id = cp.at("key_id").get<std::string>();
-    const auto sig = base64_decode(cp.at("signature").get<std::string>());
-    if (!sig) return "checkpoint signature is not base64";
+    const auto sig = detail::checkpoint_signature(cp.at("signature").get<std::string>());
+    if (!sig) return "checkpoint signature is not base64 as signet writes it (padded, no line breaks)";
     for (const auto& k : keys) {
       if (k.key_id() != key_id) continue;
       // The signature covers log id, size, root and time: the rest of the
@@ -155,6 +156,18 @@ std::string check_consistency(const std::filesystem::path& old_export, const std
   if (!verify_consistency(m, n, old_report.last_root, new_report.last_root, proof))
     return "the newer log does not extend the older one: its first " + std::to_string(m) +
            " entries differ (consistency proof fails)";
+  // The proof covers the older checkpoint's tree, not that checkpoint's own
+  // entry (whose actor no signature covers): the older log's entries after its
+  // tree must be the newer log's entries of the same seq, leaf for leaf.
+  if (new_leaves.size() < old_leaves.size())
+    return new_export.string() + " holds fewer entries (" + std::to_string(new_leaves.size()) + ") than " +
+           old_export.string() + " (" + std::to_string(old_leaves.size()) + ")";
+  for (std::size_t i = static_cast<std::size_t>(m); i < old_leaves.size(); ++i) {
+    if (old_leaves[i] != new_leaves[i])
+      return "the newer log does not extend the older one: its entry " + std::to_string(i + 1) +
+             " differs from the older log's (which no signed tree of the older log covers)";
+  }
+  if (proof_out != nullptr) (*proof_out)["old_entries"] = old_leaves.size();
   return "";
 }
 

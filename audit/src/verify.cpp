@@ -94,8 +94,8 @@ bool Verifier::check_checkpoint(const Entry& e, const Json& record) {
   if (key == m_keys.end()) return fail(seq, "checkpoint signed by key " + *key_id + ", which is not a trusted key");
   if (const auto shape = detail::checkpoint_shape_problem(e, record, &key->second); !shape.empty())
     return fail(seq, shape);
-  const auto sig = base64_decode(*sig_b64);
-  if (!sig) return fail(seq, "checkpoint signature is not base64");
+  const auto sig = detail::checkpoint_signature(*sig_b64);
+  if (!sig) return fail(seq, "checkpoint signature is not base64 as signet writes it (padded, no line breaks)");
   if (!key->second.verify(as_bytes(checkpoint_message(*log_id, tree_size, *root, *time)), *sig))
     return fail(seq, "checkpoint signature does not verify with key " + *key_id);
   // Every checkpoint signet signs is appended as an entry when it is made
@@ -228,7 +228,7 @@ VerifyReport Verifier::finish() {
       const auto root = string_field(cp, "root_hash");
       const auto time = string_field(cp, "time");
       const auto key = key_id ? m_keys.find(*key_id) : m_keys.end();
-      const auto raw = sig ? base64_decode(*sig) : std::nullopt;
+      const auto raw = sig ? detail::checkpoint_signature(*sig) : std::nullopt;
       if (key == m_keys.end() || !raw || !log_id || !root || !time || *log_id != m_report.log_id ||
           !key->second.verify(as_bytes(checkpoint_message(*log_id, size, *root, *time)), *raw)) {
         fail(static_cast<std::int64_t>(size) + 1, "the external checkpoint of tree size " + std::to_string(size) +
@@ -429,6 +429,12 @@ ExportHeader read_export(const std::filesystem::path& path, const std::function<
     if (!parsed) throw bad("not strict JSON: " + why);
     const Json& j = *parsed;
     if (!j.is_object()) throw bad("not a JSON object");
+    // Signet writes every line in canonical form, and an auditor who hashes a
+    // record's text as it stands in the file relies on it (checked once the
+    // line is known to hold the fields it should).
+    const auto canonical = [&] {
+      if (const auto problem = canonical_json_problem(line)) throw bad("not in canonical JSON form: " + *problem);
+    };
     if (!have_header) {
       const auto fmt = j.find("signet_audit_export");
       const auto id = j.find("log_id");
@@ -438,6 +444,7 @@ ExportHeader read_export(const std::filesystem::path& path, const std::function<
         throw bad("first line must be the header {\"signet_audit_export\":1,\"log_id\":...,\"entries\":N}");
       header.log_id = id->get<std::string>();
       header.entries = n->get<std::int64_t>();
+      canonical();
       have_header = true;
       continue;
     }
@@ -475,6 +482,7 @@ ExportHeader read_export(const std::filesystem::path& path, const std::function<
     } catch (const Error& ex) {
       throw bad(ex.what());
     }
+    canonical();
     fn(e);
   }
   if (!have_header) throw AuditError(ErrorKind::bad_data, path.string() + ": empty export (no header line)");

@@ -334,6 +334,47 @@ TEST_CASE("the documented shell recipes recompute the hashes, signatures and roo
   r = app.shell("sed 's/^db=signet.db/db=recipe-tamper.db/' recipe-hashes.sh > recipe-hashes-2.sh && bash -eu recipe-hashes-2.sh");
   CHECK(r.exit_code != 0);
   CHECK(r.out.find("entry 3 does not hold") != std::string::npos);
+
+  // What the recipes hold besides the hashes, each on a copy changed with sqlite3.
+  const auto run_on = [&](const std::string& script, const std::filesystem::path& db) {
+    return app.shell("sed 's|^db=signet.db|db=" + db.string() + "|' " + script + " > on-copy.sh && bash on-copy.sh");
+  };
+  struct Change {
+    const char* name;
+    std::string sql;
+    const char* script;
+    const char* expected;
+  };
+  const Change changes[] = {
+      // An entry appended through the intact triggers after the last
+      // checkpoint: no signature covers it, whatever its hash.
+      {"recipe-tail",
+       "INSERT INTO entries SELECT MAX(seq) + 1, '2030-01-01T00:00:00Z', 'revoked', 'x', NULL, NULL, NULL, '{}', "
+       "(SELECT hash FROM entries ORDER BY seq DESC LIMIT 1), 'ff' FROM entries",
+       "recipe-hashes.sh", "entries after the last checkpoint"},
+      // An index rebuilt to leave the checkpoints out, its CREATE text put back.
+      {"recipe-index",
+       "DROP INDEX entries_by_kind; CREATE INDEX entries_by_kind ON entries(kind, seq) WHERE kind <> 'checkpoint'; "
+       "PRAGMA writable_schema=ON; UPDATE sqlite_master SET sql = 'CREATE INDEX entries_by_kind ON entries(kind, "
+       "seq)' WHERE name = 'entries_by_kind'; PRAGMA writable_schema=OFF",
+       "recipe-hashes.sh", "integrity_check"},
+      // A checkpoint naming a key by a path, not a key id.
+      {"recipe-keypath",
+       "DROP TRIGGER entries_no_update; UPDATE entries SET record = json_set(record, '$.key_id', '../keys/' || "
+       "json_extract(record, '$.key_id')) WHERE seq = (SELECT MIN(seq) FROM entries WHERE kind = 'checkpoint')",
+       "recipe-sigs.sh", "signed by a key that is not one of yours"},
+  };
+  for (const auto& c : changes) {
+    INFO(c.name);
+    r = run_on(c.script, tampered(app, c.name, c.sql));
+    CHECK(r.exit_code != 0);
+    CHECK(r.out.find(c.expected) != std::string::npos);
+  }
+  // No database at all is a failure, not "all 0 entry hashes hold", and none is created.
+  r = run_on("recipe-hashes.sh", app.dir() / "no-such.db");
+  CHECK(r.exit_code != 0);
+  CHECK(r.out.find("entry hashes hold") == std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(app.dir() / "no-such.db"));
 }
 
 TEST_CASE("inclusion proofs and consistency between exports", "[e2e][audit][proofs]") {
@@ -374,6 +415,20 @@ TEST_CASE("inclusion proofs and consistency between exports", "[e2e][audit][proo
   std::vector<std::string> args{"audit", "verify", "--export", "old.jsonl"};
   for (const auto& k : pubkeys(app)) args.push_back(k);
   CHECK(app.signet(args).exit_code == 0);
+  // An export's last line, a checkpoint entry, is a checkpoint held outside the log.
+  REQUIRE(app.shell("tail -n 1 old.jsonl > held.json").exit_code == 0);
+  const auto held_size = json::parse(signet::test::read_file(app.dir() / "held.json")).at("record").at("tree_size");
+  auto held = verify_json(app, app.db(), {"--checkpoint", "held.json"});
+  CHECK(held.at("ok") == true);
+  // ...and holds the log to it: one whose checkpoint of that size has another root fails.
+  auto other_root = json::parse(signet::test::read_file(app.dir() / "held.json"));
+  other_root["record"]["root_hash"] = std::string(64, 'a');
+  signet::test::write_file(app.dir() / "held-other.json", other_root.dump());
+  held = verify_json(app, app.db(), {"--checkpoint", "held-other.json"});
+  CHECK(held.at("ok") == false);
+  INFO(held.dump());
+  CHECK(held.at("failed_seq") == held_size.get<std::int64_t>());
+  CHECK(held.at("reason").get<std::string>().find("external checkpoint") != std::string::npos);
   REQUIRE(app.signet({"audit", "checkpoint"}).exit_code == 0);
   REQUIRE(app.signet({"audit", "export", "--format", "jsonl", "--out", "new.jsonl"}).exit_code == 0);
   r = app.signet({"audit", "consistency", "old.jsonl", "new.jsonl", "--pubkey", app.rsa_pem.string(), "--pubkey", app.ed_pem.string()});
@@ -383,11 +438,33 @@ TEST_CASE("inclusion proofs and consistency between exports", "[e2e][audit][proo
   // A forked history is not consistent: another appliance's log, or an edited export.
   TestAppliance other("e2e-fork");
   REQUIRE(other.signet({"audit", "export", "--format", "jsonl", "--out", (app.dir() / "other.jsonl").string()}).exit_code == 0);
-  CHECK(app.signet({"audit", "consistency", "other.jsonl", "new.jsonl"}).exit_code == 1);
+  const auto consistent = [&](const std::string& old_export, const std::string& new_export) {
+    std::vector<std::string> a{"audit", "consistency", old_export, new_export};
+    for (const auto& k : pubkeys(app)) a.push_back(k);
+    return app.signet(a);
+  };
+  CHECK(consistent("other.jsonl", "new.jsonl").exit_code == 1);
   auto text = signet::test::read_file(app.dir() / "old.jsonl");
   text.replace(text.find("\"actor\":\""), 9, "\"actor\":\"y");
   signet::test::write_file(app.dir() / "forked.jsonl", text);
-  CHECK(app.signet({"audit", "consistency", "forked.jsonl", "new.jsonl"}).exit_code == 1);
+  CHECK(consistent("forked.jsonl", "new.jsonl").exit_code == 1);
+  // Without a trusted key, an extension signed by a key the newer export
+  // announces itself would pass: refused as a usage error, as verify-proof is.
+  r = app.signet({"audit", "consistency", "old.jsonl", "new.jsonl"});
+  CHECK(r.exit_code == 64);
+  CHECK(r.err.find("--pubkey") != std::string::npos);
+  // An export holds each line in canonical form: a line re-encoded with white
+  // space (the same JSON value) is refused, naming the line.
+  auto lines = text;
+  lines = signet::test::read_file(app.dir() / "old.jsonl");
+  const auto second = lines.find('\n') + 1;
+  lines.replace(lines.find("\"actor\":", second), 8, "\"actor\": ");
+  signet::test::write_file(app.dir() / "spaced.jsonl", lines);
+  args = {"audit", "verify", "--export", "spaced.jsonl"};
+  for (const auto& k : pubkeys(app)) args.push_back(k);
+  r = app.signet(args);
+  CHECK(r.exit_code == 65);
+  CHECK(r.err.find("spaced.jsonl:2: not in canonical JSON form: white space") != std::string::npos);
   args = {"audit", "verify", "--export", "forked.jsonl"};
   CHECK(app.signet(args).exit_code == 1);
   // CSV export: a header and one row per entry.
@@ -395,6 +472,75 @@ TEST_CASE("inclusion proofs and consistency between exports", "[e2e][audit][proo
   const auto csv = signet::test::read_file(app.dir() / "log.csv");
   CHECK(csv.starts_with("seq,at,kind,actor,order_id,license_id,key_id,record,prev_hash,hash\r\n"));
   CHECK(static_cast<std::int64_t>(std::count(csv.begin(), csv.end(), '\n')) == scalar(app, "SELECT COUNT(*) FROM entries") + 1);
+}
+
+TEST_CASE("consistency holds the older export's last checkpoint entry, which no signed tree of that export covers",
+          "[e2e][audit][proofs][tamper]") {
+  TestAppliance app("e2e-consistency-tail");
+  REQUIRE(app.signet({"audit", "export", "--format", "jsonl", "--out", "old.jsonl"}).exit_code == 0);
+  const auto last = scalar(app, "SELECT MAX(seq) FROM entries");
+  REQUIRE(scalar(app, "SELECT COUNT(*) FROM entries WHERE seq = " + std::to_string(last) + " AND kind = 'checkpoint'") == 1);
+  const auto consistent = [&](const std::string& new_export) {
+    std::vector<std::string> a{"audit", "consistency", "old.jsonl", new_export};
+    for (const auto& k : pubkeys(app)) a.push_back(k);
+    return app.signet(a);
+  };
+  // Untouched, an export is consistent with itself, and the message counts entries.
+  auto r = consistent("old.jsonl");
+  INFO(r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.find("extends the older one's " + std::to_string(last) + " entries") != std::string::npos);
+  // The actor of the last checkpoint is covered by no signature: changed, with
+  // its hash recomputed and the trigger put back, the next checkpoint seals
+  // the change, and the proof between the two exports' trees alone holds.
+  {
+    auto db = signet::Database::open(app.db(), signet::Database::Mode::read_write);
+    db.exec("DROP TRIGGER entries_no_update");
+    signet::audit::Log log(db);
+    auto e = *log.get(last);
+    e.actor = "mallory";
+    e.hash = signet::audit::entry_hash(e.prev_hash, signet::audit::entry_encoding(e));
+    auto st = db.prepare("UPDATE entries SET actor = ?, hash = ? WHERE seq = ?");
+    st.bind(1, e.actor).bind(2, e.hash).bind(3, e.seq).run();
+    db.exec("CREATE TRIGGER entries_no_update BEFORE UPDATE ON entries "
+            "BEGIN SELECT RAISE(ABORT, 'audit log is append-only: UPDATE refused'); END");
+  }
+  r = app.signet({"audit", "checkpoint"});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  REQUIRE(app.signet({"audit", "export", "--format", "jsonl", "--out", "new.jsonl"}).exit_code == 0);
+  r = consistent("new.jsonl");
+  INFO(r.err);
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("its entry " + std::to_string(last) + " differs from the older log's") != std::string::npos);
+}
+
+TEST_CASE("a checkpoint signature is held to the one base64 text signet writes", "[e2e][audit][tamper]") {
+  auto& app = signed_log();
+  // Line breaks inside the last checkpoint's signature decode to the same
+  // bytes, but the shell recipe's `base64 -d` refuses them: so does verify.
+  const auto last = scalar(app, "SELECT MAX(seq) FROM entries WHERE kind = 'checkpoint'");
+  const auto copy = app.dir() / "crlf-sig.db";
+  std::filesystem::copy_file(app.db(), copy, std::filesystem::copy_options::overwrite_existing);
+  {
+    auto db = signet::Database::open(copy, signet::Database::Mode::read_write);
+    db.exec("DROP TRIGGER entries_no_update");
+    signet::audit::Log log(db);
+    auto e = *log.get(last);
+    auto record = json::parse(e.record);
+    auto sig = record["signature"].get<std::string>();
+    sig.insert(20, "\r\n");
+    record["signature"] = sig;
+    e.record = signet::canonical_json(record);
+    e.hash = signet::audit::entry_hash(e.prev_hash, signet::audit::entry_encoding(e));
+    auto st = db.prepare("UPDATE entries SET record = ?, hash = ? WHERE seq = ?");
+    st.bind(1, e.record).bind(2, e.hash).bind(3, e.seq).run();
+  }
+  const auto r = verify_json(app, copy);
+  INFO(r.dump());
+  CHECK(r.at("ok") == false);
+  CHECK(r.at("failed_seq") == last);
+  CHECK(r.at("reason").get<std::string>().find("not base64 as signet writes it") != std::string::npos);
 }
 
 TEST_CASE("audit log filters", "[e2e][audit]") {

@@ -25,8 +25,7 @@ Json read_checkpoint(const std::string& path) {
   if (text.size() > kMaxCheckpointBytes) throw Error(ErrorKind::bad_data, path + ": the checkpoint is larger than 1 MiB");
   Json j = Json::parse(text, nullptr, false);
   if (j.is_discarded()) throw Error(ErrorKind::bad_data, path + ": the checkpoint is not JSON");
-  if (j.is_object() && j.contains("checkpoint")) j = j["checkpoint"];
-  return j;
+  return held_checkpoint(std::move(j));
 }
 
 int report(const Context& ctx, const ReportOptions& o) {

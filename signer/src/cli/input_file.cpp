@@ -82,4 +82,12 @@ std::string read_input_file(const std::filesystem::path& path, std::size_t limit
 
 void require_input_file(const std::filesystem::path& path, std::string_view what) { const InputFd in(path, what); }
 
+Json held_checkpoint(Json file) {
+  if (file.is_object() && file.contains("checkpoint")) return std::move(file["checkpoint"]);
+  if (file.is_object() && file.contains("kind") && file["kind"] == "checkpoint" && file.contains("record") &&
+      file["record"].is_object())
+    return std::move(file["record"]);
+  return file;
+}
+
 }  // namespace signet::cli

@@ -4,6 +4,8 @@
 // a clear refusal instead of a hang, an unbounded read or an internal error.
 #pragma once
 
+#include "signet/core/json.hpp"
+
 #include <cstddef>
 #include <filesystem>
 #include <string>
@@ -19,5 +21,10 @@ std::string read_input_file(const std::filesystem::path& path, std::size_t limit
 
 // Error(no_input) as read_input_file() gives it, unless `path` opens as a regular file.
 void require_input_file(const std::filesystem::path& path, std::string_view what);
+
+// The checkpoint a held file gives --checkpoint: what `signet audit checkpoint
+// --out` wrote (the checkpoint, or an object holding it as "checkpoint"), or
+// the last line of an export (a checkpoint entry: its record).
+Json held_checkpoint(Json file);
 
 }  // namespace signet::cli
