@@ -205,7 +205,7 @@ Checkpoint read_checkpoint(Database& db, const Entry& e, const std::string& log_
     refuse(db, where + ": record.key_id differs from the entry's key_id column");
   const auto root = hash_from_hex(cp.root_hex);
   if (!root) refuse(db, where + ": record.root_hash is not 64 hex digits");
-  if (!sig) refuse(db, where + ": record.signature is not base64 as signet writes it (padded, no line breaks)");
+  if (!sig) refuse(db, where + ": record.signature " + std::string(kSignatureTextRule));
   cp.root = *root;
   cp.signature = *sig;
   return cp;

@@ -40,6 +40,9 @@ std::string checkpoint_shape_problem(const Entry& e, const Json& record, const k
 // Signet writes it (padded, zero unused bits, no line breaks), so that one
 // signature has one text, the one the shell recipes decode; nullopt otherwise.
 std::optional<Bytes> checkpoint_signature(std::string_view text);
+// What a signature text checkpoint_signature refuses is not.
+inline constexpr std::string_view kSignatureTextRule =
+    "is not base64 as signet writes it (padded, no line breaks)";
 
 // After the inserts of an append, inside its transaction: the file holds
 // exactly the entries appended, in order, and the entry count names the last.

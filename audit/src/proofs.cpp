@@ -38,7 +38,7 @@ std::string check_signature(const Json& cp, const std::vector<keystore::PublicKe
     const auto time = cp.at("time").get<std::string>();
     const auto key_id = cp.at("key_id").get<std::string>();
     const auto sig = detail::checkpoint_signature(cp.at("signature").get<std::string>());
-    if (!sig) return "checkpoint signature is not base64 as signet writes it (padded, no line breaks)";
+    if (!sig) return "checkpoint signature " + std::string(detail::kSignatureTextRule);
     for (const auto& k : keys) {
       if (k.key_id() != key_id) continue;
       // The signature covers log id, size, root and time: the rest of the

@@ -95,7 +95,7 @@ bool Verifier::check_checkpoint(const Entry& e, const Json& record) {
   if (const auto shape = detail::checkpoint_shape_problem(e, record, &key->second); !shape.empty())
     return fail(seq, shape);
   const auto sig = detail::checkpoint_signature(*sig_b64);
-  if (!sig) return fail(seq, "checkpoint signature is not base64 as signet writes it (padded, no line breaks)");
+  if (!sig) return fail(seq, "checkpoint signature " + std::string(detail::kSignatureTextRule));
   if (!key->second.verify(as_bytes(checkpoint_message(*log_id, tree_size, *root, *time)), *sig))
     return fail(seq, "checkpoint signature does not verify with key " + *key_id);
   // Every checkpoint signet signs is appended as an entry when it is made
@@ -433,7 +433,8 @@ ExportHeader read_export(const std::filesystem::path& path, const std::function<
     // record's text as it stands in the file relies on it (checked once the
     // line is known to hold the fields it should).
     const auto canonical = [&] {
-      if (const auto problem = canonical_json_problem(line)) throw bad("not in canonical JSON form: " + *problem);
+      if (const auto problem = canonical_json_problem(line))
+        throw bad("not in canonical JSON form: " + *problem);
     };
     if (!have_header) {
       const auto fmt = j.find("signet_audit_export");

@@ -337,7 +337,8 @@ TEST_CASE("the documented shell recipes recompute the hashes, signatures and roo
 
   // What the recipes hold besides the hashes, each on a copy changed with sqlite3.
   const auto run_on = [&](const std::string& script, const std::filesystem::path& db) {
-    return app.shell("sed 's|^db=signet.db|db=" + db.string() + "|' " + script + " > on-copy.sh && bash on-copy.sh");
+    return app.shell("sed 's|^db=signet.db|db=" + db.string() + "|' " + script +
+                     " > on-copy.sh && bash on-copy.sh");
   };
   struct Change {
     const char* name;
@@ -349,19 +350,23 @@ TEST_CASE("the documented shell recipes recompute the hashes, signatures and roo
       // An entry appended through the intact triggers after the last
       // checkpoint: no signature covers it, whatever its hash.
       {"recipe-tail",
-       "INSERT INTO entries SELECT MAX(seq) + 1, '2030-01-01T00:00:00Z', 'revoked', 'x', NULL, NULL, NULL, '{}', "
+       "INSERT INTO entries SELECT MAX(seq) + 1, '2030-01-01T00:00:00Z', 'revoked', 'x', NULL, NULL, "
+       "NULL, '{}', "
        "(SELECT hash FROM entries ORDER BY seq DESC LIMIT 1), 'ff' FROM entries",
        "recipe-hashes.sh", "entries after the last checkpoint"},
       // An index rebuilt to leave the checkpoints out, its CREATE text put back.
       {"recipe-index",
-       "DROP INDEX entries_by_kind; CREATE INDEX entries_by_kind ON entries(kind, seq) WHERE kind <> 'checkpoint'; "
-       "PRAGMA writable_schema=ON; UPDATE sqlite_master SET sql = 'CREATE INDEX entries_by_kind ON entries(kind, "
+       "DROP INDEX entries_by_kind; "
+       "CREATE INDEX entries_by_kind ON entries(kind, seq) WHERE kind <> 'checkpoint'; "
+       "PRAGMA writable_schema=ON; "
+       "UPDATE sqlite_master SET sql = 'CREATE INDEX entries_by_kind ON entries(kind, "
        "seq)' WHERE name = 'entries_by_kind'; PRAGMA writable_schema=OFF",
        "recipe-hashes.sh", "integrity_check"},
       // A checkpoint naming a key by a path, not a key id.
       {"recipe-keypath",
-       "DROP TRIGGER entries_no_update; UPDATE entries SET record = json_set(record, '$.key_id', '../keys/' || "
-       "json_extract(record, '$.key_id')) WHERE seq = (SELECT MIN(seq) FROM entries WHERE kind = 'checkpoint')",
+       "DROP TRIGGER entries_no_update; "
+       "UPDATE entries SET record = json_set(record, '$.key_id', '../keys/' || json_extract(record, "
+       "'$.key_id')) WHERE seq = (SELECT MIN(seq) FROM entries WHERE kind = 'checkpoint')",
        "recipe-sigs.sh", "signed by a key that is not one of yours"},
   };
   for (const auto& c : changes) {
@@ -417,7 +422,8 @@ TEST_CASE("inclusion proofs and consistency between exports", "[e2e][audit][proo
   CHECK(app.signet(args).exit_code == 0);
   // An export's last line, a checkpoint entry, is a checkpoint held outside the log.
   REQUIRE(app.shell("tail -n 1 old.jsonl > held.json").exit_code == 0);
-  const auto held_size = json::parse(signet::test::read_file(app.dir() / "held.json")).at("record").at("tree_size");
+  const auto held_size =
+      json::parse(signet::test::read_file(app.dir() / "held.json")).at("record").at("tree_size");
   auto held = verify_json(app, app.db(), {"--checkpoint", "held.json"});
   CHECK(held.at("ok") == true);
   // ...and holds the log to it: one whose checkpoint of that size has another root fails.
@@ -455,8 +461,7 @@ TEST_CASE("inclusion proofs and consistency between exports", "[e2e][audit][proo
   CHECK(r.err.find("--pubkey") != std::string::npos);
   // An export holds each line in canonical form: a line re-encoded with white
   // space (the same JSON value) is refused, naming the line.
-  auto lines = text;
-  lines = signet::test::read_file(app.dir() / "old.jsonl");
+  auto lines = signet::test::read_file(app.dir() / "old.jsonl");
   const auto second = lines.find('\n') + 1;
   lines.replace(lines.find("\"actor\":", second), 8, "\"actor\": ");
   signet::test::write_file(app.dir() / "spaced.jsonl", lines);
@@ -474,12 +479,14 @@ TEST_CASE("inclusion proofs and consistency between exports", "[e2e][audit][proo
   CHECK(static_cast<std::int64_t>(std::count(csv.begin(), csv.end(), '\n')) == scalar(app, "SELECT COUNT(*) FROM entries") + 1);
 }
 
-TEST_CASE("consistency holds the older export's last checkpoint entry, which no signed tree of that export covers",
-          "[e2e][audit][proofs][tamper]") {
+TEST_CASE(
+    "consistency holds the older export's last checkpoint entry, which no signed tree of that export covers",
+    "[e2e][audit][proofs][tamper]") {
   TestAppliance app("e2e-consistency-tail");
   REQUIRE(app.signet({"audit", "export", "--format", "jsonl", "--out", "old.jsonl"}).exit_code == 0);
   const auto last = scalar(app, "SELECT MAX(seq) FROM entries");
-  REQUIRE(scalar(app, "SELECT COUNT(*) FROM entries WHERE seq = " + std::to_string(last) + " AND kind = 'checkpoint'") == 1);
+  REQUIRE(scalar(app, "SELECT COUNT(*) FROM entries WHERE seq = " + std::to_string(last) +
+                          " AND kind = 'checkpoint'") == 1);
   const auto consistent = [&](const std::string& new_export) {
     std::vector<std::string> a{"audit", "consistency", "old.jsonl", new_export};
     for (const auto& k : pubkeys(app)) a.push_back(k);
@@ -502,8 +509,9 @@ TEST_CASE("consistency holds the older export's last checkpoint entry, which no 
     e.hash = signet::audit::entry_hash(e.prev_hash, signet::audit::entry_encoding(e));
     auto st = db.prepare("UPDATE entries SET actor = ?, hash = ? WHERE seq = ?");
     st.bind(1, e.actor).bind(2, e.hash).bind(3, e.seq).run();
-    db.exec("CREATE TRIGGER entries_no_update BEFORE UPDATE ON entries "
-            "BEGIN SELECT RAISE(ABORT, 'audit log is append-only: UPDATE refused'); END");
+    db.exec(
+        "CREATE TRIGGER entries_no_update BEFORE UPDATE ON entries "
+        "BEGIN SELECT RAISE(ABORT, 'audit log is append-only: UPDATE refused'); END");
   }
   r = app.signet({"audit", "checkpoint"});
   INFO(r.err);
@@ -512,7 +520,8 @@ TEST_CASE("consistency holds the older export's last checkpoint entry, which no 
   r = consistent("new.jsonl");
   INFO(r.err);
   CHECK(r.exit_code == 1);
-  CHECK(r.err.find("its entry " + std::to_string(last) + " differs from the older log's") != std::string::npos);
+  CHECK(r.err.find("its entry " + std::to_string(last) + " differs from the older log's") !=
+        std::string::npos);
 }
 
 TEST_CASE("a checkpoint signature is held to the one base64 text signet writes", "[e2e][audit][tamper]") {

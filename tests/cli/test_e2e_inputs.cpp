@@ -141,7 +141,8 @@ TEST_CASE("a configuration, database, PIN file, key, checkpoint or proof that is
     CHECK(bounded(app, "audit verify --pubkey " + f).exit_code == 66);
     CHECK(bounded(app, "audit verify --export " + f).exit_code == 66);
     CHECK(bounded(app, "audit verify-proof " + f + " --pubkey '" + app.ed_pem.string() + "'").exit_code == 66);
-    CHECK(bounded(app, "audit consistency " + f + " " + f + " --pubkey '" + app.ed_pem.string() + "'").exit_code == 66);
+    CHECK(bounded(app, "audit consistency " + f + " " + f + " --pubkey '" + app.ed_pem.string() + "'")
+              .exit_code == 66);
     CHECK(bounded(app, "audit report --html r.html --checkpoint " + f).exit_code == 66);
   }
   // An entry the log does not have is a bad argument, not an unavailable token.

@@ -42,8 +42,9 @@ void foreign_mattermost_text(const TestAppliance& app, const std::string& name, 
                       "openssl pkey -in foreign.key -pubout -out foreign.pem")
                 .exit_code == 0);
   for (int nonce = 0; nonce < 8; ++nonce) {
-    const auto text = nonce == 0 ? payload
-                                 : payload.substr(0, payload.size() - 1) + ",\"nonce\":" + std::to_string(nonce) + "}";
+    const auto text =
+        nonce == 0 ? payload
+                   : payload.substr(0, payload.size() - 1) + ",\"nonce\":" + std::to_string(nonce) + "}";
     signet::test::write_file(app.dir() / "payload", text);
     REQUIRE(app.shell("openssl dgst -sha512 -sign foreign.key -out sig payload").exit_code == 0);
     const auto sig = signet::test::read_file(app.dir() / "sig");
@@ -124,13 +125,15 @@ TEST_CASE("verify: a payload that is not strict JSON is malformed, and its signa
   CHECK(j.at("keys_tried") == 1);
 }
 
-TEST_CASE("verify: non-zero bits before a mattermost license's padding are read as the product server reads them",
-          "[e2e][verify][product]") {
+TEST_CASE(
+    "verify: non-zero bits before a mattermost license's padding are read as the product server reads them",
+    "[e2e][verify][product]") {
   TestAppliance app("verify-padding-bits");
   // A payload whose file ends in one '=' (payload + signature = 2 mod 3 bytes).
   auto payload = vendor_payload();
   std::string file;
-  for (int pad = 0; pad < 6 && !(file.size() >= 2 && file.back() == '=' && file[file.size() - 2] != '='); ++pad) {
+  for (int pad = 0; pad < 6 && !(file.size() >= 2 && file.back() == '=' && file[file.size() - 2] != '=');
+       ++pad) {
     payload["padding"] = std::string(static_cast<std::size_t>(pad), 'x');
     foreign_mattermost(app, "padded.license", payload);
     file = signet::test::read_file(app.dir() / "padded.license");
@@ -148,7 +151,8 @@ TEST_CASE("verify: non-zero bits before a mattermost license's padding are read 
   REQUIRE(value % 4 == 0);
   last = alphabet[value + 1];
   signet::test::write_file(app.dir() / "bits.license", file);
-  REQUIRE(app.shell("base64 -d bits.license > bits.bin && base64 -d padded.license > padded.bin && cmp bits.bin padded.bin")
+  REQUIRE(app.shell("base64 -d bits.license > bits.bin && base64 -d padded.license > padded.bin && cmp "
+                    "bits.bin padded.bin")
               .exit_code == 0);
   r = app.signet({"verify", "bits.license", "--pubkey", "foreign.pem"});
   INFO(r.err);

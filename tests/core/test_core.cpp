@@ -48,7 +48,7 @@ TEST_CASE("base64 matches RFC 4648 test vectors and is strict", "[core][bytes]")
   CHECK(base64_decode("Zm9vYmF=", Base64Bits::any) == to_bytes("fooba"));
   CHECK(base64_decode("Zm9vYmG=", Base64Bits::any) == to_bytes("fooba"));
   CHECK(base64_decode("Zm9vYmFy", Base64Bits::any) == to_bytes("foobar"));
-  CHECK_FALSE(base64_decode("Zm9vYh=", Base64Bits::any));   // the rest stays strict
+  CHECK_FALSE(base64_decode("Zm9vYh=", Base64Bits::any));  // the rest stays strict
   CHECK_FALSE(base64_decode("Zm=vYg==", Base64Bits::any));
   CHECK_FALSE(base64_decode("Zm9v YmFy", Base64Bits::any));
   CHECK_FALSE(base64_decode("Zm=vYg=="));    // padding in the middle

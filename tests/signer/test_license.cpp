@@ -90,7 +90,8 @@ TEST_CASE("the payload text is exactly the canonical JSON of the payload object"
       // flags (ignored), before, between and after the real ones.
       if (n % 3 == 1) {
         bool drop = false;
-        for (auto it = t.features.begin(); it != t.features.end();) it = (drop = !drop) ? t.features.erase(it) : std::next(it);
+        for (auto it = t.features.begin(); it != t.features.end();)
+          it = (drop = !drop) ? t.features.erase(it) : std::next(it);
       }
       if (n % 3 == 2) t.features.insert({{"a", true}, {"lde", true}, {"users", true}, {"zz", true}});
       t.customer.name = name;

@@ -52,8 +52,9 @@ int verify(const Context& ctx, const AuditOptions& o) {
     auto cp = held_checkpoint(read_json_file(f, "checkpoint"));
     // A file verify could not hold the log to must not pass unseen.
     const auto bad = [&](const std::string& field, const std::string& rule) {
-      return Error(ErrorKind::bad_data, f + ": the checkpoint's " + field + " " + rule +
-                                            " (give what `signet audit checkpoint --out` wrote, or the last line of an export)");
+      return Error(ErrorKind::bad_data,
+                   f + ": the checkpoint's " + field + " " + rule +
+                       " (give what `signet audit checkpoint --out` wrote, or the last line of an export)");
     };
     if (!cp.is_object()) throw Error(ErrorKind::bad_data, f + ": the checkpoint is not a JSON object");
     if (!cp.contains("tree_size") || !json_uint(cp["tree_size"])) throw bad("tree_size", "must be an unsigned integer");
@@ -211,10 +212,11 @@ int consistency(const Context& ctx, const AuditOptions& o) {
   }
   if (o.json) std::cout << proof.dump(2) << "\n";
   else if (!ctx.global.quiet)
-    std::cout << "consistent: the newer log extends the older one's " << proof["old_entries"].get<std::uint64_t>()
-              << " entries (RFC 9162 proof of " << proof["proof"].size()
-              << " hashes from the tree of its last checkpoint, of " << proof["old_size"].get<std::uint64_t>()
-              << " entries, to the newer one's, of " << proof["new_size"].get<std::uint64_t>()
+    std::cout << "consistent: the newer log extends the older one's "
+              << proof["old_entries"].get<std::uint64_t>() << " entries (RFC 9162 proof of "
+              << proof["proof"].size() << " hashes from the tree of its last checkpoint, of "
+              << proof["old_size"].get<std::uint64_t>() << " entries, to the newer one's, of "
+              << proof["new_size"].get<std::uint64_t>()
               << "; the entries after the older tree compared one by one)\n";
   return 0;
 }
@@ -287,7 +289,8 @@ void add_audit_commands(CLI::App& app, Context& ctx) {
           cs.add_option("NEW_EXPORT", o->new_export, "the newer JSONL export")->required();
           // As for verify-proof: without a trusted key, an extension made up
           // with a key of its own (announced in the newer export) proves nothing.
-          cs.add_option("--pubkey", o->pubkeys, "PEM of a key trusted to sign checkpoints (repeatable)")->required();
+          cs.add_option("--pubkey", o->pubkeys, "PEM of a key trusted to sign checkpoints (repeatable)")
+              ->required();
           cs.add_flag("--json", o->json, "print the proof as JSON");
           set(&cs, consistency);
         });

@@ -124,8 +124,8 @@ int verify(const Context& ctx, const VerifyOptions& o) {
                                           {"malformed", *problem}},
                                      2)
                 << "\n";
-    std::cerr << "signet: " << escape_for_terminal(o.license) << ": INVALID: signature OK, but malformed license: "
-              << escape_for_terminal(*problem) << "\n";
+    std::cerr << "signet: " << escape_for_terminal(o.license)
+              << ": INVALID: signature OK, but malformed license: " << escape_for_terminal(*problem) << "\n";
     return exit_code(ErrorKind::verification_failed);
   }
   const auto& p = d.payload_json;

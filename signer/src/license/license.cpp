@@ -291,7 +291,8 @@ std::optional<std::string> parse_payload(DecodedLicense& d) {
     return "payload: starts with a UTF-8 byte order mark, which the product server's JSON parser refuses";
   std::string why;
   auto payload = parse_strict_json(d.payload, why);
-  if (!payload || !payload->is_object()) return "payload: " + (why.empty() ? std::string("not a JSON object") : why);
+  if (!payload || !payload->is_object())
+    return "payload: " + (why.empty() ? std::string("not a JSON object") : why);
   d.payload_json = std::move(*payload);
   return std::nullopt;
 }
